@@ -1,0 +1,1 @@
+"""Audio sources (live, file, synthetic) and streaming analysis."""

@@ -1,0 +1,1 @@
+"""Controllers (MIDI, OSC, tempo sources) that write to the parameter registry."""

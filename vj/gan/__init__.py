@@ -1,0 +1,1 @@
+"""StyleGAN2 generator, safe checkpoint loading, inference engine and export."""

@@ -1,0 +1,1 @@
+"""Latency traces and statistics from the clock's stage stamps."""

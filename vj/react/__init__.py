@@ -1,0 +1,1 @@
+"""Modulation: audio features and parameters → generator controls."""

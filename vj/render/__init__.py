@@ -1,0 +1,1 @@
+"""OpenGL compositor, window and offscreen outputs, video recording."""

@@ -1,0 +1,106 @@
+"""Tempo sources (beat tracker, tap, MIDI clock, Ableton Link) and the arbiter that picks one.
+
+Every source answers `state(t_ns)` with a TempoState, or None while it has nothing to say.
+The arbiter asks them in priority order; the first active one drives BPM and phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from vj.clock import now_ns
+
+
+@dataclass(frozen=True, slots=True)
+class TempoState:
+    bpm: float
+    beat_phase: float  # 0..1 within the current beat
+    bar_position: float  # 0..beats_per_bar
+    beats_per_bar: int = 4
+    beat_count: int = 0  # whole beats since the source started
+
+
+class TempoSource(Protocol):
+    name: str
+
+    def state(self, t_ns: int) -> TempoState | None:
+        """Tempo and phase at clock time t_ns, or None when the source is not active."""
+
+
+class TempoArbiter:
+    """Picks the first active source in priority order (highest first)."""
+
+    def __init__(self, sources: list[TempoSource] | None = None) -> None:
+        self._sources: list[TempoSource] = list(sources or [])
+
+    def add(self, source: TempoSource, priority: int | None = None) -> None:
+        srcs = list(self._sources)
+        srcs.insert(len(srcs) if priority is None else priority, source)
+        self._sources = srcs  # replace, never mutate: readers iterate a stable list
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self._sources]
+
+    def current(self, t_ns: int | None = None) -> tuple[TempoState | None, str]:
+        t = now_ns() if t_ns is None else t_ns
+        for s in self._sources:
+            st = s.state(t)
+            if st is not None:
+                return st, s.name
+        return None, "none"
+
+
+class TapTempo:
+    """Tap tempo: the median interval of the last taps sets BPM; the last tap is beat one.
+
+    Active for `timeout_beats` beats after the last tap when `hold` is False, forever when True.
+    """
+
+    name = "tap"
+
+    def __init__(self, max_taps: int = 8, reset_after_s: float = 2.0, beats_per_bar: int = 4,
+                 hold: bool = True) -> None:
+        self._taps = np.zeros(max_taps, np.int64)  # ring of tap times (ns)
+        self._n = 0
+        self._reset_ns = int(reset_after_s * 1e9)
+        self._beats_per_bar = beats_per_bar
+        self._hold = hold
+        self._bpm = 0.0
+        self._anchor_ns = 0  # time of a beat-one
+        self._bar_taps = 0  # taps in the current run, to place beat one at the first tap
+
+    def tap(self, t_ns: int | None = None) -> None:
+        t = now_ns() if t_ns is None else t_ns
+        cap = len(self._taps)
+        if self._n and t - self._taps[(self._n - 1) % cap] > self._reset_ns:
+            self._n = 0  # a long pause starts a new tap run
+        if self._n == 0:
+            self._anchor_ns = t
+        self._taps[self._n % cap] = t
+        self._n += 1
+        k = min(self._n, cap)
+        if k >= 2:
+            times = np.sort(self._taps[:k]) if self._n > cap else self._taps[:k]
+            self._bpm = 60e9 / float(np.median(np.diff(times)))
+            # keep the first tap of the run as beat one, re-phased onto the latest tap
+            beats = round((t - self._anchor_ns) * self._bpm / 60e9)
+            self._anchor_ns = t - int(beats * 60e9 / self._bpm)
+
+    def clear(self) -> None:
+        self._n = 0
+        self._bpm = 0.0
+
+    def state(self, t_ns: int) -> TempoState | None:
+        if self._bpm <= 0:
+            return None
+        beats = (t_ns - self._anchor_ns) * self._bpm / 60e9
+        if not self._hold and beats - ((self._taps[(self._n - 1) % len(self._taps)] - self._anchor_ns)
+                                        * self._bpm / 60e9) > 16:
+            return None
+        whole = int(np.floor(beats))
+        return TempoState(self._bpm, beats - whole, (beats % self._beats_per_bar),
+                          self._beats_per_bar, whole)
