@@ -25,9 +25,25 @@ def jack_server(rate: int = 48000, period: int = 256) -> Iterator[str]:
     name = f"vjtest-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
     proc = subprocess.Popen(
-        ["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period),
-         "-C", "2", "-P", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        [
+            "jackd",
+            "-n",
+            name,
+            "-d",
+            "dummy",
+            "-r",
+            str(rate),
+            "-p",
+            str(period),
+            "-C",
+            "2",
+            "-P",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
     )
     try:
         _wait_ready(name, proc)

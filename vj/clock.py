@@ -18,7 +18,15 @@ now_ns = time.monotonic_ns
 #   upload    : render thread uploaded it to a texture (first time shown)
 #   composite : compositor finished drawing the first display frame that used it
 #   swap      : buffer swap (or readback, offscreen) of that display frame
-STAGES: tuple[str, ...] = ("capture", "features", "gen_start", "gen_end", "upload", "composite", "swap")
+STAGES: tuple[str, ...] = (
+    "capture",
+    "features",
+    "gen_start",
+    "gen_end",
+    "upload",
+    "composite",
+    "swap",
+)
 STAGE_INDEX = {name: i for i, name in enumerate(STAGES)}
 
 

@@ -1,4 +1,4 @@
-"""The parameter registry: every controllable value's name, range and default; the one control plane.
+"""The parameter registry: every controllable value's name, range and default (one control plane).
 
 Controllers (MIDI, OSC, keys, presets, tempo sources) only write here; the generator and
 render threads only read here. Values are plain floats held in a dict whose entries are
@@ -30,7 +30,9 @@ class ParamSpec:
         if self.kind not in KINDS:
             raise ValueError(f"param {self.name!r}: kind {self.kind!r} not in {KINDS}")
         if self.kind != "trigger" and not (self.min <= self.default <= self.max):
-            raise ValueError(f"param {self.name!r}: default {self.default} outside [{self.min}, {self.max}]")
+            raise ValueError(
+                f"param {self.name!r}: default {self.default} outside [{self.min}, {self.max}]"
+            )
 
     def clamp(self, value: float) -> float:
         if self.kind == "trigger":
@@ -173,8 +175,15 @@ class ParamRegistry:
                 print(f"vj: param listener {fn!r} failed on {name}: {exc}", file=sys.stderr)
 
 
-def _p(name: str, default: float, lo: float = 0.0, hi: float = 1.0, kind: str = "float",
-       smoothing: float = 0.0, doc: str = "") -> ParamSpec:
+def _p(
+    name: str,
+    default: float,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    kind: str = "float",
+    smoothing: float = 0.0,
+    doc: str = "",
+) -> ParamSpec:
     return ParamSpec(name, default, lo, hi, kind, smoothing, doc)
 
 

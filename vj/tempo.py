@@ -62,8 +62,13 @@ class TapTempo:
 
     name = "tap"
 
-    def __init__(self, max_taps: int = 8, reset_after_s: float = 2.0, beats_per_bar: int = 4,
-                 hold: bool = True) -> None:
+    def __init__(
+        self,
+        max_taps: int = 8,
+        reset_after_s: float = 2.0,
+        beats_per_bar: int = 4,
+        hold: bool = True,
+    ) -> None:
         self._taps = np.zeros(max_taps, np.int64)  # ring of tap times (ns)
         self._n = 0
         self._reset_ns = int(reset_after_s * 1e9)
@@ -98,9 +103,14 @@ class TapTempo:
         if self._bpm <= 0:
             return None
         beats = (t_ns - self._anchor_ns) * self._bpm / 60e9
-        if not self._hold and beats - ((self._taps[(self._n - 1) % len(self._taps)] - self._anchor_ns)
-                                        * self._bpm / 60e9) > 16:
+        if (
+            not self._hold
+            and beats
+            - ((self._taps[(self._n - 1) % len(self._taps)] - self._anchor_ns) * self._bpm / 60e9)
+            > 16
+        ):
             return None
         whole = int(np.floor(beats))
-        return TempoState(self._bpm, beats - whole, (beats % self._beats_per_bar),
-                          self._beats_per_bar, whole)
+        return TempoState(
+            self._bpm, beats - whole, (beats % self._beats_per_bar), self._beats_per_bar, whole
+        )

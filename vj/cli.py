@@ -1,0 +1,470 @@
+"""The `vj` command: live show, offline render, demo, devices, and the areas' own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from vj import __version__
+
+# Areas that add their own subcommands through `register(subparsers)`.
+_COMMAND_MODULES = (
+    "vj.audio.commands",
+    "vj.gan.commands",
+    "vj.gan.export",
+    "vj.control.commands",
+)
+
+DEMO_OUT = "vj-demo.mp4"
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed without a traceback, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        args = parser.parse_args(["auto", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vj: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vj",
+        description="Real-time StyleGAN2 visuals driven by audio and MIDI. With no command: "
+        "opens the live window if there is a display (listening to the default input, or the "
+        "demo track if there is none); with no display, renders a demo video.",
+    )
+    p.add_argument("--version", action="version", version=f"vj {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("auto", help="what `vj` alone does")
+    _live_args(a)
+    a.add_argument(
+        "-o", "--output", default=DEMO_OUT, help="demo video path when there is no display"
+    )
+    a.set_defaults(func=cmd_auto)
+
+    live = sub.add_parser(
+        "live", help="the live show: window (or --headless), audio in, MIDI/OSC control"
+    )
+    _live_args(live)
+    live.set_defaults(func=cmd_live)
+
+    r = sub.add_parser("render", help="render an audio file to an MP4 offline (deterministic)")
+    r.add_argument("audio", help="audio file (WAV, FLAC, OGG, MP3 ...)")
+    r.add_argument("-o", "--output", required=True, help="output .mp4")
+    _render_args(r)
+    r.set_defaults(func=cmd_render)
+
+    d = sub.add_parser("demo", help="synthesise the demo track and render it to an MP4")
+    d.add_argument("-o", "--output", default=DEMO_OUT)
+    d.add_argument("--seconds", type=float, default=24.0)
+    d.add_argument("--bpm", type=float, default=124.0)
+    _render_args(d)
+    d.set_defaults(func=cmd_demo)
+
+    dev = sub.add_parser("devices", help="list audio inputs and MIDI ports")
+    dev.set_defaults(func=cmd_devices)
+
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as exc:
+            print(f"vj: commands from {name} unavailable: {exc}", file=sys.stderr)
+            continue
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(sub)
+    return p
+
+
+def _common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="preset name (in presets/) or YAML path")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="generator checkpoint (.safetensors/.pkl/.pt); "
+        "default: the preset's, else the embedded default",
+    )
+    p.add_argument("--seed", type=int, default=None, help="latent seed (default: the preset's)")
+    p.add_argument("--size", type=_size, default=None, help="WxH output size, e.g. 1280x720")
+    p.add_argument("--effect", default=None, help="effect shader name in shaders/effects/")
+
+
+def _render_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _live_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p)
+    p.add_argument(
+        "--input",
+        dest="input_device",
+        default=None,
+        help="audio input device (index or name substring); default: the system's",
+    )
+    p.add_argument("--file", default=None, help="play this audio file as the input (looped)")
+    p.add_argument("--demo", action="store_true", help="use the synthetic demo track as the input")
+    p.add_argument("--sample-rate", type=int, default=None)
+    p.add_argument("--block-size", type=int, default=None)
+    p.add_argument(
+        "--channel", type=int, default=None, help="analyse this input channel (default: downmix)"
+    )
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--monitor", default=None, help="monitor index or name for fullscreen")
+    p.add_argument("--no-vsync", action="store_true")
+    p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
+    p.add_argument("--record", default=None, help="headless: record the output to this MP4")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--midi", default=None, help="MIDI input port pattern (regex); overrides the preset"
+    )
+    p.add_argument("--no-midi", action="store_true")
+    p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
+    p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 1280x720, not {text!r}") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size {text}: width and height must be even, 16..8192")
+    return w, h
+
+
+# -- presets ------------------------------------------------------------------------------
+def load_preset_or_default(name: str, registry):
+    """Load a preset; a broken one is reported (file:line) and the built-in default used."""
+    from vj.preset import PresetError, apply_preset, builtin_preset_path, load_preset
+
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+        path = builtin_preset_path(name)
+    try:
+        preset = load_preset(path, registry)
+    except (PresetError, OSError) as exc:
+        if name == "default":
+            raise UserError(f"the built-in preset is broken: {exc}") from exc
+        print(f"vj: {exc}\nvj: carrying on with the default preset", file=sys.stderr)
+        preset = load_preset(builtin_preset_path("default"), registry)
+    apply_preset(preset, registry)
+    return preset
+
+
+# -- commands -----------------------------------------------------------------------------
+def cmd_render(args) -> int:
+    from vj.audio.source import read_audio
+
+    try:
+        audio, sr = read_audio(args.audio)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(str(exc)) from exc
+    return _render(args, audio, sr)
+
+
+def cmd_demo(args) -> int:
+    from vj.audio.source import demo_track
+
+    sr = 48000
+    return _render(args, demo_track(sr, seconds=args.seconds, bpm=args.bpm), sr)
+
+
+def _render(args, audio, sr) -> int:
+    from vj.offline import RenderJob, render
+    from vj.params import default_registry
+
+    registry = default_registry()
+    preset = load_preset_or_default(args.preset, registry)
+    w, h = args.size or (preset.render.width, preset.render.height)
+    out = Path(args.output)
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"{out}: the output must be an .mp4 file")
+    if not out.parent.exists():
+        raise UserError(f"{out.parent}: no such directory")
+    job = RenderJob(
+        audio=audio,
+        sample_rate=sr,
+        out=out,
+        width=w,
+        height=h,
+        fps=args.fps,
+        seed=preset.seed if args.seed is None else args.seed,
+        checkpoint=args.checkpoint or preset.generator.checkpoint,
+        effect=args.effect or preset.effect,
+        hop=preset.audio.hop,
+        n_bands=preset.audio.n_bands,
+        hud=args.hud,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    try:
+        written = render(job, registry)
+    except _checkpoint_errors() as exc:
+        raise UserError(str(exc)) from exc
+    print(
+        f"vj: wrote {written.resolve()} ({w}x{h}, {args.fps} fps, "
+        f"{audio.shape[0] / sr:.1f} s, H.264 + AAC)"
+    )
+    return 0
+
+
+def _checkpoint_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from vj.gan.checkpoint import CheckpointError
+
+        return (CheckpointError,)
+    except ImportError:
+        return ()
+
+
+def cmd_auto(args) -> int:
+    from vj.render.window import display_available
+
+    why = display_available()
+    if why is None:
+        return cmd_live(args)
+    print(f"vj: no display ({why}); rendering a demo video instead of opening the live window")
+    from vj.audio.source import demo_track
+
+    demo = argparse.Namespace(**vars(args))
+    demo.fps, demo.hud, demo.threads, demo.no_progress = 30, False, None, False
+    sr = 48000
+    return _render(demo, demo_track(sr, seconds=24.0, bpm=124.0), sr)
+
+
+def cmd_live(args) -> int:
+    from vj.app import LiveApp, LiveOptions
+    from vj.params import default_registry
+
+    registry = default_registry()
+    preset = load_preset_or_default(args.preset, registry)
+    w, h = args.size or (preset.render.width, preset.render.height)
+    tap, arbiter = _tempo(registry)
+    audio_in, slot_holder = build_audio(args, preset, arbiter)
+    options = LiveOptions(
+        width=w,
+        height=h,
+        fps=float(preset.render.fps),
+        headless=args.headless,
+        fullscreen=args.fullscreen or preset.render.fullscreen,
+        monitor=_monitor(args.monitor) if args.monitor is not None else preset.render.monitor,
+        vsync=not args.no_vsync and preset.render.vsync,
+        duration=args.duration,
+        effect=args.effect or preset.effect,
+        seed=preset.seed if args.seed is None else args.seed,
+        checkpoint=args.checkpoint or preset.generator.checkpoint,
+        device=args.device,
+        record=args.record,
+    )
+    if args.record and not args.headless:
+        raise UserError("--record works with --headless (record the window with OBS for now)")
+    try:
+        app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
+    except _checkpoint_errors() as exc:
+        raise UserError(str(exc)) from exc
+    slot_holder(app.features, app.stamps)
+    controllers = start_controllers(args, preset, registry, tap)
+    try:
+        app.run()
+    finally:
+        for c in controllers:
+            c.stop()
+    rep = app.latency_report()
+    if len(rep["total"]):
+        import numpy as np
+
+        t = rep["total"]
+        print(
+            f"vj: audio→screen latency p50 {np.percentile(t, 50):.1f} ms, "
+            f"p95 {np.percentile(t, 95):.1f} ms over {len(t)} frames"
+        )
+    return 0
+
+
+def _monitor(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def _tempo(registry):
+    """Tap tempo first; the audio beat tracker adds itself below it (MIDI clock/Link above it)."""
+    from vj.tempo import TapTempo, TempoArbiter
+
+    tap = TapTempo()
+    return tap, TempoArbiter([tap])
+
+
+def build_audio(args, preset, arbiter):
+    """Choose the audio input: --file / --demo / a live device, falling back to the demo track.
+
+    Returns (input, bind) where bind(slot, stamps) connects it to the app's feature slot.
+    """
+    from vj.audio import source as src
+    from vj.audio.stream import AudioInputThread, FeatureExtractor
+
+    cfg = preset.audio
+    block = args.block_size or cfg.block_size
+    device = args.input_device if args.input_device is not None else cfg.device
+    sr = args.sample_rate or cfg.sample_rate
+    channel = args.channel if args.channel is not None else cfg.channel
+
+    factory = None
+    if args.file:
+        try:
+            samples, file_sr = src.read_audio(args.file)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise UserError(str(exc)) from exc
+        sr = file_sr
+        factory = _playback(src, samples, file_sr, block)
+    elif not args.demo:
+        problem = src.portaudio_problem()
+        if problem is None:
+            try:
+                live = src.LiveSource(
+                    lambda b, t: None, device=device, sample_rate=sr, block_size=block
+                )
+                sr = live.sample_rate
+                factory = _live(src, device, sr, block)
+            except src.AudioDeviceError as exc:
+                if args.input_device is not None:
+                    raise UserError(str(exc)) from exc
+                print(
+                    f"vj: {exc}\nvj: no usable audio input; playing the demo track instead",
+                    file=sys.stderr,
+                )
+        else:
+            print(
+                f"vj: no audio input ({problem}); playing the demo track instead", file=sys.stderr
+            )
+    if factory is None:
+        sr = 48000
+        factory = _playback(src, src.demo_track(sr), sr, block)
+
+    extractor = FeatureExtractor(
+        sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel, arbiter=arbiter
+    )
+    holder: dict = {}
+
+    def bind(slot, stamps) -> None:
+        holder["thread"] = AudioInputThread(factory, extractor, slot, stamps)
+
+    class _Deferred:
+        """Starts the audio thread once the app has given it a slot."""
+
+        def start(self):
+            holder["thread"].start()
+
+        def stop(self):
+            holder["thread"].stop()
+
+        def __getattr__(self, name):
+            return getattr(holder["thread"], name)
+
+    return _Deferred(), bind
+
+
+def _playback(src, samples, sr, block):
+    return lambda on_block: src.PlaybackSource(on_block, samples, sr, block_size=block, loop=True)
+
+
+def _live(src, device, sr, block):
+    return lambda on_block: src.LiveSource(
+        on_block, device=device, sample_rate=sr, block_size=block
+    )
+
+
+def start_controllers(args, preset, registry, tap) -> list:
+    """MIDI in (per the preset or --midi) and the OSC server. Problems are reported, not fatal."""
+    started: list = []
+    if not args.no_midi:
+        started += _start_midi(args, preset, registry)
+    port = args.osc_port if args.osc_port is not None else _osc_port(preset)
+    if port:
+        try:
+            from vj.control.osc import OscServer
+
+            osc = OscServer(registry, host=preset.osc.get("host", "127.0.0.1"), port=port)
+            osc.start()
+            started.append(osc)
+            print(f"vj: OSC on {preset.osc.get('host', '127.0.0.1')}:{osc.port}")
+        except (ImportError, OSError) as exc:
+            print(f"vj: OSC server not started: {exc}", file=sys.stderr)
+    return started
+
+
+def _osc_port(preset) -> int:
+    osc = preset.osc or {}
+    return int(osc.get("port", 9000)) if osc.get("enabled", False) else 0
+
+
+def _start_midi(args, preset, registry) -> list:
+    try:
+        from vj.control.mapping import MidiMapper
+        from vj.control.midi import MidiError, MidiInput
+    except ImportError as exc:
+        print(f"vj: MIDI unavailable: {exc}", file=sys.stderr)
+        return []
+    started = []
+    devices = preset.midi.devices
+    if args.midi:
+        mappings = [m for d in devices for m in d.mappings]
+        devices = (
+            [type(devices[0])(port=args.midi, mappings=mappings, feedback=True)] if devices else []
+        )
+    for dev in devices:
+        mapper = MidiMapper(registry, list(dev.mappings))
+        try:
+            midi = MidiInput(mapper, dev.port)
+            midi.start()
+            started.append(midi)
+        except MidiError as exc:
+            print(f"vj: {exc}", file=sys.stderr)
+    return started
+
+
+def cmd_devices(args) -> int:
+    from vj.audio.source import list_input_devices, portaudio_problem
+
+    print("Audio inputs:")
+    problem = portaudio_problem()
+    if problem:
+        print(f"  (none: {problem})")
+    for d in list_input_devices():
+        print(f"  {d}")
+    print("MIDI inputs:")
+    try:
+        from vj.control.midi import list_midi_ports
+
+        ports = list_midi_ports()
+        for p in ports:
+            print(f"  {p}")
+        if not ports:
+            print("  (none)")
+    except Exception as exc:  # rtmidi raises its own error types when no MIDI system exists
+        print(f"  (none: {exc})")
+    jack = os.environ.get("JACK_DEFAULT_SERVER")
+    if jack:
+        print(f"(JACK server: {jack})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
