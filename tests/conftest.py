@@ -62,9 +62,10 @@ def _reinit_portaudio() -> None:
 
 
 def _terminate_portaudio() -> None:
+    # Terminate only: re-initialising here would leave PortAudio holding a client of a jackd
+    # that is about to stop, and its exit-time assertion would abort the process.
     try:
         import sounddevice as sd
     except OSError:
         return
     sd._terminate()
-    sd._initialize()

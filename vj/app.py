@@ -69,7 +69,7 @@ class GeneratorThread(threading.Thread):
         self._engine, self._mod = engine, modulator
         self._features, self._registry, self._frames = features, registry, frames
         self._stamps, self._on_frame = stamps, on_frame
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.error: BaseException | None = None
         self.frame_times = np.zeros(64, np.int64)  # ring of finish times, for the HUD's gen fps
         self.count = 0
@@ -77,7 +77,7 @@ class GeneratorThread(threading.Thread):
     def run(self) -> None:
         t0 = now_ns()
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 k = self.count
                 feats = self._features.take() or SILENCE
                 t_start = now_ns()
@@ -101,7 +101,7 @@ class GeneratorThread(threading.Thread):
             self.error = exc
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def fps(self) -> float:
         n = min(self.count, len(self.frame_times))

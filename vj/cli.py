@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "vj.gan.commands",
     "vj.gan.export",
     "vj.control.commands",
+    "vj.control.tempo_commands",
 )
 
 DEMO_OUT = "vj-demo.mp4"
@@ -138,6 +139,7 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-midi", action="store_true")
     p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
+    p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
 
 
@@ -166,6 +168,8 @@ def load_preset_or_default(name: str, registry):
             raise UserError(f"the built-in preset is broken: {exc}") from exc
         print(f"vj: {exc}\nvj: carrying on with the default preset", file=sys.stderr)
         preset = load_preset(builtin_preset_path("default"), registry)
+    for w in preset.warnings:
+        print(f"vj: {w}", file=sys.stderr)
     apply_preset(preset, registry)
     return preset
 
@@ -258,7 +262,7 @@ def cmd_live(args) -> int:
     registry = default_registry()
     preset = load_preset_or_default(args.preset, registry)
     w, h = args.size or (preset.render.width, preset.render.height)
-    tap, arbiter = _tempo(registry)
+    tap, clock, link, arbiter = _tempo(args)
     audio_in, slot_holder = build_audio(args, preset, arbiter)
     options = LiveOptions(
         width=w,
@@ -282,12 +286,20 @@ def cmd_live(args) -> int:
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
     slot_holder(app.features, app.stamps)
-    controllers = start_controllers(args, preset, registry, tap)
+    controllers = start_controllers(args, preset, registry, clock)
+    from vj.control.tempo_sources import tempo_hud_text
+
+    app.options.extra_hud.append(lambda: tempo_hud_text(arbiter))
+    app.options.extra_hud += [
+        c.summary for c in controllers if hasattr(c, "summary") and callable(c.summary)
+    ]
     try:
         app.run()
     finally:
         for c in controllers:
             c.stop()
+        if link is not None:
+            link.stop()
     rep = app.latency_report()
     if len(rep["total"]):
         import numpy as np
@@ -304,12 +316,23 @@ def _monitor(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _tempo(registry):
-    """Tap tempo first; the audio beat tracker adds itself below it (MIDI clock/Link above it)."""
-    from vj.tempo import TapTempo, TempoArbiter
+def _tempo(args):
+    """Link > MIDI clock > tap; the audio beat tracker adds itself below them."""
+    from vj.control.clock_sync import MidiClock
+    from vj.control.tempo_sources import build_tempo_arbiter
+    from vj.tempo import TapTempo
 
-    tap = TapTempo()
-    return tap, TempoArbiter([tap])
+    tap, clock, link = TapTempo(), MidiClock(), None
+    if args.link:
+        from vj.control.link import LinkTempo, LinkUnavailable
+
+        link = LinkTempo()
+        try:
+            link.start()
+        except LinkUnavailable as exc:
+            print(f"vj: Ableton Link off: {exc}", file=sys.stderr)
+            link = None
+    return tap, clock, link, build_tempo_arbiter(None, tap, clock, link)
 
 
 def build_audio(args, preset, arbiter):
@@ -391,11 +414,11 @@ def _live(src, device, sr, block):
     )
 
 
-def start_controllers(args, preset, registry, tap) -> list:
+def start_controllers(args, preset, registry, clock) -> list:
     """MIDI in (per the preset or --midi) and the OSC server. Problems are reported, not fatal."""
     started: list = []
     if not args.no_midi:
-        started += _start_midi(args, preset, registry)
+        started += _start_midi(args, preset, registry, clock)
     port = args.osc_port if args.osc_port is not None else _osc_port(preset)
     if port:
         try:
@@ -415,29 +438,38 @@ def _osc_port(preset) -> int:
     return int(osc.get("port", 9000)) if osc.get("enabled", False) else 0
 
 
-def _start_midi(args, preset, registry) -> list:
-    try:
-        from vj.control.mapping import MidiMapper
-        from vj.control.midi import MidiError, MidiInput
-    except ImportError as exc:
-        print(f"vj: MIDI unavailable: {exc}", file=sys.stderr)
+def _start_midi(args, preset, registry, clock) -> list:
+    from dataclasses import replace
+
+    from vj.control.midi import MidiError, open_devices
+    from vj.preset import PresetSwitcher
+
+    midi = preset.midi
+    if args.midi:  # one device matching --midi, with every mapping of the preset
+        mappings = tuple(m for d in midi.devices for m in d.mappings)
+        midi = replace(midi, devices=(_midi_device(args.midi, mappings),))
+    if not midi.devices:
         return []
-    started = []
-    devices = preset.midi.devices
-    if args.midi:
-        mappings = [m for d in devices for m in d.mappings]
-        devices = (
-            [type(devices[0])(port=args.midi, mappings=mappings, feedback=True)] if devices else []
+    switcher = PresetSwitcher(
+        registry, preset, on_error=lambda e: print(f"vj: {e}", file=sys.stderr)
+    )
+
+    def event(msg: str) -> None:
+        print(f"vj: {msg}", file=sys.stderr)
+
+    try:
+        return open_devices(
+            midi, registry, on_program=switcher.switch, on_realtime=clock.feed, on_event=event
         )
-    for dev in devices:
-        mapper = MidiMapper(registry, list(dev.mappings))
-        try:
-            midi = MidiInput(mapper, dev.port)
-            midi.start()
-            started.append(midi)
-        except MidiError as exc:
-            print(f"vj: {exc}", file=sys.stderr)
-    return started
+    except MidiError as exc:
+        print(f"vj: MIDI off: {exc}", file=sys.stderr)
+        return []
+
+
+def _midi_device(port: str, mappings):
+    from vj.preset import MidiDevice
+
+    return MidiDevice(port=port, mappings=mappings, feedback=True)
 
 
 def cmd_devices(args) -> int:

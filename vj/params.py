@@ -163,7 +163,7 @@ class ParamRegistry:
         self._listeners = [*self._listeners, fn]
 
     def remove_listener(self, fn: Listener) -> None:
-        self._listeners = [f for f in self._listeners if f is not fn]
+        self._listeners = [f for f in self._listeners if f != fn]  # bound methods compare equal
 
     def _notify(self, name: str, value: float, source: str) -> None:
         for fn in self._listeners:

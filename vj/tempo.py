@@ -42,6 +42,10 @@ class TempoArbiter:
         self._sources = srcs  # replace, never mutate: readers iterate a stable list
 
     @property
+    def sources(self) -> tuple[TempoSource, ...]:
+        return tuple(self._sources)
+
+    @property
     def names(self) -> list[str]:
         return [s.name for s in self._sources]
 

@@ -1,0 +1,126 @@
+"""End to end on real components: clicks played through JACK into the running app move the frames.
+
+A JACK-Client plays a click track into the app's sounddevice input on the dummy server; the app
+runs its real threads (audio → analysis → modulation → generator → EGL compositor) headless.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+CLICK_EVERY_S = 0.75
+N_CLICKS = 8
+
+
+def _click_track(sr: int) -> np.ndarray:
+    n = int(sr * (1.0 + N_CLICKS * CLICK_EVERY_S + 1.0))
+    x = np.zeros(n, np.float32)
+    burst = int(0.01 * sr)
+    env = np.exp(-np.arange(burst) / (0.002 * sr)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    for i in range(N_CLICKS):
+        s = int(sr * (1.0 + i * CLICK_EVERY_S))
+        x[s : s + burst] = 0.8 * env * rng.uniform(-1, 1, burst).astype(np.float32)
+    return x
+
+
+class _Player:
+    """A second JACK client that plays a mono array into every PortAudio input port."""
+
+    def __init__(self, signal: np.ndarray) -> None:
+        import jack
+
+        self.client = jack.Client("vj-test-player", no_start_server=True)
+        self.port = self.client.outports.register("out")
+        self.signal = signal
+        self.pos = -1  # not started
+        self.done = threading.Event()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        buf = self.port.get_array()
+        if self.pos < 0:
+            buf[:] = 0
+            return
+        chunk = self.signal[self.pos : self.pos + frames]
+        buf[: len(chunk)] = chunk
+        buf[len(chunk) :] = 0
+        self.pos += frames
+        if self.pos >= len(self.signal):
+            self.done.set()
+
+    def connect_to_app(self) -> list[str]:
+        targets = [p.name for p in self.client.get_ports(is_audio=True, is_input=True)
+                   if not p.name.startswith(("system:", "vj-test-player:"))]
+        for t in targets:
+            self.client.connect(self.port, t)
+        return targets
+
+    def play(self) -> None:
+        self.pos = 0
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def test_clicks_through_jack_change_frames(jack_session):
+    from vj.app import LiveApp, LiveOptions
+    from vj.audio.source import LiveSource
+    from vj.audio.stream import AudioInputThread, FeatureExtractor
+    from vj.params import default_registry
+    from vj.tempo import TapTempo, TempoArbiter
+
+    sr = 48000
+    registry = default_registry()
+    registry.set("drift", 0.0)
+    tap = TapTempo()
+    arbiter = TempoArbiter([tap])
+    extractor = FeatureExtractor(sr, hop=256, arbiter=arbiter)
+    frames: list = []
+    opts = LiveOptions(width=256, height=144, fps=30, headless=True, duration=None, gen_threads=1,
+                       on_frame=lambda f: frames.append((f.features.onset_count, f.rgba)))
+    app = LiveApp(registry, None, opts, tap=tap, arbiter=arbiter)
+    app.audio = AudioInputThread(
+        lambda on_block: LiveSource(on_block, sample_rate=sr, block_size=256),
+        extractor, app.features, app.stamps)
+
+    player = _Player(_click_track(sr))
+    runner = threading.Thread(target=app.run, daemon=True)
+    runner.start()
+    try:
+        for _ in range(50):  # wait for PortAudio's JACK ports to appear
+            if player.connect_to_app():
+                break
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("the app's JACK input ports never appeared")
+        threading.Event().wait(0.5)
+        player.play()
+        assert player.done.wait(20), "click track did not finish playing"
+        threading.Event().wait(0.5)
+    finally:
+        app.stop()
+        runner.join(15)
+        player.close()
+
+    counts = np.array([c for c, _ in frames])
+    assert counts[-1] == N_CLICKS, f"expected {N_CLICKS} onsets, the app saw {counts[-1]}"
+    imgs = np.stack([np.asarray(f, np.float32) for _, f in frames])  # [n, H, W, 4]
+    diffs = np.abs(imgs[1:] - imgs[:-1]).mean(axis=(1, 2, 3))  # change into frame i+1
+    new_onset = counts[1:] > counts[:-1]
+    after = diffs[new_onset]
+    # "between": frames with no onset in the last 3 frames (the push has had time to settle)
+    quiet = np.array([not new_onset[max(0, i - 3) : i + 1].any() for i in range(len(diffs))])
+    quiet &= counts[1:] > 0
+    between = diffs[quiet]
+    assert len(after) == N_CLICKS and len(between) > 5
+    # every click moves the picture clearly more than the calm frames do
+    assert after.min() > 3 * np.median(between), (after, np.median(between))
+    assert np.median(after) > 5 * np.median(between)

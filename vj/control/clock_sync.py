@@ -1,0 +1,271 @@
+"""MIDI clock in (24 ppqn, start/stop/continue, song position) → BPM and a continuous phase.
+
+`MidiClock` is a `vj.tempo.TempoSource` named "midi_clock": feed it every realtime message
+with its arrival time; ask `state(t_ns)` from any thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vj.tempo import TempoState
+
+PPQN = 24  # MIDI clock ticks per quarter note
+CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+TICKS_PER_SPP_UNIT = 6  # a song-position "MIDI beat" is a sixteenth note
+REFIT_EVERY = 4  # full robust refit every this many ticks; in between, follow the line
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    """One published estimate: tick position p lands at time t0 + (p - p0) * period."""
+
+    t0_ns: float  # fitted time of the newest tick
+    p0: int  # song position (ticks) of the newest tick
+    period_ns: float  # fitted ns per tick
+    last_tick_ns: int  # arrival time of the newest tick, for the timeout
+    running: bool  # transport running (or free-running clock with no transport seen)
+    pending: bool  # a transport message came and no tick since: hold the position
+
+
+def fit_tick_period(times_ns: np.ndarray) -> tuple[float, float]:
+    """Robust line fit of tick times [n] against tick index → (ns per tick, fitted last time).
+
+    Least squares, then once more without ticks whose residual exceeds 3 × MAD (late or
+    bunched deliveries); jitter-tolerant because every tick in the window contributes.
+    """
+    n = len(times_ns)
+    t = times_ns.astype(np.float64) - float(times_ns[-1])  # [n], relative for precision
+    i = np.arange(n, dtype=np.float64) - (n - 1)  # [n], newest tick at index 0
+    keep = np.ones(n, bool)
+    slope = intercept = 0.0
+    for _ in range(2):
+        ii, tt = i[keep], t[keep]
+        im, tm = ii.mean(), tt.mean()
+        var = float(((ii - im) ** 2).sum())
+        if var == 0:
+            break
+        slope = float(((ii - im) * (tt - tm)).sum() / var)
+        intercept = float(tm - slope * im)
+        resid = t - (intercept + slope * i)
+        mad = float(np.median(np.abs(resid - np.median(resid))))
+        new_keep = np.abs(resid) <= max(3.0 * 1.4826 * mad, 1e-3 * abs(slope))
+        if new_keep.sum() < max(3, n // 2) or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    return slope, float(times_ns[-1]) + intercept
+
+
+def fit_tick_period_reference(times_ns: np.ndarray) -> float:
+    """Plain least-squares slope (ns per tick) with numpy.polyfit; the reference twin for tests."""
+    return float(
+        np.polyfit(
+            np.arange(len(times_ns), dtype=np.float64),
+            times_ns.astype(np.float64) - float(times_ns[0]),
+            1,
+        )[0]
+    )
+
+
+class MidiClock:
+    """Tempo and phase from MIDI clock; a TempoSource named "midi_clock".
+
+    Positions follow the MIDI spec: after Start the next clock is song position 0 (beat one
+    of bar one); Song Position Pointer sets where the next clock after Continue lands; Stop
+    freezes the position. A clock with no transport messages at all (DJ mixers) free-runs
+    from its first tick. While stopped, `state` answers None so the next source takes over,
+    unless `active_when_stopped`.
+    """
+
+    name = "midi_clock"
+
+    def __init__(
+        self,
+        window_ticks: int = 96,
+        timeout_s: float = 0.5,
+        beats_per_bar: int = 4,
+        min_ticks: int = 12,
+        active_when_stopped: bool = False,
+    ) -> None:
+        if window_ticks < 4 or min_ticks < 3 or min_ticks > window_ticks:
+            raise ValueError("MidiClock: need 3 <= min_ticks <= window_ticks and window_ticks >= 4")
+        self._times = np.zeros(window_ticks, np.int64)  # ring of tick arrival times (ns)
+        self._n = 0  # ticks in the series since the last reset (may exceed capacity)
+        self._scratch = np.zeros(window_ticks, np.int64)  # ordered copy for the fit
+        self._timeout_ns = int(timeout_s * 1e9)
+        self._beats_per_bar = beats_per_bar
+        self._min_ticks = min_ticks
+        self._active_when_stopped = active_when_stopped
+        self._next_pos = 0  # song position (ticks) the next clock lands on
+        self._pos = -1  # song position of the newest tick
+        self._running = True  # free-running until a transport message says otherwise
+        self._pending = False  # transport message seen, no tick since
+        self._ref_period: float | None = None  # period before a pause, to resume from
+        self._fit: _Fit | None = None  # replaced whole, so readers need no lock
+        self.tempo_resets = 0  # counters, for the HUD and tests
+        self.messages = 0
+        self.ignored = 0
+
+    # -- writer side (MIDI input thread) -------------------------------------------------
+    def feed(self, message: list[int], t_ns: int) -> None:
+        """One MIDI message with its arrival time (clock ns). Never raises."""
+        try:
+            self.messages += 1
+            status = int(message[0]) if len(message) else -1
+            if status == CLOCK:
+                self._tick(int(t_ns))
+            elif status in (START, CONTINUE, STOP):
+                self._running = status != STOP
+                if status == START:
+                    self._next_pos = 0
+                self._transport_changed()
+            elif status == SONG_POSITION and len(message) >= 3:
+                lsb, msb = int(message[1]), int(message[2])
+                if not (0 <= lsb < 128 and 0 <= msb < 128):
+                    self.ignored += 1
+                    return
+                self._next_pos = ((msb << 7) | lsb) * TICKS_PER_SPP_UNIT
+                self._transport_changed()
+            else:
+                self.ignored += 1
+        except Exception:  # malformed input of any kind is dropped, never raised
+            self.ignored += 1
+
+    def _transport_changed(self) -> None:
+        self._pos = self._next_pos - 1  # the virtual tick just before the next one
+        self._pending = True
+        self._republish()
+
+    def _tick(self, t_ns: int) -> None:
+        cap = len(self._times)
+        if self._n:
+            prev = int(self._times[(self._n - 1) % cap])
+            if t_ns < prev:
+                self.ignored += 1  # out-of-order timestamp; keep the series monotonic
+                return
+            gap = t_ns - prev
+            f = self._fit
+            if gap > self._timeout_ns or (
+                self._pending and f is not None and gap > 1.5 * f.period_ns
+            ):
+                # the clock paused (senders that go quiet while stopped): the interval
+                # across the pause is not a tick period, so start a new series
+                self._n = 0
+                self._ref_period = None if f is None else f.period_ns
+                if self._running and gap > self._timeout_ns and not self._pending:
+                    self._fit = None  # died while running: the old tempo is stale
+                    self._ref_period = None
+        self._pending = False
+        self._times[self._n % cap] = t_ns
+        self._n += 1
+        if self._running:
+            self._pos = self._next_pos
+            self._next_pos += 1
+        self._maybe_forget_old_tempo()
+        self._republish(tick=True)
+
+    def _maybe_forget_old_tempo(self) -> None:
+        """After a tempo change, drop ticks of the old tempo so the fit follows within a beat.
+
+        Compares the mean interval of the newest 12 ticks with that of the older ones; 8 %
+        is well above what one JACK period (5.3 ms) of delivery jitter can fake at 180 BPM.
+        """
+        cap = len(self._times)
+        k = min(self._n, cap)
+        recent = 12
+        if k < 3 * recent:
+            return
+        t_new = self._times[(self._n - 1) % cap]
+        t_mid = self._times[(self._n - 1 - recent) % cap]
+        t_old = self._times[(self._n - k) % cap]
+        mean_recent = (t_new - t_mid) / recent
+        mean_old = (t_mid - t_old) / (k - 1 - recent)
+        if mean_old > 0 and abs(mean_recent / mean_old - 1.0) > 0.08:
+            keep = recent // 2 + 1  # the newest half: past the change point
+            tail = [int(self._times[(self._n - keep + j) % cap]) for j in range(keep)]
+            self._times[:keep] = tail
+            self._n = keep
+            self.tempo_resets += 1
+            self._ref_period = None  # the tempo did change: no going back
+
+    def _republish(self, tick: bool = False) -> None:
+        """Fit the series and publish; with too few ticks keep the previous period.
+
+        On most ticks of a long series the fitted line is only followed (the anchor moves to
+        the new tick's position on the same line); a full refit runs every REFIT_EVERY ticks.
+        """
+        cap = len(self._times)
+        k = min(self._n, cap)
+        old = self._fit
+        if (
+            tick
+            and old is not None
+            and k >= 2 * self._min_ticks
+            and self._ref_period is None
+            and self._n % REFIT_EVERY
+            and self._running
+            and not old.pending
+            and old.running
+            and self._pos > old.p0
+        ):
+            t_last = old.t0_ns + (self._pos - old.p0) * old.period_ns
+            last = int(self._times[(self._n - 1) % cap])
+            self._fit = _Fit(t_last, self._pos, old.period_ns, last, True, False)
+            return
+        if k >= self._min_ticks:
+            start = (self._n - k) % cap
+            times = self._scratch[:k]
+            np.take(self._times, np.arange(start, start + k) % cap, out=times)
+            period, t_last = fit_tick_period(times)
+            if not (period > 0 and math.isfinite(period)):
+                return
+            ref = self._ref_period
+            if ref is not None:
+                if k < len(self._times) // 2 and abs(period / ref - 1.0) < 0.03:
+                    # resumed after a pause at what looks like the same tempo: a short new
+                    # series is noisier than the long one before the pause, so keep its period
+                    # and only re-anchor the phase (median: robust to late deliveries)
+                    back = np.arange(k - 1, -1, -1, dtype=np.float64) * ref  # [k]
+                    period, t_last = ref, float(np.median(times + back))
+                else:
+                    self._ref_period = None
+            last = int(times[-1])
+        elif old is not None:
+            period = old.period_ns
+            last = int(self._times[(self._n - 1) % cap]) if k else old.last_tick_ns
+            t_last = float(last) if k else old.t0_ns
+        else:
+            return
+        self._fit = _Fit(t_last, self._pos, period, last, self._running, self._pending)
+
+    # -- reader side (any thread) --------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def bpm(self) -> float:
+        f = self._fit
+        return 0.0 if f is None else 60e9 / (f.period_ns * PPQN)
+
+    def state(self, t_ns: int) -> TempoState | None:
+        f = self._fit
+        if f is None or t_ns - f.last_tick_ns > self._timeout_ns:
+            return None
+        if not f.running and not self._active_when_stopped:
+            return None
+        bpm = 60e9 / (f.period_ns * PPQN)
+        if f.running and not f.pending:
+            # extrapolate from the fitted line, at most two ticks past the newest one so a
+            # late tick never makes the phase run ahead of the music
+            ahead = min(max((t_ns - f.t0_ns) / f.period_ns, -PPQN), 2.0)
+            pos = f.p0 + ahead
+        else:
+            pos = float(f.p0)
+        beats = max(pos, 0.0) / PPQN
+        whole = math.floor(beats + 1e-9)  # a tick exactly on the beat counts as that beat
+        phase = max(beats - whole, 0.0)
+        bar = (whole % self._beats_per_bar) + phase
+        return TempoState(bpm, phase, bar, self._beats_per_bar, int(whole))
