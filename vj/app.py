@@ -175,6 +175,8 @@ class LiveApp:
         )
         self.display_fps = FpsMeter()
         self._last_tap = registry.get("tap")
+        self._last_fx = registry.get("fx_next")
+        self._next_reload_ns = 0
         self._stop = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -217,7 +219,7 @@ class LiveApp:
                 win.poll()
                 if (w, h) != tuple(win.size):  # window resized or went fullscreen
                     w, h = win.size
-                    comp.resize(w, h) if hasattr(comp, "resize") else None
+                    comp.resize(w, h)
                 self._frame(comp, win.fbo, swap=win.swap)
                 if t_end is not None and now_ns() >= t_end:
                     break
@@ -272,6 +274,13 @@ class LiveApp:
         if tap != self._last_tap:  # taps from MIDI/OSC/keys arrive through the registry
             self._last_tap = tap
             self.tap.tap()
+        fx = self.registry.get("fx_next")
+        if fx != self._last_fx:
+            self._last_fx = fx
+            comp.cycle_effect()
+        if self._reload_due():  # hot reload: edits in shaders/ show up while playing
+            for line in comp.reload_shaders():
+                warn(line)
         item = self.frames.take()
         t = now_ns()
         if item is not None and item.index != getattr(self, "_shown", -1):
@@ -287,6 +296,13 @@ class LiveApp:
         if item is not None:
             self.stamps.stamp(item.index, "swap", t_swap)
         self.display_fps.tick(t_swap)
+
+    def _reload_due(self) -> bool:
+        t = now_ns()
+        if t < self._next_reload_ns:
+            return False
+        self._next_reload_ns = t + 500_000_000  # two mtime checks a second is plenty
+        return True
 
     def _hud_lines(self) -> list[str]:
         lat = self._latest_latency_ms()
@@ -329,6 +345,8 @@ class LiveApp:
             r.trigger("tap", "key")
         elif key == glfw.KEY_H:
             r.set("hud", 1.0 - r.get("hud"), "key")
+        elif key == glfw.KEY_E:
+            r.trigger("fx_next", "key")
         elif key == glfw.KEY_0:
             r.reset(source="key")
 

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "vj.gan.export",
     "vj.control.commands",
     "vj.control.tempo_commands",
+    "vj.render.commands",
 )
 
 DEMO_OUT = "vj-demo.mp4"

@@ -211,6 +211,7 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
     # triggers
     _p("next_keyframe", 0.0, kind="trigger", doc="jump to a new keyframe now"),
     _p("tap", 0.0, kind="trigger", doc="tap tempo"),
+    _p("fx_next", 0.0, kind="trigger", doc="switch to the next effect shader"),
 )
 
 

@@ -1,0 +1,540 @@
+"""The compositor: uploads generator frames, crossfades them, applies effect and colour, draws HUD.
+
+Three full-screen passes, all from `shaders/`: composite (crossfade, cover-fit upscale, zoom,
+brightness/contrast/saturation) into a float texture; the effect (with its own feedback
+texture); present (master fader and HUD) into the caller's framebuffer. Works the same on an
+EGL offscreen target and on a window's default framebuffer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+from vj.audio.features import AudioFeatures
+from vj.clock import StampLog
+from vj.render.hud import HudText
+from vj.render.offscreen import gil_free_finish, is_software_renderer
+from vj.render.shaders import (
+    BUILTIN_PASSTHROUGH,
+    BUILTIN_VERTEX,
+    HotProgram,
+    default_shader_dir,
+    list_effects,
+)
+
+_BUILTIN_COMPOSITE = """#version 330 core
+uniform sampler2D prev_tex;
+uniform sampler2D cur_tex;
+uniform float mix_w;
+uniform vec2 prev_cover;
+uniform vec2 cur_cover;
+uniform float zoom;
+in vec2 uv;
+out vec4 frag;
+vec2 sc(vec2 cover) {
+    vec2 s = clamp(0.5 + (uv - 0.5) * cover / zoom, 0.0, 1.0);
+    return vec2(s.x, 1.0 - s.y);
+}
+void main() {
+    vec3 c = mix(texture(prev_tex, sc(prev_cover)).rgb, texture(cur_tex, sc(cur_cover)).rgb, mix_w);
+    frag = vec4(c, 1.0);
+}
+"""
+
+_BUILTIN_HUD = """#version 330 core
+uniform sampler2D hud_tex;
+in vec2 uv;
+out vec4 frag;
+void main() {
+    float cov = texture(hud_tex, vec2(uv.x, 1.0 - uv.y)).r;
+    frag = vec4(vec3(cov), 1.0 - 0.65 * (1.0 - cov));
+}
+"""
+
+_BUILTIN_PRESENT = """#version 330 core
+uniform sampler2D image;
+uniform float master;
+in vec2 uv;
+out vec4 frag;
+void main() { frag = vec4(texture(image, uv).rgb * master, 1.0); }
+"""
+
+# the fade's current state, frozen when a new frame arrives early (same size: exact per texel)
+_BLEND = """#version 330 core
+uniform sampler2D a;
+uniform sampler2D b;
+uniform float w;
+in vec2 uv;
+out vec4 frag;
+void main() { frag = vec4(mix(texture(a, uv).rgb, texture(b, uv).rgb, w), 1.0); }
+"""
+
+FILTERS = ("bilinear", "bicubic")
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _interop_unavailable(ctx: moderngl.Context) -> str | None:
+    from vj.render.interop import interop_unavailable
+
+    return interop_unavailable(ctx)
+
+
+def cover_scale(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[float, float]:
+    """Per-axis fraction of the source visible when it covers the target with its aspect kept."""
+    a_src, a_dst = src_w / src_h, dst_w / dst_h
+    return (min(1.0, a_dst / a_src), min(1.0, a_src / a_dst))
+
+
+def crossfade_weight(t_ns: int, t_cur_ns: int, interval_ns: float, crossfade: float) -> float:
+    """Weight of the current frame: 0 → 1 over `crossfade` × the frame interval after arrival."""
+    if crossfade <= 0.0 or interval_ns <= 0.0:
+        return 1.0
+    return min(max((t_ns - t_cur_ns) / (crossfade * interval_ns), 0.0), 1.0)
+
+
+def grade_reference(
+    rgb: np.ndarray, brightness: float, contrast: float, saturation: float, master: float = 1.0
+) -> np.ndarray:
+    """Plain twin of the colour controls in composite.frag + present.frag.
+
+    rgb: [..., 3] float in 0..1 → [..., 3] float in 0..1.
+    """
+    c = (rgb.astype(np.float64) + brightness - 0.5) * contrast + 0.5
+    luma = c @ np.array([0.2126, 0.7152, 0.0722])
+    c = luma[..., None] + (c - luma[..., None]) * saturation
+    return np.clip(c, 0.0, 1.0) * master
+
+
+class Compositor:
+    """Draws the newest generator frames to a framebuffer; one per GL context."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        width: int,
+        height: int,
+        shader_dir: Path | None = None,
+        effect: str = "default",
+        filter: str = "bicubic",
+        interval_alpha: float = 0.25,
+        onset_decay_s: float = 0.18,
+        stamps: StampLog | None = None,
+    ) -> None:
+        if filter not in FILTERS:
+            raise ValueError(f"compositor filter {filter!r}: allowed values are {FILTERS}")
+        self.ctx = ctx
+        self.shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
+        self._alpha = float(interval_alpha)
+        self._onset_decay_ns = onset_decay_s * 1e9
+        self._stamps = stamps
+        # on a CPU rasteriser, finish each pass outside the GIL (see gil_free_finish)
+        self._finish = gil_free_finish() if is_software_renderer(ctx) else None
+        self.last_error: str | None = None
+
+        vert = self.shader_dir / "fullscreen.vert"
+        defines = {"BICUBIC": "1"} if filter == "bicubic" else {}
+        sd = self.shader_dir
+        self._composite = HotProgram(ctx, sd / "composite.frag", _BUILTIN_COMPOSITE, vert, defines)
+        self._present = HotProgram(ctx, sd / "present.frag", _BUILTIN_PRESENT, vert)
+        self._hud_prog = HotProgram(ctx, sd / "hud.frag", _BUILTIN_HUD, vert)
+        self._effect_name = ""
+        self._effect: HotProgram
+        self.set_effect(effect)
+
+        # generator frames [previous, current, spare]; textures are reused while the size holds
+        self._frames: list[moderngl.Texture | None] = [None, None, None]
+        self._frame_ids = [-1, -1]
+        self._fbos: dict[int, moderngl.Framebuffer] = {}  # texture glo → fbo, for snapshots
+        self._blend = ctx.program(vertex_shader=BUILTIN_VERTEX, fragment_shader=_BLEND)
+        self._blend_vao = ctx.vertex_array(self._blend, [])
+        self._t_cur = 0
+        self._t_last_submit: int | None = None
+        self.interval_ns = 0.0  # EMA of the time between submitted frames
+        self.frames_submitted = 0
+        self._uploader = None  # CudaGLUploader, made on the first CUDA frame
+        self._interop_checked = False
+        self.interop_reason: str | None = None  # why CUDA frames go through the host, if they do
+
+        self._t0: int | None = None  # first draw time: the `time` uniform counts from here
+        self._onset_seen = 0
+        self._t_onset: int | None = None
+        self._bands = np.zeros(8, np.float32)
+        self.last_mix = 1.0
+
+        self._hud = HudText()
+        self._hud_tex = ctx.texture((1, 1), 1, data=b"\x00")
+        self._hud_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+
+        self.size = (0, 0)
+        self._scene: moderngl.Texture | None = None
+        self._scene_fbo: moderngl.Framebuffer | None = None
+        self._fx: list[tuple[moderngl.Texture, moderngl.Framebuffer]] = []
+        self._fx_i = 0
+        self.resize(width, height)
+        self._update_error()
+
+    # -- setup ---------------------------------------------------------------------------
+    def resize(self, width: int, height: int) -> None:
+        """Reallocate the intermediate targets for a new output size (clears the feedback)."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"compositor size must be positive, got {width}x{height}")
+        if (width, height) == self.size:
+            return
+        for tex, fbo in ([(self._scene, self._scene_fbo)] if self._scene else []) + self._fx:
+            fbo.release()
+            tex.release()
+        self.size = (int(width), int(height))
+        # RGBA8 intermediates: half-float ones cost llvmpipe twice as much per pass
+        self._scene = self.ctx.texture(self.size, 4)
+        self._scene_fbo = self.ctx.framebuffer(color_attachments=[self._scene])
+        self._fx = []
+        for _ in range(2):
+            tex = self.ctx.texture(self.size, 4)
+            tex.repeat_x = tex.repeat_y = False
+            fbo = self.ctx.framebuffer(color_attachments=[tex])
+            fbo.clear(0.0, 0.0, 0.0, 1.0)
+            self._fx.append((tex, fbo))
+        self._scene.repeat_x = self._scene.repeat_y = False
+
+    def effects(self) -> list[str]:
+        """Names of the effects in `shader_dir/effects/`."""
+        return list_effects(self.shader_dir)
+
+    def set_effect(self, name: str) -> None:
+        available = self.effects()
+        if name not in available and available:  # with no effects at all: built-in passthrough
+            raise ValueError(
+                f"unknown effect {name!r}: {self.shader_dir / 'effects'} has {available or 'none'}"
+            )
+        if name == self._effect_name:
+            return
+        old = getattr(self, "_effect", None)
+        self._effect = HotProgram(
+            self.ctx,
+            self.shader_dir / "effects" / f"{name}.frag",
+            BUILTIN_PASSTHROUGH,
+            self.shader_dir / "fullscreen.vert",
+        )
+        self._effect_name = name
+        if old is not None:
+            old.vao.release()
+            old.program.release()
+            for _, fbo in self._fx:  # the new effect starts without the old one's trails
+                fbo.clear(0.0, 0.0, 0.0, 1.0)
+        self._update_error()
+
+    def cycle_effect(self, step: int = 1) -> str:
+        """Switch to the next (or previous, step=-1) effect in name order; returns its name."""
+        names = self.effects()
+        if not names:
+            return self._effect_name
+        i = names.index(self._effect_name) if self._effect_name in names else -1
+        self.set_effect(names[(i + step) % len(names)])
+        return self._effect_name
+
+    @property
+    def effect(self) -> str:
+        return self._effect_name
+
+    def _programs(self) -> tuple[HotProgram, ...]:
+        return (self._composite, self._effect, self._present, self._hud_prog)
+
+    def _update_error(self) -> None:
+        errs = [p.error for p in self._programs() if p.error]
+        self.last_error = "\n".join(errs) if errs else None
+
+    def reload_shaders(self) -> list[str]:
+        """Rebuild programs whose files changed (cheap when nothing did: a few stats).
+
+        Returns one line per changed file: `file: reloaded` or the `file:line: error`.
+        A failed build keeps the previous program.
+        """
+        events = [e for e in (p.poll() for p in self._programs()) if e is not None]
+        if events:
+            self._update_error()
+        return events
+
+    # -- frames --------------------------------------------------------------------------
+    def submit_frame(self, rgba: np.ndarray, frame_id: int, t_ns: int) -> None:
+        """Upload a generator frame [h, w, 4] (or [h, w, 3]) uint8, top row first; it fades in.
+
+        A CUDA torch tensor is copied on the GPU (CUDA–GL interop) where the GL driver allows,
+        else through the host; a CPU tensor is used as a numpy array.
+        """
+        cuda = _is_torch(rgba) and rgba.is_cuda
+        if cuda and self._interop_checked is False:
+            self._interop_checked = True
+            self.interop_reason = _interop_unavailable(self.ctx)
+        if cuda and self.interop_reason is not None:
+            rgba, cuda = rgba.cpu(), False  # host fallback; the reason is in interop_reason
+        if _is_torch(rgba) and not cuda:
+            rgba = rgba.contiguous().numpy()
+        dtype_ok = str(getattr(rgba, "dtype", "")) in ("uint8", "torch.uint8")
+        if getattr(rgba, "ndim", 0) != 3 or rgba.shape[2] not in (3, 4) or not dtype_ok:
+            raise ValueError(
+                f"submit_frame: expected a uint8 [h, w, 4] image, got "
+                f"{getattr(rgba, 'dtype', type(rgba).__name__)} {tuple(getattr(rgba, 'shape', ()))}"
+            )
+        if cuda:
+            rgba = rgba.contiguous()
+        elif not rgba.flags.c_contiguous:
+            rgba = np.ascontiguousarray(rgba)
+        h, w, comps = rgba.shape
+        prev, cur, spare = self._frames
+        if prev is not None and cur is not None and self.last_mix < 1.0:
+            # arrived before the fade finished: what is on screen becomes the new "previous",
+            # so the fade continues from there instead of popping
+            spare = self._snapshot(prev, cur, self.last_mix, spare)
+            prev, free, spare = spare, prev, cur
+        else:
+            prev, free = cur, prev
+        self._frame_ids = [self._frame_ids[1], -1]
+        tex = self._texture(free, w, h, comps)
+        self._frames = [prev, tex, spare]
+        if cuda:
+            n = h * w * comps
+            if self._uploader is None or self._uploader.nbytes != n:
+                if self._uploader is not None:
+                    self._uploader.release()
+                from vj.render.interop import CudaGLUploader, InteropError
+
+                try:
+                    self._uploader = CudaGLUploader(self.ctx, n, rgba.device.index or 0)
+                except InteropError as exc:
+                    self._uploader, self.interop_reason = None, str(exc)
+            if self._uploader is not None:
+                self._uploader.upload(rgba, tex)
+            else:
+                tex.write(rgba.cpu().numpy())
+        else:
+            tex.write(rgba)
+        self._frame_ids[1] = frame_id
+        if self._stamps is not None:
+            self._stamps.stamp(frame_id, "upload")
+
+        if self._t_last_submit is not None:
+            dt = float(t_ns - self._t_last_submit)
+            if dt > 0:
+                self.interval_ns = (
+                    dt
+                    if self.interval_ns <= 0
+                    else (self.interval_ns + self._alpha * (dt - self.interval_ns))
+                )
+        self._t_last_submit = t_ns
+        self._t_cur = t_ns
+        self.frames_submitted += 1
+
+    def _texture(self, tex: moderngl.Texture | None, w: int, h: int, comps: int):
+        """`tex` if it has this size and format, else a new one (the old one released)."""
+        if tex is not None and tex.size == (w, h) and tex.components == comps:
+            return tex
+        if tex is not None:
+            fbo = self._fbos.pop(tex.glo, None)
+            if fbo is not None:
+                fbo.release()
+            tex.release()
+        tex = self.ctx.texture((w, h), comps, alignment=1)
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.repeat_x = tex.repeat_y = False
+        return tex
+
+    def _snapshot(self, a, b, weight: float, into) -> moderngl.Texture:
+        """mix(a, b, weight) at b's size into `into` (reused when it fits)."""
+        tex = self._texture(into, *b.size, 4)
+        fbo = self._fbos.get(tex.glo)
+        if fbo is None:
+            fbo = self._fbos[tex.glo] = self.ctx.framebuffer(color_attachments=[tex])
+        fbo.use()
+        a.use(location=0)
+        b.use(location=1)
+        self._blend["a"].value = 0
+        self._blend["b"].value = 1
+        self._blend["w"].value = weight
+        self._blend_vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass_done()
+        return tex
+
+    @property
+    def current_frame_id(self) -> int:
+        """Id of the newest submitted frame (-1 before the first)."""
+        return self._frame_ids[1]
+
+    # -- drawing -------------------------------------------------------------------------
+    def _onset_envelope(self, t_ns: int, features: AudioFeatures | None) -> float:
+        if features is not None and features.onset_count != self._onset_seen:
+            self._onset_seen = features.onset_count
+            self._t_onset = t_ns
+        if self._t_onset is None:
+            return 0.0
+        return math.exp(-max(0, t_ns - self._t_onset) / self._onset_decay_ns)
+
+    @staticmethod
+    def _set(prog: moderngl.Program, name: str, value) -> None:
+        if name in prog:
+            prog[name].value = value
+
+    def draw(
+        self,
+        fbo: moderngl.Framebuffer,
+        t_ns: int,
+        params: dict[str, float],
+        features: AudioFeatures | None = None,
+        hud_lines: list[str] | None = None,
+    ) -> None:
+        """Render one display frame into `fbo` for time `t_ns` (deterministic in its inputs)."""
+        ctx = self.ctx
+        p = params.get
+        if self._t0 is None:
+            self._t0 = t_ns
+        seconds = (t_ns - self._t0) / 1e9
+        ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        w, h = self.size
+
+        # 1. composite: crossfade + cover + zoom + colour → scene
+        self._scene_fbo.use()
+        cur = self._frames[1]
+        if cur is None:
+            self._scene_fbo.clear(0.0, 0.0, 0.0, 1.0)
+            self.last_mix = 1.0
+        else:
+            prev = self._frames[0]
+            mix_w = (
+                1.0
+                if prev is None
+                else crossfade_weight(
+                    t_ns, self._t_cur, self.interval_ns, float(p("crossfade", 1.0))
+                )
+            )
+            self.last_mix = mix_w
+            prog = self._composite.program
+            cur.use(location=1)
+            (prev or cur).use(location=0)
+            self._set(prog, "prev_tex", 0)
+            self._set(prog, "cur_tex", 1)
+            self._set(prog, "mix_w", mix_w)
+            self._set(prog, "prev_cover", cover_scale(*(prev or cur).size, w, h))
+            self._set(prog, "cur_cover", cover_scale(*cur.size, w, h))
+            self._set(prog, "zoom", float(p("zoom", 1.0)))
+            self._set(prog, "brightness", float(p("brightness", 0.0)))
+            self._set(prog, "contrast", float(p("contrast", 1.0)))
+            self._set(prog, "saturation", float(p("saturation", 1.0)))
+            self._composite.vao.render(moderngl.TRIANGLES, vertices=3)
+            self._pass_done()
+
+        # 2. effect: scene (+ its own previous output) → fx[i]
+        env = self._onset_envelope(t_ns, features)
+        fb_tex = self._fx[self._fx_i][0]
+        self._fx_i ^= 1
+        out_tex, out_fbo = self._fx[self._fx_i]
+        out_fbo.use()
+        prog = self._effect.program
+        self._scene.use(location=0)
+        fb_tex.use(location=1)
+        self._set(prog, "scene", 0)
+        self._set(prog, "feedback", 1)
+        self._set(prog, "resolution", (float(w), float(h)))
+        self._set(prog, "time", float(seconds))
+        self._set(prog, "fx_amount", float(p("fx_amount", 0.35)))
+        self._set(prog, "fx_pulse", float(p("fx_pulse", 0.5)) * env)
+        self._set(prog, "onset_env", env)
+        for name in ("brightness", "contrast", "saturation", "master"):
+            self._set(prog, name, float(p(name, 0.0 if name == "brightness" else 1.0)))
+        if features is not None:
+            n = min(8, len(features.bands))
+            self._bands[:n] = features.bands[:n]
+            self._bands[n:] = 0.0
+            beat_phase, rms = float(features.beat_phase), float(features.rms)
+        else:
+            self._bands[:] = 0.0
+            beat_phase, rms = 0.0, 0.0
+        if "bands" in prog:
+            u = prog["bands"]  # the compiler may trim the array to the elements the shader reads
+            u.write(self._bands[: min(8, max(1, u.array_length))].tobytes())
+        self._set(prog, "beat_phase", beat_phase)
+        self._set(prog, "rms", rms)
+        self._effect.vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass_done()
+
+        # 3. present: master → caller's framebuffer
+        fbo.use()
+        out_h = fbo.size[1]
+        prog = self._present.program
+        out_tex.use(location=0)
+        self._set(prog, "image", 0)
+        self._set(prog, "master", float(p("master", 1.0)))
+        self._present.vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass_done()
+
+        # 4. HUD: only its box is drawn (viewport), blended over the output, not faded by master
+        if hud_lines and p("hud", 1.0) >= 0.5:
+            self._update_hud(hud_lines)
+            s = self.hud_scale(out_h)
+            ox, oy = self.hud_origin(out_h)
+            tw, th = self._hud_tex.size
+            saved = fbo.viewport
+            fbo.viewport = (ox, out_h - oy - th * s, tw * s, th * s)  # GL origin: bottom-left
+            self._hud_tex.use(location=0)
+            self._set(self._hud_prog.program, "hud_tex", 0)
+            ctx.enable(moderngl.BLEND)
+            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+            self._hud_prog.vao.render(moderngl.TRIANGLES, vertices=3)
+            ctx.disable(moderngl.BLEND)
+            fbo.viewport = saved
+        if self._stamps is not None and self._frame_ids[1] >= 0:
+            self._stamps.stamp(self._frame_ids[1], "composite")
+
+    def _pass_done(self) -> None:
+        if self._finish is not None:
+            self._finish()
+
+    # -- HUD -----------------------------------------------------------------------------
+    @staticmethod
+    def hud_scale(out_height: int) -> int:
+        """Integer font scale: 2 at 720p, 3 at 1080p."""
+        return max(1, round(out_height / 360))
+
+    @classmethod
+    def hud_origin(cls, out_height: int) -> tuple[int, int]:
+        """Top-left of the HUD box in pixels from the output's top-left."""
+        m = 4 * cls.hud_scale(out_height)
+        return (m, m)
+
+    def hud_image(self, lines: list[str]) -> np.ndarray:
+        """The HUD coverage [h, w] uint8 (font pixels) for `lines`: the reference for tests."""
+        return self._hud.render(lines)[0].copy()
+
+    def _update_hud(self, lines: list[str]) -> None:
+        img, changed = self._hud.render(lines)
+        if not changed:
+            return
+        h, w = img.shape
+        if self._hud_tex.size != (w, h):
+            self._hud_tex.release()
+            self._hud_tex = self.ctx.texture((w, h), 1, alignment=1)
+            self._hud_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._hud_tex.write(img)
+
+    def release(self) -> None:
+        for hp in self._programs():
+            hp.vao.release()
+            hp.program.release()
+        for tex in self._frames:
+            if tex is not None:
+                tex.release()
+        for fbo in self._fbos.values():
+            fbo.release()
+        self._blend_vao.release()
+        self._blend.release()
+        for tex, fbo in [(self._scene, self._scene_fbo), *self._fx]:
+            fbo.release()
+            tex.release()
+        self._hud_tex.release()
+        if self._uploader is not None:
+            self._uploader.release()

@@ -1,0 +1,160 @@
+"""MP4 recording with PyAV: H.264 (libx264, yuv420p) video plus AAC audio, written atomically.
+
+Frames go to a temporary file beside the target; only a completed `close()` renames it into
+place, so an aborted or crashed recording never leaves a half-written file at `path`.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+_AUDIO_CHUNK = 1024  # samples per AAC frame
+
+
+class VideoWriter:
+    """Write RGB frames (and optionally a whole audio track) to an MP4 file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        fps: float,
+        audio: np.ndarray | None = None,
+        sample_rate: int = 48000,
+        crf: int = 20,
+        preset: str = "veryfast",
+    ) -> None:
+        self.path = Path(path)
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise ValueError(
+                f"video size {width}x{height}: width and height must be positive and even "
+                "(H.264 yuv420p)"
+            )
+        if not fps > 0:
+            raise ValueError(f"video fps must be positive, got {fps}")
+        if not 0 <= crf <= 51:
+            raise ValueError(f"crf {crf}: allowed range is 0..51")
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"output folder {self.path.parent} does not exist")
+        self.size = (int(width), int(height))
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.frames_written = 0
+        self._audio = self._check_audio(audio)
+        self._audio_pos = 0
+        self.sample_rate = int(sample_rate)
+        self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        self._closed = False
+
+        self._container = av.open(str(self.tmp_path), mode="w", format="mp4")
+        try:
+            v = self._container.add_stream("libx264", rate=self.fps)
+            v.width, v.height = self.size
+            v.pix_fmt = "yuv420p"
+            v.time_base = 1 / self.fps
+            v.options = {"crf": str(int(crf)), "preset": preset}
+            self._video = v
+            self._astream = None
+            if self._audio is not None:
+                layout = "mono" if self._audio.shape[0] == 1 else "stereo"
+                a = self._container.add_stream("aac", rate=self.sample_rate)
+                a.layout = layout
+                self._astream = a
+                self._layout = layout
+        except Exception:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _check_audio(audio: np.ndarray | None) -> np.ndarray | None:
+        if audio is None:
+            return None
+        a = np.asarray(audio)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] not in (1, 2):
+            raise ValueError(
+                f"audio must be [n, channels] with 1 or 2 channels, got shape {a.shape}"
+            )
+        # planar float for the AAC encoder: [channels, n]
+        return np.ascontiguousarray(a.T, dtype=np.float32)
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one frame [H, W, 3] uint8, top row first."""
+        if self._closed:
+            raise RuntimeError(f"VideoWriter for {self.path} is already closed")
+        w, h = self.size
+        if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 [{h}, {w}, 3], got {rgb.dtype} {rgb.shape}")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self.frames_written
+        for packet in self._video.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+        # keep audio interleaved with video: encode audio up to this frame's end time
+        if self._astream is not None:
+            self._write_audio(int(self.frames_written / self.fps * self.sample_rate))
+
+    def _write_audio(self, until: int) -> None:
+        a = self._audio
+        until = min(until, a.shape[1])
+        while self._audio_pos < until:
+            n = min(_AUDIO_CHUNK, until - self._audio_pos)
+            if n < _AUDIO_CHUNK and until < a.shape[1]:
+                break  # wait for a full chunk unless this is the end of the track
+            chunk = a[:, self._audio_pos : self._audio_pos + n]
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(chunk), format="fltp", layout=self._layout
+            )
+            frame.sample_rate = self.sample_rate
+            frame.pts = self._audio_pos
+            for packet in self._astream.encode(frame):
+                self._container.mux(packet)
+            self._audio_pos += n
+
+    def close(self) -> Path:
+        """Flush encoders, finalise the MP4 and move it to `path`. Returns `path`."""
+        if self._closed:
+            return self.path
+        try:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
+            if self._astream is not None:
+                self._write_audio(self._audio.shape[1])  # the rest of the track, muxed whole
+                for packet in self._astream.encode(None):
+                    self._container.mux(packet)
+            self._container.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        os.replace(self.tmp_path, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the recording: close the container and remove the temporary file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._container.close()
+        except Exception:
+            pass  # the file is being thrown away; a broken container must not mask the cause
+        try:
+            os.unlink(self.tmp_path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
