@@ -6,6 +6,7 @@ controllers only write to the parameter registry, and every stage stamps the one
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -184,6 +185,12 @@ class LiveApp:
         self._stop.set()
 
     def run(self) -> None:
+        # The audio callback needs the GIL every 5 ms: switch threads more often than the 5 ms
+        # default, and keep start-up garbage out of the collector so a full pass cannot land
+        # in the callback. Both are process-wide; the live app owns the process.
+        sys.setswitchinterval(0.0005)
+        gc.collect()
+        gc.freeze()
         if self.audio is not None:
             self.audio.start()
         self.gen.start()

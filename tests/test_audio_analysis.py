@@ -1,0 +1,231 @@
+"""Streaming analysis on synthetic signals with known onsets: twin equality, timing at several
+rates and hops, silence / noise / DC / clipping / NaN, level independence, channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vj.audio.analysis import Envelope, HopAnalyzer, PeakPicker, reference_odf
+from vj.audio.stream import FeatureExtractor
+
+
+def clicks(
+    sr: int, times: list[float], seconds: float, amp: float = 0.5, seed: int = 0
+) -> np.ndarray:
+    """Short decaying noise bursts at `times` (s): [n] float32."""
+    x = np.zeros(int(seconds * sr), np.float32)
+    n = int(0.004 * sr)
+    rng = np.random.default_rng(seed)
+    for t in times:
+        i = int(t * sr)
+        burst = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.001 * sr))
+        x[i : i + n] += (amp * burst).astype(np.float32)
+    return x
+
+
+def stream(x: np.ndarray, sr: int, hop: int, block: int | None = None, **kw):
+    fx = FeatureExtractor(sr, hop=hop, **kw)
+    block = block or hop
+    events = []
+    feats = []
+    for s in range(0, len(x), block):
+        e = min(s + block, len(x))
+        feats.append(fx.process(x[s:e], int(round(e * 1e9 / sr))))
+        events += fx.drain_events()
+    return fx, events, feats
+
+
+def onset_times(events) -> np.ndarray:
+    return np.array([t / 1e9 for k, t in events if k == "onset"])
+
+
+TIMES = [0.25, 0.55, 0.70, 1.10, 1.32, 1.80, 2.05]
+
+
+def test_streaming_odf_equals_offline_reference():
+    sr, hop = 44100, 256
+    rng = np.random.default_rng(3)
+    x = (0.05 * rng.standard_normal(sr)).astype(np.float32) + clicks(sr, [0.2, 0.5, 0.8], 1.0)
+    an = HopAnalyzer(sr, hop)
+    got = []
+    for k in range(len(x) // hop):
+        an.process(x[k * hop : (k + 1) * hop])
+        got.append(an.odf.copy())
+    ref = reference_odf(x, sr, hop)
+    np.testing.assert_allclose(np.array(got), ref, rtol=1e-3, atol=1e-4)
+    assert ref[:, 0].max() > 1.0  # the clicks are there, so the comparison means something
+
+
+@pytest.mark.parametrize("sr,hop", [(44100, 64), (48000, 256), (88200, 512), (96000, 1024)])
+def test_click_onsets_on_time_any_rate_and_hop(sr, hop):
+    x = clicks(sr, TIMES, 2.4)
+    _, events, _ = stream(x, sr, hop)
+    on = onset_times(events)
+    assert len(on) == len(TIMES), on
+    delay = on - np.array(TIMES)
+    hop_s = hop / sr
+    # available at the end of the block the click is in, or at most one hop later
+    assert np.all(delay >= 0), delay
+    assert np.all(delay <= 2 * hop_s + 0.003), delay
+
+
+def test_block_size_does_not_change_what_is_detected():
+    sr, hop = 48000, 256
+    x = clicks(sr, TIMES, 2.4)
+    fx1, ev1, _ = stream(x, sr, hop, block=hop)
+    fx2, ev2, _ = stream(x, sr, hop, block=1000)
+    fx3, ev3, _ = stream(x, sr, hop, block=77)
+    assert fx1.onset_count == fx2.onset_count == fx3.onset_count == len(TIMES)
+    # availability is the end of the block it fired in: never earlier than with small blocks
+    assert np.all(onset_times(ev2) >= onset_times(ev1) - 1e-9)
+    assert np.all(onset_times(ev2) - onset_times(ev1) < 1000 / sr + 1e-9)
+    np.testing.assert_allclose(fx1.latest.bands, fx3.latest.bands, atol=1e-6)
+
+
+def test_silence_gives_nothing():
+    sr = 48000
+    fx, events, feats = stream(np.zeros(2 * sr, np.float32), sr, 256)
+    assert fx.onset_count == 0 and not events
+    f = feats[-1]
+    assert f.rms == 0.0 and np.all(f.bands == 0.0)
+    assert f.bpm == 0.0 and f.tempo_source == "none"
+
+
+def test_stationary_noise_gives_few_onsets_and_clicks_still_fire_in_it():
+    sr = 48000
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal(3 * sr)).astype(np.float32)
+    fx, _, feats = stream(noise, sr, 256)
+    assert fx.onset_count <= 4  # the start of the noise counts once; a rare fluke or two
+    assert feats[-1].flatness > 0.5  # white noise is flat
+    x = noise + clicks(sr, [t + 0.5 for t in TIMES], 3.0, amp=1.0)
+    fx, events, _ = stream(x, sr, 256)
+    on = onset_times(events)
+    hits = sum(np.any(np.abs(on - (t + 0.5) - 0.005) < 0.012) for t in TIMES)
+    assert hits == len(TIMES), on
+
+
+def test_dc_offset_is_ignored():
+    sr = 48000
+    x = clicks(sr, TIMES, 2.4)
+    _, ev0, f0 = stream(x, sr, 256)
+    _, ev1, f1 = stream(x + 0.3, sr, 256)
+    on1 = onset_times(ev1)
+    np.testing.assert_allclose(on1[on1 > 0.1], onset_times(ev0))  # the DC step may add one
+    assert abs(f1[-1].rms - f0[-1].rms) < 0.01
+    assert abs(f1[-1].centroid - f0[-1].centroid) < 0.02
+
+
+def test_clipped_input_still_detected():
+    sr = 48000
+    x = np.clip(clicks(sr, TIMES, 2.4) * 30.0, -1.0, 1.0)
+    fx, events, feats = stream(x, sr, 256)
+    assert fx.onset_count == len(TIMES)
+    assert all(np.isfinite(f.rms) for f in feats)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_nan_and_inf_are_never_propagated():
+    sr = 48000
+    x = clicks(sr, TIMES, 2.4)
+    x[1000:1100] = np.nan
+    x[30000] = np.inf
+    x[40000] = -np.inf
+    x[45000] = 1e30
+    fx, events, feats = stream(x, sr, 256)
+    assert fx.nonfinite_blocks >= 2
+    for f in feats:
+        vals = [f.rms, f.centroid, f.flatness, f.onset_strength, f.bpm, f.beat_phase]
+        assert np.all(np.isfinite(vals)) and np.all(np.isfinite(f.bands))
+    on = onset_times(events)
+    assert all(np.any(np.abs(on - t - 0.005) < 0.012) for t in TIMES[1:]), on
+
+
+@pytest.mark.parametrize("gain_db", [-30.0, -18.0])
+def test_gain_sweep_features_and_onsets_level_independent(gain_db):
+    from vj.audio.source import demo_track
+
+    sr = 48000
+    x = demo_track(sr, seconds=6.0, bpm=124.0)  # peak 0.9 ≈ -1 dBFS
+    ref_fx, ref_ev, ref_f = stream(x[:, 0] * 10 ** (-6 / 20), sr, 256)
+    fx, ev, f = stream(x[:, 0] * 10 ** (gain_db / 20), sr, 256)
+    a, b = onset_times(ref_ev), onset_times(ev)
+    assert len(a) > 20
+    assert abs(len(a) - len(b)) <= 1
+    matched = sum(np.any(np.abs(b - t) < 1e-6) for t in a)
+    assert matched >= len(a) - 1
+    # after the level follower has heard the first bar, features agree closely
+    start = int(2.0 * sr / 256)
+    bands_ref = np.array([g.bands for g in ref_f[start:]])
+    bands = np.array([g.bands for g in f[start:]])
+    assert np.abs(bands - bands_ref).mean() < 0.02
+    rms_ref = np.array([g.rms for g in ref_f[start:]])
+    rms = np.array([g.rms for g in f[start:]])
+    assert np.abs(rms - rms_ref).mean() < 0.02
+    assert np.mean(rms_ref) > 0.3  # the features are alive, not floored
+
+
+def test_channel_pick_and_downmix():
+    sr = 48000
+    c = clicks(sr, TIMES, 2.4)
+    stereo = np.stack([np.zeros_like(c), c], axis=1)
+    assert stream(stereo, sr, 256, channel=1)[0].onset_count == len(TIMES)
+    assert stream(stereo, sr, 256, channel=0)[0].onset_count == 0
+    assert stream(stereo, sr, 256)[0].onset_count == len(TIMES)  # downmix
+    with pytest.raises(ValueError, match="channel 3"):
+        stream(stereo, sr, 256, channel=3)
+
+
+def test_band_onsets_split_kick_snare_hats():
+    from vj.audio.source import demo_track
+
+    sr = 48000
+    x = demo_track(sr, seconds=8.0, bpm=120.0)[:, 0]
+    fx, events, _ = stream(x, sr, 256)
+    low, mid, high = fx.band_onset_counts
+    beats = 8.0 * 120 / 60  # 16 beats: 16 kicks + 2 pickups, 8 snares, 16 hats, 48 bass notes
+    assert 0.8 * beats <= low <= 1.2 * (beats + 2 + 48)  # the bass lives in the low band too
+    assert 0.8 * beats <= high <= 1.5 * (beats + beats / 2)  # hats + the snares' sizzle
+    assert 0.8 * beats / 2 <= mid
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="hop"):
+        FeatureExtractor(48000, hop=8)
+    with pytest.raises(ValueError, match="sample_rate"):
+        FeatureExtractor(1000)
+    fx = FeatureExtractor(48000)
+    with pytest.raises(ValueError, match="frames"):
+        fx.process(np.zeros((2, 2, 2), np.float32), 0)
+
+
+def test_envelope_attack_release_and_peak_picker_fires_once():
+    env = Envelope(1, 100.0, attack_s=0.01, release_s=0.5)
+    env.process(np.ones(1, np.float32))
+    up = float(env.value[0])
+    assert 0.5 < up < 1.0
+    for _ in range(5):
+        env.process(np.zeros(1, np.float32))
+    assert 0.5 * up < env.value[0] < up  # slow release
+    inst = Envelope(1, 100.0, attack_s=0.0, release_s=0.5)
+    inst.process(np.ones(1, np.float32))
+    assert inst.value[0] == 1.0
+    pp = PeakPicker(100.0, delta=0.1)
+    fired = [pp.process(v) for v in [0, 0, 1.0, 2.0, 1.5, 1.8, 0.2, 0, 0, 0, 1.0, 0]]
+    assert fired.count(True) == 2 and fired[2] and fired[10]
+
+
+def test_fast_fft_path_matches_numpy_fallback():
+    sr, hop = 48000, 256
+    x = clicks(sr, [0.1, 0.3], 0.5) + 0.01
+    fast, plain = HopAnalyzer(sr, hop), HopAnalyzer(sr, hop)
+    plain._rfft = np.fft.rfft  # the fallback used without scipy
+    for k in range(len(x) // hop):
+        fast.process(x[k * hop : (k + 1) * hop])
+        plain.process(x[k * hop : (k + 1) * hop])
+        # float32 FFTs from different code paths: equal to rounding, relative to the scale
+        np.testing.assert_allclose(fast.odf, plain.odf, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(
+            fast.bands, plain.bands, rtol=1e-3, atol=1e-3 * float(plain.bands.max()) + 1e-12
+        )

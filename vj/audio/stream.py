@@ -1,0 +1,357 @@
+"""The one streaming analysis path (live, offline, `vj analyze`): blocks in, AudioFeatures out,
+plus the live audio thread that runs it inside the audio callback and publishes to a slot."""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from vj.audio.analysis import N_ODF, Envelope, HopAnalyzer, PeakPicker, time_constant_coef
+from vj.audio.features import AudioFeatures
+from vj.audio.tempo import BeatTracker
+from vj.clock import now_ns
+from vj.slot import LatestSlot
+from vj.tempo import TempoArbiter
+
+# Onset picking thresholds per channel (all, low, mid, high), in units of the mean log-flux
+# per filter; tuned on drum stems with tools/bench_audio.py.
+ODF_DELTA = (0.02, 1.2, 0.8, 0.04)
+ODF_RATIO = (2.0, 1.5, 1.5, 1.5)
+ODF_MEAN_S = (0.3, 0.1, 0.1, 0.1)  # running-mean window of the adaptive threshold
+ODF_GAP_S = (0.05, 0.03, 0.03, 0.03)  # shortest time between two onsets
+BAND_RANGE_DB = 40.0  # band and RMS outputs span this many dB below their running peak
+EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drains it)
+_BAND_NAMES = ("low", "mid", "high")
+
+
+class FeatureExtractor:
+    """Blocks of any length in, `AudioFeatures` out; all state inside, one analyser per hop."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        hop: int = 256,
+        n_bands: int = 8,
+        channel: int | None = None,
+        arbiter: TempoArbiter | None = None,
+    ) -> None:
+        if not 8000 <= sample_rate <= 192000:
+            raise ValueError(f"sample_rate {sample_rate} outside 8000..192000 Hz")
+        if not 32 <= hop <= 4096:
+            raise ValueError(f"hop {hop} outside 32..4096 samples")
+        if n_bands < 1:
+            raise ValueError(f"n_bands must be ≥ 1, got {n_bands}")
+        self.sample_rate = sample_rate
+        self.hop = hop
+        self.n_bands = n_bands
+        self.channel = channel
+        self.hop_ns = hop * 1e9 / sample_rate
+        self.analyzer = HopAnalyzer(sample_rate, hop, n_bands)
+        rate = sample_rate / hop
+        self.pickers = [
+            PeakPicker(rate, d, r, m, g)
+            for d, r, m, g in zip(ODF_DELTA, ODF_RATIO, ODF_MEAN_S, ODF_GAP_S, strict=True)
+        ]
+        self.tracker = BeatTracker(rate)
+        self.arbiter = arbiter if arbiter is not None else TempoArbiter()
+        self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
+        self._band_env = Envelope(n_bands, rate, 0.0, 0.15)
+        self._band_scale = np.float32(20.0 / BAND_RANGE_DB)
+        self._band_peak = np.full(n_bands, -180.0 / BAND_RANGE_DB, np.float32)  # running peak
+        self._band_db = np.zeros(n_bands, np.float32)
+        # the peak never falls below the floor + the range: silence maps to 0, not to "at peak"
+        self._peak_floor = np.float32(-9.0 * 20.0 / BAND_RANGE_DB + 1.0)
+        self._band_norm = np.zeros(n_bands, np.float32)
+        self._band_rel = np.float32(6.0 / BAND_RANGE_DB / (3.0 * rate))  # peak falls 6 dB / 3 s
+        self._rms = 0.0  # enveloped normalised RMS
+        self._rms_att = time_constant_coef(0.005, rate)
+        self._rms_rel = time_constant_coef(0.15, rate)
+        self._buf = np.zeros(hop, np.float32)  # carried remainder (mono)
+        self._fill = 0
+        self._mono = np.zeros(0, np.float32)
+        self.onset_count = 0
+        self.band_onset_counts = [0, 0, 0]
+        self.beat_count = 0
+        self.hops = 0
+        self.nonfinite_blocks = 0
+        self.onset_strength = 0.0
+        self.events: collections.deque[tuple[str, int]] = collections.deque(maxlen=EVENT_LOG)
+        self._latest = AudioFeatures(sample_rate=sample_rate, bands=self._frozen_bands())
+
+    # --- public ----------------------------------------------------------------------------
+    @property
+    def latest(self) -> AudioFeatures:
+        return self._latest
+
+    @property
+    def last_onset_times(self) -> list[int]:
+        """Availability times (ns) of the recent onsets still in the event log."""
+        return [t for k, t in tuple(self.events) if k == "onset"]  # tuple(): one C-level copy
+
+    def drain_events(self) -> list[tuple[str, int]]:
+        """Take and clear the event log: ("onset" | "low" | "mid" | "high" | "beat", t_ns)."""
+        out = list(self.events)
+        self.events.clear()
+        return out
+
+    def process(self, block: np.ndarray, t_end_ns: int) -> AudioFeatures:
+        """Analyse every complete hop in `block` ([frames] or [frames, ch]); the remainder waits.
+
+        Events are stamped with t_end_ns, the time the block (and so the detection) became
+        available. Non-finite samples are zeroed, never propagated.
+        """
+        x = self._to_mono(block)
+        n = len(x)
+        if n == 0:
+            return self._latest
+        # one pass catches NaN, inf and absurd levels (beyond ~1e19 numpy warns of the
+        # overflow once; an errstate guard here would cost more than the rest of this call)
+        energy = float(np.dot(x, x))
+        if not energy < 64.0 * n:
+            if not math.isfinite(energy):
+                self.nonfinite_blocks += 1
+                np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+            np.minimum(x, 8.0, out=x)
+            np.maximum(x, -8.0, out=x)
+        h = self.hop
+        i = 0
+        analysed = False
+        while i < n:
+            if self._fill == 0 and n - i >= h:  # a whole hop in the block: no copy needed
+                self._hop(x[i : i + h], t_end_ns)
+                i += h
+                analysed = True
+                continue
+            take = min(h - self._fill, n - i)
+            self._buf[self._fill : self._fill + take] = x[i : i + take]
+            self._fill += take
+            i += take
+            if self._fill == h:
+                self._fill = 0
+                self._hop(self._buf, t_end_ns)
+                analysed = True
+        if analysed:
+            self._publish(t_end_ns)
+        return self._latest
+
+    # --- internals ---------------------------------------------------------------------------
+    def _to_mono(self, block: np.ndarray) -> np.ndarray:
+        """Downmix or pick the channel into a reused float32 buffer [frames]."""
+        b = np.asarray(block)
+        frames = b.shape[0]
+        if self._mono.shape[0] < frames:
+            self._mono = np.zeros(max(frames, 2 * self.hop), np.float32)
+        out = self._mono[:frames]
+        if b.ndim == 1:
+            out[:] = b
+        elif b.ndim == 2:
+            if self.channel is not None:
+                if not 0 <= self.channel < b.shape[1]:
+                    raise ValueError(
+                        f"channel {self.channel} not in the input's 0..{b.shape[1] - 1}"
+                    )
+                out[:] = b[:, self.channel]
+            elif b.shape[1] == 1:
+                out[:] = b[:, 0]
+            else:
+                np.mean(b, axis=1, out=out, dtype=np.float32)
+        else:
+            raise ValueError(f"audio block must be [frames] or [frames, channels], got {b.shape}")
+        return out
+
+    def _hop(self, x: np.ndarray, t_ns: int) -> None:
+        an = self.analyzer
+        an.process(x)
+        self.hops += 1
+        odf = an.odf.tolist()  # [all, low, mid, high] as Python floats
+        self.onset_strength = odf[0]
+        pickers = self.pickers
+        if pickers[0].process(odf[0]):
+            self.onset_count += 1
+            self.events.append(("onset", t_ns))
+        for c in range(1, N_ODF):
+            if pickers[c].process(odf[c]):
+                self.band_onset_counts[c - 1] += 1
+                self.events.append((_BAND_NAMES[c - 1], t_ns))
+        if self.tracker.process(odf[0], t_ns, odf[1] + odf[2]):
+            self.beat_count += 1
+            self.events.append(("beat", t_ns))
+        # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB
+        # (0 = that far below the peak, 1 = at the peak), then peak-hold envelope.
+        lv = self._band_db
+        np.maximum(an.bands, 1e-9, out=lv)
+        np.log10(lv, out=lv)
+        lv *= self._band_scale
+        self._band_peak -= self._band_rel
+        np.maximum(self._band_peak, lv, out=self._band_peak)
+        np.maximum(self._band_peak, self._peak_floor, out=self._band_peak)
+        np.subtract(lv, self._band_peak, out=self._band_norm)
+        self._band_norm += 1.0  # ≤ 1 by construction; below 0 the envelope floors it
+        self._band_env.process(self._band_norm)
+        r = min(1.0, max(0.0, 1.0 + 20.0 * math.log10(an.rms_norm + 1e-9) / BAND_RANGE_DB))
+        d = r - self._rms
+        self._rms += d * (self._rms_att if d > 0 else self._rms_rel)
+
+    def _frozen_bands(self) -> np.ndarray:
+        a = self._band_env.value.copy()
+        a.flags.writeable = False
+        return a
+
+    def _publish(self, t_end_ns: int) -> None:
+        an = self.analyzer
+        st, src = self.arbiter.current(t_end_ns)
+        self._latest = AudioFeatures(
+            t_capture_ns=t_end_ns,
+            t_publish_ns=now_ns(),
+            block_index=self.hops,
+            sample_rate=self.sample_rate,
+            rms=self._rms,
+            bands=self._frozen_bands(),
+            centroid=an.centroid,
+            flatness=an.flatness,
+            onset_strength=self.onset_strength,
+            onset_count=self.onset_count,
+            band_onset_counts=(
+                self.band_onset_counts[0],
+                self.band_onset_counts[1],
+                self.band_onset_counts[2],
+            ),
+            beat_count=self.beat_count,
+            bpm=st.bpm if st else 0.0,
+            beat_phase=st.beat_phase if st else 0.0,
+            bar_position=st.bar_position if st else 0.0,
+            tempo_source=src,
+        )
+
+
+class CallbackStats:
+    """Preallocated ring of audio-callback timings (entry interval, wall and CPU duration, ns).
+
+    Wall time much above CPU time means the callback thread was waiting: for the GIL or for
+    a CPU (other processes), not working.
+    """
+
+    def __init__(self, capacity: int = 16384) -> None:
+        self._dur = np.zeros(capacity, np.int64)
+        self._cpu = np.zeros(capacity, np.int64)
+        self._gap = np.zeros(capacity, np.int64)
+        self._n = 0
+        self._last = 0
+
+    def record(self, t_enter: int, t_exit: int, cpu_ns: int = 0) -> None:
+        i = self._n % len(self._dur)
+        self._dur[i] = t_exit - t_enter
+        self._cpu[i] = cpu_ns
+        self._gap[i] = t_enter - self._last if self._last else 0
+        self._last = t_enter
+        self._n += 1
+
+    def summary(self) -> dict[str, float]:
+        k = min(self._n, len(self._dur))
+        if k == 0:
+            return {"callbacks": 0}
+        d = self._dur[:k] / 1e3
+        g = self._gap[:k][self._gap[:k] > 0] / 1e3
+        out = {
+            "callbacks": float(self._n),
+            "dur_us_p50": float(np.percentile(d, 50)),
+            "dur_us_p99": float(np.percentile(d, 99)),
+            "dur_us_max": float(d.max()),
+            "cpu_us_p50": float(np.percentile(self._cpu[:k], 50) / 1e3),
+            "cpu_us_p99": float(np.percentile(self._cpu[:k], 99) / 1e3),
+        }
+        if len(g):
+            out |= {
+                "interval_us_p50": float(np.percentile(g, 50)),
+                "interval_us_p99": float(np.percentile(g, 99)),
+                "interval_us_max": float(g.max()),
+            }
+        return out
+
+
+class AudioInputThread:
+    """Live path: source callback → FeatureExtractor → LatestSlot[AudioFeatures].
+
+    Analysis runs inside the audio callback (see docs/audio.md for the measurements): it costs
+    tens of µs per 5 ms block, and a hand-off to another Python thread would add a GIL switch
+    (up to `sys.getswitchinterval()`) to every onset's latency. `analysis_overruns` counts
+    callbacks whose own CPU time exceeded the block's duration; `late_callbacks` those that
+    only took longer in wall time (preempted by other work); `overruns` is the device's count.
+    `source_factory(on_block)` returns an object with start()/stop() (LiveSource,
+    PlaybackSource) calling on_block(block, t_end_ns).
+    """
+
+    def __init__(
+        self, source_factory: Callable, extractor: FeatureExtractor, slot: LatestSlot, stamps=None
+    ) -> None:
+        self._factory = source_factory
+        self.extractor = extractor
+        self.slot = slot
+        self.stamps = stamps  # StampLog; frames are stamped by the generator from t_capture_ns
+        self.stats = CallbackStats()
+        self.analysis_overruns = 0
+        self.late_callbacks = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self._source = None
+        self._last_overruns = 0
+        self._lock = threading.Lock()
+
+    def _on_block(self, block: np.ndarray, t_end_ns: int) -> None:
+        c0 = time.thread_time_ns()
+        t0 = now_ns()
+        try:
+            feats = self.extractor.process(block, t_end_ns)
+            self.slot.publish(feats)
+        except Exception as exc:  # never let analysis kill the audio stream
+            self.errors += 1
+            self.last_error = repr(exc)
+        t1 = now_ns()
+        cpu = time.thread_time_ns() - c0
+        self.stats.record(t0, t1, cpu)
+        budget = len(block) * 1_000_000_000
+        sr = self.extractor.sample_rate
+        # analysis overrun: the callback's own CPU work outlasted the block; a callback that
+        # was merely preempted (wall time only) is counted as late instead
+        if cpu * sr > budget:
+            self.analysis_overruns += 1
+        elif (t1 - t0) * sr > budget:
+            self.late_callbacks += 1
+
+    def start(self) -> None:
+        with self._lock:
+            if self._source is None:
+                self._source = self._factory(self._on_block)
+                self._source.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._source is not None:
+                self._source.stop()
+                self._last_overruns = int(getattr(self._source, "overruns", 0))
+                self._source = None
+
+    @property
+    def source(self):
+        return self._source
+
+    @property
+    def overruns(self) -> int:
+        s = self._source
+        return int(getattr(s, "overruns", 0)) if s is not None else self._last_overruns
+
+    @property
+    def sample_rate(self) -> int:
+        return self.extractor.sample_rate
+
+    def __enter__(self) -> AudioInputThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
