@@ -193,6 +193,7 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
     # modulation (vj/react)
     _p("intensity", 1.0, 0.0, 2.0, smoothing=0.05, doc="scales every audio-driven movement"),
     _p("onset_jump", 0.5, 0.0, 1.0, doc="fraction of the way to a new keyframe per onset"),
+    _p("beat_jump", 0.0, 0.0, 1.0, doc="fraction of the way to a new keyframe per beat (0 = off)"),
     _p("drift", 0.1, 0.0, 1.0, smoothing=0.2, doc="slow wander of the latent between onsets"),
     _p("band_push", 1.0, 0.0, 2.0, smoothing=0.05, doc="band energies → style offsets"),
     _p("noise_push", 1.0, 0.0, 2.0, smoothing=0.05, doc="band energies → noise strength"),

@@ -1,0 +1,197 @@
+"""ONNX export (via the `vj export onnx` command) checked with onnxruntime against torch."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from tests.test_engine_nets import small_generator
+from vj.audio.features import AudioFeatures
+from vj.gan.engine import Engine, OrtEngine
+from vj.gan.export import (
+    export_onnx,
+    noise_defaults,
+    noise_input_name,
+    read_meta,
+    register,
+    tensorrt_available,
+)
+from vj.react.modulation import Modulator
+
+pytestmark = pytest.mark.slow  # each export traces the network (~15-25 s on 2 cores)
+
+
+def _run_cli(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="vj")
+    register(p.add_subparsers(dest="command"))
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+def _session(path):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _controls(G, n=3):
+    m = Modulator(G, seed=2)
+    bands = np.linspace(0, 1, 8).astype(np.float32)
+    return [m.step(AudioFeatures(onset_count=k, bands=bands), {}, 0.1 * k) for k in range(n)]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from vj.gan.checkpoint import save_generator
+
+    path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
+    save_generator(small_generator(0), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, checkpoint):
+    """The fp32 export of a small safetensors checkpoint, made through the command line."""
+    out = tmp_path_factory.mktemp("onnx") / "small.onnx"
+    assert _run_cli(["export", "onnx", str(checkpoint), str(out)]) == 0
+    return out
+
+
+def _session(path):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _controls(G, n=3):
+    m = Modulator(G, seed=2)
+    bands = np.linspace(0, 1, 8).astype(np.float32)
+    return [m.step(AudioFeatures(onset_count=k, bands=bands), {}, 0.1 * k) for k in range(n)]
+
+
+def test_static_shapes_explicit_noise_no_custom_ops(exported):
+    G = small_generator(0)
+    model = onnx.load(str(exported))
+    names = [noise_input_name(n) for n in G.synthesis.noise_layer_names]
+    assert [i.name for i in model.graph.input] == ["ws", "noise_strength", *names]
+    for i in model.graph.input:  # every dim static
+        assert all(d.dim_value > 0 for d in i.type.tensor_type.shape.dim), i.name
+    assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
+    assert not {"RandomNormal", "RandomNormalLike", "RandomUniform"} & {
+        n.op_type for n in model.graph.node
+    }
+    meta = read_meta(exported)
+    assert meta["resolution"] == 32 and meta["num_ws"] == G.num_ws and meta["precision"] == "fp32"
+    defaults = noise_defaults(exported)
+    for layer, name in zip(G.synthesis.noise_layer_names, names, strict=True):
+        want = G.synthesis.get_submodule(layer).noise_const.numpy()
+        np.testing.assert_array_equal(defaults[name][0, 0], want)
+
+
+def test_onnxruntime_matches_torch_fp32(exported):
+    G = small_generator(0)
+    s = _session(exported)
+    for c in _controls(G):
+        got = s.run(None, {"ws": c.ws.numpy(), "noise_strength": c.noise_strength.numpy()})[0]
+        with torch.no_grad():
+            ref = G.synthesis(
+                c.ws, noise_mode="const", force_fp32=True, noise_strength=c.noise_strength
+            )
+        np.testing.assert_allclose(got, ref.numpy(), atol=1e-4, rtol=0)
+
+
+def test_user_noise_inputs_override_defaults(exported):
+    G = small_generator(0)
+    c = _controls(G, n=1)[0]
+    g = torch.Generator().manual_seed(5)
+    user = {
+        n: torch.randn(1, 1, *G.synthesis.noise_shapes[k], generator=g)
+        for k, n in enumerate(G.synthesis.noise_layer_names)
+    }
+    feed = {"ws": c.ws.numpy(), "noise_strength": c.noise_strength.numpy()}
+    feed.update({noise_input_name(n): t.numpy() for n, t in user.items()})
+    got = _session(exported).run(None, feed)[0]
+    with torch.no_grad():
+        ref = G.synthesis(c.ws, force_fp32=True, noise_strength=c.noise_strength, noise=user)
+        const = G.synthesis(c.ws, force_fp32=True, noise_strength=c.noise_strength)
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-4, rtol=0)
+    assert np.abs(got - const.numpy()).max() > 1e-3  # the user noise really was used
+
+
+def test_ort_engine_equals_torch_engine(exported):
+    G = small_generator(0)
+    eng, ort_eng = Engine(small_generator(0), device="cpu"), OrtEngine(exported, threads=1)
+    assert ort_eng.backend == "onnxruntime" and ort_eng.resolution == eng.resolution
+    for c in _controls(G):
+        a = eng.render(c).rgba.astype(np.int16)
+        b = ort_eng.render(c).rgba.astype(np.int16)
+        assert np.abs(a - b).max() <= 1  # 1e-4 float error may flip a rounding
+
+
+def test_fp16_export_close_to_fp32(tmp_path):
+    G = small_generator(0)
+    out = export_onnx(small_generator(0), tmp_path / "h.onnx", fp16=True)
+    assert read_meta(out)["precision"] == "fp16"
+    assert "Cast" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    s = _session(out)
+    c = _controls(G, n=1)[0]
+    got = s.run(None, {"ws": c.ws.numpy(), "noise_strength": c.noise_strength.numpy()})[0]
+    with torch.no_grad():
+        ref = G.synthesis(c.ws, force_fp32=True, noise_strength=c.noise_strength).numpy()
+    psnr = 10 * np.log10(4.0 / np.mean((np.clip(got, -1, 1) - np.clip(ref, -1, 1)) ** 2))
+    assert psnr > 40, psnr
+
+
+def test_cli_errors(tmp_path, capsys, checkpoint):
+    assert _run_cli(["export", "onnx", str(tmp_path / "nope.pkl"), str(tmp_path / "o.onnx")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert _run_cli(["export", "onnx", "default", str(tmp_path / "o.onnx"), "--size", "33"]) == 2
+    assert "power of two" in capsys.readouterr().err
+    assert _run_cli(["export", "onnx", "default", str(tmp_path / "o.txt")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    assert _run_cli(["export", "onnx", str(checkpoint), str(tmp_path / "o.onnx"), "--size", "64"])
+    assert "--size 64 only applies to 'default'" in capsys.readouterr().err
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert _run_cli(["export", "onnx", str(bad), str(tmp_path / "o.onnx")]) == 2
+    assert "bad.safetensors" in capsys.readouterr().err
+    bad.unlink()
+    assert _run_cli(["export", "trt", str(tmp_path / "x.onnx"), str(tmp_path / "x.plan")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.skipif(not tensorrt_available(), reason="tensorrt not importable")
+@pytest.mark.gpu
+def test_trt_engine_matches_torch(exported, tmp_path):
+    from vj.gan.engine import TrtEngine
+    from vj.gan.export import build_trt_engine
+
+    plan = build_trt_engine(exported, tmp_path / "small.plan", fp16=False)
+    G = small_generator(0)
+    trt_eng, eng = TrtEngine(plan, exported), Engine(small_generator(0), device="cpu")
+    for c in _controls(G):
+        a = eng.render(c).rgba.astype(np.int16)
+        b = trt_eng.render(c).rgba.cpu().numpy().astype(np.int16)
+        assert np.abs(a - b).max() <= 2
+
+
+def test_make_engine_reuses_cached_export(exported, tmp_path):
+    import shutil
+
+    from vj.gan.engine import make_engine, network_digest
+
+    G = small_generator(0)
+    key = network_digest(G)[:20]
+    assert key == network_digest(small_generator(0))[:20] != network_digest(small_generator(1))[:20]
+    shutil.copy(exported, tmp_path / f"{key}.onnx")
+    eng = make_engine(G, "onnxruntime", cache_dir=tmp_path, threads=1)  # no export: cached
+    assert eng.backend == "onnxruntime" and len(list(tmp_path.iterdir())) == 1
+    assert make_engine(G, "torch", device="cpu").backend == "torch-cpu"
+    with pytest.raises(ValueError, match="backend 'tpu'"):
+        make_engine(G, "tpu")
