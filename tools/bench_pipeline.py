@@ -32,11 +32,11 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
 
     import torch
-    from vj.gan.engine import Engine
 
     from vj.app import LiveApp, LiveOptions
     from vj.audio.features import SILENCE
     from vj.cli import build_audio, load_preset_or_default
+    from vj.gan.engine import Engine
     from vj.offline import load_generator_or_default
     from vj.params import default_registry
     from vj.profile.latency import format_table, save_json, summarise
