@@ -45,9 +45,10 @@ def test_two_renders_are_identical(tmp_path, demo_audio):
     assert len(fa) == len(fb) == 45
     for i, (x, y) in enumerate(zip(fa, fb, strict=True)):
         assert np.array_equal(x, y), f"frame {i} differs"
-    # and the picture moves with the music: not a still image
-    change = [np.abs(fa[i + 1].astype(int) - fa[i]).mean() for i in range(len(fa) - 1)]
-    assert max(change) > 2.0
+    # and the picture moves with the music: big jumps on the hits, calm in between
+    change = np.array([np.abs(fa[i + 1].astype(int) - fa[i]).mean() for i in range(len(fa) - 1)])
+    assert np.percentile(change, 95) > 15.0, change
+    assert np.percentile(change, 95) > 4 * np.median(change), change
     # a different seed gives a different video
     c = render(_job(tmp_path, "c.mp4", audio, sr, seed=4), default_registry())
     assert not np.array_equal(_decode(c)[20], fa[20])
