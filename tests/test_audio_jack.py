@@ -3,74 +3,18 @@ sounddevice input yields onsets at the right times; analysis causes no overruns.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from vj.clock import now_ns
+from tests.jackutil import JackPlayer
 
 pytestmark = pytest.mark.jack
 
 SR = 48000
 BLOCK = 256
-
-
-class JackPlayer:
-    """A JACK client that plays an array from its process callback into the app's inputs.
-
-    Records, per started click, the clock time of the click's sample: the JACK cycle's block
-    covers the period that ends when the cycle starts, like the capture side does.
-    """
-
-    def __init__(self, samples: np.ndarray, click_samples: np.ndarray | None = None) -> None:
-        import jack
-
-        self.client = jack.Client("vjtest-player", no_start_server=True)
-        self.port = self.client.outports.register("out")
-        self.samples = samples.astype(np.float32)
-        self.pos = -1  # not playing
-        self.clicks = np.asarray(click_samples if click_samples is not None else [], np.int64)
-        self.click_times: list[int] = []
-        self.done = threading.Event()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames: int) -> None:
-        t_cycle = now_ns()
-        buf = self.port.get_array()
-        if self.pos < 0:
-            buf[:] = 0.0
-            return
-        a, b = self.pos, min(self.pos + frames, len(self.samples))
-        buf[: b - a] = self.samples[a:b]
-        buf[b - a :] = 0.0
-        for c in self.clicks[(self.clicks >= a) & (self.clicks < a + frames)]:
-            self.click_times.append(t_cycle - int((a + frames - c) * 1e9 / SR))
-        self.pos = b
-        if b >= len(self.samples):
-            self.pos = -1
-            self.done.set()
-
-    def connect_to_app(self) -> list[str]:
-        """Connect our output to every capture port of other (PortAudio) clients."""
-        targets = [
-            p.name
-            for p in self.client.get_ports(is_audio=True, is_input=True)
-            if not p.name.startswith(("system:", "vjtest-player:"))
-        ]
-        for t in targets:
-            self.client.connect(self.port, t)
-        return targets
-
-    def play(self) -> None:
-        self.pos = 0
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
 
 
 def click_track(times_s: list[float], seconds: float) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ import threading
 import numpy as np
 import pytest
 
+from tests.jackutil import JackPlayer
+
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 CLICK_EVERY_S = 0.75
@@ -29,47 +31,6 @@ def _click_track(sr: int) -> np.ndarray:
     return x
 
 
-class _Player:
-    """A second JACK client that plays a mono array into every PortAudio input port."""
-
-    def __init__(self, signal: np.ndarray) -> None:
-        import jack
-
-        self.client = jack.Client("vj-test-player", no_start_server=True)
-        self.port = self.client.outports.register("out")
-        self.signal = signal
-        self.pos = -1  # not started
-        self.done = threading.Event()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames: int) -> None:
-        buf = self.port.get_array()
-        if self.pos < 0:
-            buf[:] = 0
-            return
-        chunk = self.signal[self.pos : self.pos + frames]
-        buf[: len(chunk)] = chunk
-        buf[len(chunk) :] = 0
-        self.pos += frames
-        if self.pos >= len(self.signal):
-            self.done.set()
-
-    def connect_to_app(self) -> list[str]:
-        targets = [p.name for p in self.client.get_ports(is_audio=True, is_input=True)
-                   if not p.name.startswith(("system:", "vj-test-player:"))]
-        for t in targets:
-            self.client.connect(self.port, t)
-        return targets
-
-    def play(self) -> None:
-        self.pos = 0
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
-
-
 def test_clicks_through_jack_change_frames(jack_session):
     from vj.app import LiveApp, LiveOptions
     from vj.audio.source import LiveSource
@@ -84,14 +45,24 @@ def test_clicks_through_jack_change_frames(jack_session):
     arbiter = TempoArbiter([tap])
     extractor = FeatureExtractor(sr, hop=256, arbiter=arbiter)
     frames: list = []
-    opts = LiveOptions(width=256, height=144, fps=30, headless=True, duration=None, gen_threads=1,
-                       on_frame=lambda f: frames.append((f.features.onset_count, f.rgba)))
+    opts = LiveOptions(
+        width=256,
+        height=144,
+        fps=30,
+        headless=True,
+        duration=None,
+        gen_threads=1,
+        on_frame=lambda f: frames.append((f.features.onset_count, f.rgba)),
+    )
     app = LiveApp(registry, None, opts, tap=tap, arbiter=arbiter)
     app.audio = AudioInputThread(
         lambda on_block: LiveSource(on_block, sample_rate=sr, block_size=256),
-        extractor, app.features, app.stamps)
+        extractor,
+        app.features,
+        app.stamps,
+    )
 
-    player = _Player(_click_track(sr))
+    player = JackPlayer(_click_track(sr), sample_rate=sr)
     runner = threading.Thread(target=app.run, daemon=True)
     runner.start()
     try:
