@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from tests.waiting import wait_for
 from vj.clock import now_ns
 from vj.control.clock_sync import MidiClock
 from vj.control.osc import OscServer
 from vj.params import default_registry
 
 N = 10_000
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    """Poll until cond() holds; the timeout only bounds a hang, it is not a speed check."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.002)
-    return cond()
 
 
 def _osc_string(s: bytes) -> bytes:

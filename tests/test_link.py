@@ -6,19 +6,11 @@ import time
 
 import pytest
 
+from tests.waiting import wait_for
 from vj.clock import now_ns
 from vj.control.link import LinkTempo, LinkUnavailable, link_available
 
 needs_aalink = pytest.mark.skipif(not link_available(), reason="aalink not installed")
-
-
-def wait_for(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def test_not_started_is_inactive_and_off():

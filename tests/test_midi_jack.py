@@ -8,6 +8,7 @@ import pytest
 
 rtmidi = pytest.importorskip("rtmidi")
 
+from tests.waiting import wait_for  # noqa: E402
 from vj.control.learn import LearnSession  # noqa: E402
 from vj.control.mapping import Mapping, MidiMapper, load_mappings, save_mappings  # noqa: E402
 from vj.control.midi import (  # noqa: E402
@@ -21,15 +22,6 @@ from vj.params import default_registry  # noqa: E402
 from vj.preset import PresetSwitcher, apply_preset, load_preset  # noqa: E402
 
 pytestmark = pytest.mark.jack
-
-
-def wait_for(cond, timeout=3.0, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 class Controller:

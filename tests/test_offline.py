@@ -22,8 +22,16 @@ def _decode(path):
 def _job(tmp_path, name, audio, sr, **kw):
     from vj.offline import RenderJob
 
-    return RenderJob(audio=audio, sample_rate=sr, out=tmp_path / name, width=160, height=96,
-                     fps=15, progress=False, **kw)
+    return RenderJob(
+        audio=audio,
+        sample_rate=sr,
+        out=tmp_path / name,
+        width=160,
+        height=96,
+        fps=15,
+        progress=False,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +83,10 @@ def test_failed_render_leaves_no_file(tmp_path, demo_audio):
 
     audio, sr = demo_audio
     with pytest.raises(Exception, match="checkpoint|No such|not found|exist"):
-        render(_job(tmp_path, "bad.mp4", audio, sr, checkpoint=str(tmp_path / "nope.pkl")),
-               default_registry())
+        render(
+            _job(tmp_path, "bad.mp4", audio, sr, checkpoint=str(tmp_path / "nope.pkl")),
+            default_registry(),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -85,8 +95,14 @@ def _vj(*args, env=None, cwd=None, timeout=240):
     e.pop("DISPLAY", None)
     e.pop("WAYLAND_DISPLAY", None)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "vj.cli", *args], capture_output=True,
-                          text=True, env=e, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vj.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def test_cli_render_broken_preset_names_file_and_line(tmp_path):
@@ -98,8 +114,17 @@ def test_cli_render_broken_preset_names_file_and_line(tmp_path):
     sf.write(wav, demo_track(48000, seconds=1.0), 48000)
     preset = tmp_path / "broken.yaml"
     preset.write_text("name: broken\nparams:\n  intensity: 1.0\n  intensty: 2\n")
-    r = _vj("render", str(wav), "-o", str(tmp_path / "o.mp4"), "--size", "64x48",
-            "--preset", str(preset), "--no-progress")
+    r = _vj(
+        "render",
+        str(wav),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--size",
+        "64x48",
+        "--preset",
+        str(preset),
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     assert f"{preset}:4" in r.stderr and "intensty" in r.stderr and "intensity" in r.stderr
     assert "default preset" in r.stderr
@@ -121,8 +146,16 @@ def test_cli_unknown_audio_device_lists_devices(tmp_path):
 
 def test_cli_live_without_input_falls_back_to_demo(tmp_path):
     # No JACK server and no sound card here: the default input does not exist.
-    r = _vj("live", "--headless", "--duration", "3", "--size", "64x48", "--no-midi",
-            env={"JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "vj-no-such-server"})
+    r = _vj(
+        "live",
+        "--headless",
+        "--duration",
+        "3",
+        "--size",
+        "64x48",
+        "--no-midi",
+        env={"JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "vj-no-such-server"},
+    )
     assert r.returncode == 0, r.stderr
     assert "demo track" in r.stderr
     assert "latency" in r.stdout

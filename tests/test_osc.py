@@ -10,19 +10,10 @@ import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
+from tests.waiting import wait_for
 from vj.audio.features import AudioFeatures
 from vj.control.osc import OscFeatureSender, OscServer
 from vj.params import default_registry
-
-
-def wait_for(cond, timeout: float = 5.0) -> bool:
-    """Poll until cond() holds; the timeout only bounds a hang, it is not a speed check."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.002)
-    return cond()
 
 
 @pytest.fixture()
