@@ -62,18 +62,6 @@ def exported(tmp_path_factory, checkpoint):
     return out
 
 
-def _session(path):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def _controls(G, n=3):
-    m = Modulator(G, seed=2)
-    bands = np.linspace(0, 1, 8).astype(np.float32)
-    return [m.step(AudioFeatures(onset_count=k, bands=bands), {}, 0.1 * k) for k in range(n)]
-
-
 def test_static_shapes_explicit_noise_no_custom_ops(exported):
     G = small_generator(0)
     model = onnx.load(str(exported))
