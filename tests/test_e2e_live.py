@@ -32,9 +32,9 @@ def _click_track(sr: int) -> np.ndarray:
 
 
 def test_clicks_through_jack_change_frames(jack_session):
-    from vj.app import LiveApp, LiveOptions
+    from vj.app import AudioInput, LiveApp, LiveOptions
     from vj.audio.source import LiveSource
-    from vj.audio.stream import AudioInputThread, FeatureExtractor
+    from vj.audio.stream import FeatureExtractor
     from vj.params import default_registry
     from vj.tempo import TapTempo, TempoArbiter
 
@@ -54,13 +54,10 @@ def test_clicks_through_jack_change_frames(jack_session):
         gen_threads=1,
         on_frame=lambda f: frames.append((f.features.onset_count, f.rgba)),
     )
-    app = LiveApp(registry, None, opts, tap=tap, arbiter=arbiter)
-    app.audio = AudioInputThread(
-        lambda on_block: LiveSource(on_block, sample_rate=sr, block_size=256),
-        extractor,
-        app.features,
-        app.stamps,
+    source = AudioInput(
+        lambda on_block: LiveSource(on_block, sample_rate=sr, block_size=256), extractor
     )
+    app = LiveApp(registry, source, opts, tap=tap, arbiter=arbiter)
 
     player = JackPlayer(_click_track(sr), sample_rate=sr)
     runner = threading.Thread(target=app.run, daemon=True)

@@ -66,7 +66,7 @@ def main() -> int:
     )
     tap = TapTempo()
     arbiter = TempoArbiter([tap])
-    audio_in, bind = build_audio(ns, preset, arbiter)
+    audio_in = build_audio(ns, preset, arbiter)
     opts = LiveOptions(
         width=w,
         height=h,
@@ -78,7 +78,6 @@ def main() -> int:
         gen_threads=args.gen_threads,
     )
     app = LiveApp(registry, audio_in, opts, G=G, tap=tap, arbiter=arbiter)
-    bind(app.features, app.stamps)
     app.run()
 
     rows = app.stamps.rows()

@@ -32,6 +32,15 @@ class GenFrame:
     features: AudioFeatures
 
 
+@dataclass(frozen=True)
+class AudioInput:
+    """What the audio thread is built from: `source_factory(on_block)` gives a source with
+    start()/stop() (LiveSource, PlaybackSource); `extractor` analyses its blocks."""
+
+    source_factory: Callable
+    extractor: object  # vj.audio.stream.FeatureExtractor
+
+
 @dataclass
 class LiveOptions:
     width: int = 1280
@@ -139,12 +148,13 @@ class LiveApp:
     def __init__(
         self,
         registry: ParamRegistry,
-        audio_input,
+        audio_input: AudioInput | None,
         options: LiveOptions,
         G=None,
         tap: TapTempo | None = None,
         arbiter: TempoArbiter | None = None,
     ) -> None:
+        from vj.audio.stream import AudioInputThread
         from vj.gan.engine import Engine
         from vj.offline import load_generator_or_default
         from vj.react.modulation import Modulator
@@ -157,7 +167,11 @@ class LiveApp:
         self.tap = tap or TapTempo()
         self.arbiter = arbiter
         self.audio = (
-            audio_input  # an AudioInputThread already wired to self.features (see build_audio)
+            None
+            if audio_input is None
+            else AudioInputThread(
+                audio_input.source_factory, audio_input.extractor, self.features, self.stamps
+            )
         )
         if options.gen_threads:
             import torch

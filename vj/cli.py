@@ -264,7 +264,7 @@ def cmd_live(args) -> int:
     preset = load_preset_or_default(args.preset, registry)
     w, h = args.size or (preset.render.width, preset.render.height)
     tap, clock, link, arbiter = _tempo(args)
-    audio_in, slot_holder = build_audio(args, preset, arbiter)
+    audio_in = build_audio(args, preset, arbiter)
     options = LiveOptions(
         width=w,
         height=h,
@@ -286,7 +286,6 @@ def cmd_live(args) -> int:
         app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
-    slot_holder(app.features, app.stamps)
     controllers = start_controllers(args, preset, registry, clock)
     from vj.control.tempo_sources import tempo_hud_text
 
@@ -337,12 +336,10 @@ def _tempo(args):
 
 
 def build_audio(args, preset, arbiter):
-    """Choose the audio input: --file / --demo / a live device, falling back to the demo track.
-
-    Returns (input, bind) where bind(slot, stamps) connects it to the app's feature slot.
-    """
+    """Choose the audio input: --file / --demo / a live device, falling back to the demo track."""
+    from vj.app import AudioInput
     from vj.audio import source as src
-    from vj.audio.stream import AudioInputThread, FeatureExtractor
+    from vj.audio.stream import FeatureExtractor
 
     cfg = preset.audio
     block = args.block_size or cfg.block_size
@@ -385,24 +382,7 @@ def build_audio(args, preset, arbiter):
     extractor = FeatureExtractor(
         sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel, arbiter=arbiter
     )
-    holder: dict = {}
-
-    def bind(slot, stamps) -> None:
-        holder["thread"] = AudioInputThread(factory, extractor, slot, stamps)
-
-    class _Deferred:
-        """Starts the audio thread once the app has given it a slot."""
-
-        def start(self):
-            holder["thread"].start()
-
-        def stop(self):
-            holder["thread"].stop()
-
-        def __getattr__(self, name):
-            return getattr(holder["thread"], name)
-
-    return _Deferred(), bind
+    return AudioInput(factory, extractor)
 
 
 def _playback(src, samples, sr, block):
