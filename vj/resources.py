@@ -20,5 +20,7 @@ def data_dir(name: str) -> Path:
         p = Path(prefix) / "share" / "vj" / name
         if p.is_dir():
             return p
-    raise FileNotFoundError(f"vj's {name}/ folder is missing (looked beside the package and "
-                            f"in {sys.prefix}/share/vj); reinstall vj")
+    raise FileNotFoundError(
+        f"vj's {name}/ folder is missing (looked beside the package and "
+        f"in {sys.prefix}/share/vj); reinstall vj"
+    )

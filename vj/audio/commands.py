@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
+
+from vj.fsutil import atomic_path, atomic_write_bytes
 
 
 def register(subparsers) -> None:
@@ -46,25 +47,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_analyze)
 
 
-def _atomic_write(path: str, write) -> None:
-    """Write through a temp file in the target's folder, then rename: never half-written."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".vj-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_times(path: str, times_ns: list[int]) -> None:
     text = "".join(f"{t / 1e9:.6f}\n" for t in times_ns)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write_bytes(path, text.encode())
 
 
 def analyze_array(
@@ -134,7 +119,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         for k in ("low", "mid", "high"):
             _write_times(f"{args.band_onsets}.{k}.txt", ev[k])
     if args.bands:
-        _atomic_write(args.bands, lambda f: np.save(f, res["bands"]))
+        with atomic_path(args.bands) as tmp, open(tmp, "wb") as f:
+            np.save(f, res["bands"])
     fx = res["extractor"]
     print(
         f"{args.audio}: {len(x) / sr:.1f} s at {sr} Hz, hop {args.hop}: "

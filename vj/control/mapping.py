@@ -7,9 +7,7 @@ modes, learn); registry changes → feedback bytes out. Mapping files are YAML, 
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from vj.fsutil import atomic_path, atomic_write_bytes
 from vj.params import ParamRegistry
 
 KINDS = ("cc", "cc14", "cc_rel2c", "cc_rel64", "note", "pitchbend", "program")
@@ -509,20 +508,7 @@ def save_mappings(path: str | Path, mappings: Iterable[Mapping]) -> None:
             mapping_to_dict(m), default_flow_style=True, sort_keys=False
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            bak = path.with_name(path.name + ".bak")
-            shutil.copy2(path, bak.with_name(bak.name + ".tmp"))
-            os.replace(bak.with_name(bak.name + ".tmp"), bak)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    if path.exists():  # keep the previous file as .bak (itself written atomically)
+        with atomic_path(path.with_name(path.name + ".bak")) as bak_tmp:
+            shutil.copy2(path, bak_tmp)
+    atomic_write_bytes(path, text.encode("utf-8"))

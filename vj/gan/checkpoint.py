@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import pickle
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vj.fsutil import atomic_path
 from vj.gan.stylegan2 import (
     MAPPING_DEFAULTS,
     NVIDIA_SYNTHESIS_DEFAULTS,
@@ -104,18 +103,11 @@ def save_generator(G: Generator, path: str | Path, meta: dict | None = None) -> 
         "licence", "unknown: the licence of the weights is that of whoever trained them"
     )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in G.state_dict().items()}
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        os.close(fd)
-        save_file(tensors, tmp, metadata=info)
-        os.replace(tmp, path)
-        tmp = None
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=info)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot write: {e.strerror or e}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ----------------------------------------------------------------------------- safetensors

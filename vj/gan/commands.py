@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import struct
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vj.fsutil import atomic_write_bytes
 from vj.gan.stylegan2 import NOISE_MODES, Generator
 
 
@@ -118,7 +118,9 @@ def _generate(args) -> int:
         )
     img = img.float().cpu()
     if out.suffix.lower() == ".npy":
-        _atomic_write(out, lambda fh: np.save(fh, img.numpy().astype(np.float32)))
+        buf = io.BytesIO()
+        np.save(buf, img.numpy().astype(np.float32))
+        _write_or_explain(out, buf.getvalue())
     else:
         if img.shape[0] != 1:
             raise _UserError(f"{out}: PNG holds one image, z has {img.shape[0]} rows (use .npy)")
@@ -209,20 +211,14 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 def write_png(path: Path, pixels: np.ndarray) -> None:
     data = encode_png(pixels)
-    _atomic_write(Path(path), lambda fh: fh.write(data))
+    _write_or_explain(Path(path), data)
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+def _write_or_explain(path: Path, data: bytes) -> None:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
     except OSError as e:
         raise _UserError(f"{path}: cannot write: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use

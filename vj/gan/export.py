@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from vj.fsutil import atomic_write_bytes
 from vj.gan.engine import enable_fp16
 
 EXPORT_OPSET = 18
@@ -206,14 +207,7 @@ def build_trt_engine(
     if blob is None:
         raise RuntimeError(f"{onnx_path}: TensorRT engine build failed (see log above)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".vj-trt-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(bytes(blob))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(out, bytes(blob))
     return out
 
 

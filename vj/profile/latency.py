@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from vj.clock import STAGES, stage_latencies_ms
+from vj.fsutil import atomic_write_bytes
 
 
 def summarise(rows: np.ndarray) -> dict[str, dict[str, float]]:
@@ -44,11 +43,4 @@ def save_json(path: str | Path, rows: np.ndarray, extra: dict | None = None) -> 
         "summary": summarise(rows),
         **(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, json.dumps(doc, indent=1).encode())
