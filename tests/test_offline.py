@@ -152,10 +152,22 @@ def test_cli_live_without_input_falls_back_to_demo(tmp_path):
         "--duration",
         "3",
         "--size",
-        "64x48",
+        "1280x720",
         "--no-midi",
+        "--osc-port",
+        "0",
+        "--record",
+        str(tmp_path / "live.mp4"),
         env={"JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "vj-no-such-server"},
     )
     assert r.returncode == 0, r.stderr
     assert "demo track" in r.stderr
     assert "latency" in r.stdout
+    # the recording keeps wall-clock time though the loop runs below the nominal 60 fps
+    # (720p on a software renderer cannot reach it)
+    import av
+
+    with av.open(str(tmp_path / "live.mp4")) as c:
+        v = c.streams.video[0]
+        last = max(f.pts for f in c.decode(v))
+        assert abs(float(last * v.time_base) - 3.0) < 0.25, float(last * v.time_base)

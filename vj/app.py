@@ -262,11 +262,20 @@ class LiveApp:
         t_next = now_ns()
         t_end = None if o.duration is None else t_next + int(o.duration * 1e9)
 
+        t_rec0 = now_ns()
+        written = 0
+
         def swap() -> int:
+            nonlocal written
             target.read_rgb(rgb)  # the readback is the offscreen "swap": pixels exist now
             t = now_ns()
             if writer is not None:
-                writer.write(rgb)
+                # The recording keeps wall-clock time: when the loop runs slower than the
+                # nominal fps, this picture stays on screen for several output frames.
+                due = int(np.ceil((t - t_rec0) * o.fps / 1e9))
+                if due > written:
+                    writer.write(rgb, hold=due - written)
+                    written = due
             if o.on_display is not None:
                 o.on_display(rgb, t)
             return t
@@ -331,7 +340,7 @@ class LiveApp:
         lines = [
             f"display {self.display_fps.fps():5.1f} fps   generator {self.gen.fps():5.1f} fps",
             f"latency {lat:6.1f} ms (audio -> screen)" if lat == lat else "latency   --",
-            f"tempo {feats.bpm:6.1f} BPM [{feats.tempo_source}]  phase {feats.beat_phase:4.2f}",
+            f"beat phase {feats.beat_phase:4.2f}  bar {feats.bar_position:4.2f}",
             f"backend {getattr(self.engine, 'backend', '?')}",
         ]
         if self.audio is not None:

@@ -84,8 +84,12 @@ class VideoWriter:
         # planar float for the AAC encoder: [channels, n]
         return np.ascontiguousarray(a.T, dtype=np.float32)
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one frame [H, W, 3] uint8, top row first."""
+    def write(self, rgb: np.ndarray, hold: int = 1) -> None:
+        """Append one frame [H, W, 3] uint8, top row first, shown for `hold` frame periods.
+
+        A hold > 1 is encoded once with a longer duration (variable frame rate), so a live
+        recording that fell behind keeps wall-clock time without re-encoding repeats.
+        """
         if self._closed:
             raise RuntimeError(f"VideoWriter for {self.path} is already closed")
         w, h = self.size
@@ -95,7 +99,7 @@ class VideoWriter:
         frame.pts = self.frames_written
         for packet in self._video.encode(frame):
             self._container.mux(packet)
-        self.frames_written += 1
+        self.frames_written += max(1, int(hold))
         # keep audio interleaved with video: encode audio up to this frame's end time
         if self._astream is not None:
             self._write_audio(int(self.frames_written / self.fps * self.sample_rate))
