@@ -81,3 +81,28 @@ def test_tracker_runs_at_any_hop():
         fx, track, beats, _ = run(x, sr, hop)
         assert abs(track[-1] / 120.0 - 1) <= 0.03, (sr, hop, track[-1])
         assert len(beats) >= 8
+
+
+def test_beat_count_follows_the_active_tempo_source():
+    """With tap tempo active, beats come from the taps (120 BPM), not from the audio tracker."""
+    import numpy as np
+
+    from vj.audio.stream import FeatureExtractor
+    from vj.tempo import TapTempo, TempoArbiter
+
+    sr, hop = 48000, 256
+    tap = TapTempo()
+    x = FeatureExtractor(sr, hop, arbiter=TempoArbiter([tap]))
+    t0 = 1_000_000_000
+    for i in range(4):
+        tap.tap(t0 + i * 500_000_000)
+    # 3.1 s of silence after the last tap: 6 tap beats, no audio beats at all
+    block = np.zeros(hop, np.float32)
+    start = x.beat_count
+    t_last = t0 + 3 * 500_000_000
+    n = int(3.1 * sr / hop)
+    for k in range(1, n + 1):
+        f = x.process(block, t_last + k * hop * 1_000_000_000 // sr)
+    assert f.tempo_source == "tap"
+    assert f.bpm == pytest.approx(120.0)
+    assert f.beat_count - start == 6

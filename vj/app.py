@@ -18,6 +18,7 @@ import numpy as np
 from vj.audio.features import SILENCE, AudioFeatures
 from vj.clock import StampLog, now_ns, stage_latencies_ms
 from vj.params import ParamRegistry
+from vj.react.beat_sync import BeatSync
 from vj.slot import LatestSlot
 from vj.tempo import TapTempo, TempoArbiter
 
@@ -60,6 +61,7 @@ class LiveOptions:
     on_frame: Callable[[GenFrame], None] | None = None  # test/profiling hook (generator thread)
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
+    learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
 
 
 class GeneratorThread(threading.Thread):
@@ -74,9 +76,11 @@ class GeneratorThread(threading.Thread):
         frames: LatestSlot,
         stamps: StampLog,
         on_frame=None,
+        beat_sync=None,
     ) -> None:
         super().__init__(name="vj-generator", daemon=True)
         self._engine, self._mod = engine, modulator
+        self._beat_sync = beat_sync
         self._features, self._registry, self._frames = features, registry, frames
         self._stamps, self._on_frame = stamps, on_frame
         self._halt = threading.Event()
@@ -94,7 +98,10 @@ class GeneratorThread(threading.Thread):
                 self._stamps.stamp(k, "capture", feats.t_capture_ns or t_start)
                 self._stamps.stamp(k, "features", feats.t_publish_ns or t_start)
                 self._stamps.stamp(k, "gen_start", t_start)
-                controls = self._mod.step(feats, self._registry.snapshot(), (t_start - t0) / 1e9)
+                params = self._registry.snapshot()
+                if self._beat_sync is not None:
+                    params = self._beat_sync.for_generator(params, t_start)
+                controls = self._mod.step(feats, params, (t_start - t0) / 1e9)
                 frame = self._engine.render(controls)
                 rgba = (
                     frame.rgba.copy() if isinstance(frame.rgba, np.ndarray) else frame.rgba.clone()
@@ -165,7 +172,7 @@ class LiveApp:
         self.features: LatestSlot[AudioFeatures] = LatestSlot(SILENCE)
         self.frames: LatestSlot[GenFrame] = LatestSlot()
         self.tap = tap or TapTempo()
-        self.arbiter = arbiter
+        self.arbiter = arbiter if arbiter is not None else TempoArbiter([self.tap])
         self.audio = (
             None
             if audio_input is None
@@ -179,6 +186,7 @@ class LiveApp:
             torch.set_num_threads(options.gen_threads)
         G = G if G is not None else load_generator_or_default(options.checkpoint, options.seed)
         self.engine = Engine(G, device=options.device)
+        self.beat_sync = BeatSync(self.arbiter, registry.get("next_keyframe"))
         self.gen = GeneratorThread(
             self.engine,
             Modulator(G, seed=options.seed),
@@ -187,6 +195,7 @@ class LiveApp:
             self.frames,
             self.stamps,
             options.on_frame,
+            self.beat_sync,
         )
         self.display_fps = FpsMeter()
         self._last_tap = registry.get("tap")
@@ -317,7 +326,7 @@ class LiveApp:
             self._shown = item.index
             comp.submit_frame(_host_rgba(item.rgba), item.index, t)
             self.stamps.stamp(item.index, "upload")
-        params = self.registry.snapshot()
+        params = self.beat_sync.for_render(self.registry.snapshot(), t)
         feats = self.features.take()
         comp.draw(fbo, t, params, feats, self._hud_lines() if params.get("hud", 0) else None)
         if item is not None:
@@ -349,6 +358,8 @@ class LiveApp:
                 f"  analysis late {getattr(self.audio, 'analysis_overruns', 0)}"
             )
         lines += [f() for f in self.options.extra_hud]
+        if self.options.learn is not None:
+            lines.append(str(self.options.learn.status))
         return lines
 
     def _latest_latency_ms(self) -> float:
@@ -379,6 +390,18 @@ class LiveApp:
             r.trigger("fx_next", "key")
         elif key == glfw.KEY_0:
             r.reset(source="key")
+        elif self.options.learn is not None and key in (
+            glfw.KEY_LEFT_BRACKET,
+            glfw.KEY_RIGHT_BRACKET,
+            glfw.KEY_L,
+        ):
+            learn = self.options.learn  # [ ] pick a parameter, L: the next control moved binds
+            if key == glfw.KEY_LEFT_BRACKET:
+                learn.select_prev()
+            elif key == glfw.KEY_RIGHT_BRACKET:
+                learn.select_next()
+            else:
+                learn.start()
 
 
 def _host_rgba(rgba) -> np.ndarray:

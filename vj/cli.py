@@ -290,6 +290,7 @@ def cmd_live(args) -> int:
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(arbiter))
+    app.options.learn = _learn_session(controllers, preset)
     app.options.extra_hud += [
         c.summary for c in controllers if hasattr(c, "summary") and callable(c.summary)
     ]
@@ -445,6 +446,18 @@ def _start_midi(args, preset, registry, clock) -> list:
     except MidiError as exc:
         print(f"vj: MIDI off: {exc}", file=sys.stderr)
         return []
+
+
+def _learn_session(controllers, preset):
+    """MIDI learn from the window's keys, on the first MIDI input, saved to its mappings file."""
+    from vj.control.learn import LearnSession, default_mappings_path
+
+    for c in controllers:
+        mapper = getattr(c, "mapper", None)
+        if mapper is not None:
+            files = [d.mappings_file for d in preset.midi.devices if d.mappings_file]
+            return LearnSession(mapper, files[0] if files else default_mappings_path())
+    return None
 
 
 def _midi_device(port: str, mappings):

@@ -76,7 +76,9 @@ class FeatureExtractor:
         self._mono = np.zeros(0, np.float32)
         self.onset_count = 0
         self.band_onset_counts = [0, 0, 0]
-        self.beat_count = 0
+        self.beat_count = 0  # beats of whichever tempo source is active
+        self._src = "none"  # the active tempo source at the last publish
+        self._src_beat = 0  # that source's own beat count when last seen
         self.hops = 0
         self.nonfinite_blocks = 0
         self.onset_strength = 0.0
@@ -178,7 +180,9 @@ class FeatureExtractor:
             if pickers[c].process(odf[c]):
                 self.band_onset_counts[c - 1] += 1
                 self.events.append((_BAND_NAMES[c - 1], t_ns))
-        if self.tracker.process(odf[0], t_ns, odf[1] + odf[2]):
+        # the tracker always runs (it must stay locked to take over), but its beats only
+        # count while it is the active source; tap / MIDI clock / Link beats come in _publish
+        if self.tracker.process(odf[0], t_ns, odf[1] + odf[2]) and self._src in ("tracker", "none"):
             self.beat_count += 1
             self.events.append(("beat", t_ns))
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB
@@ -205,6 +209,14 @@ class FeatureExtractor:
     def _publish(self, t_end_ns: int) -> None:
         an = self.analyzer
         st, src = self.arbiter.current(t_end_ns)
+        if st is not None and src != "tracker":
+            if src != self._src:  # a new source took over: start from its current beat
+                self._src_beat = st.beat_count
+            elif st.beat_count > self._src_beat:
+                self.beat_count += min(st.beat_count - self._src_beat, 4)
+                self._src_beat = st.beat_count
+                self.events.append(("beat", t_end_ns))
+        self._src = src
         self._latest = AudioFeatures(
             t_capture_ns=t_end_ns,
             t_publish_ns=now_ns(),
