@@ -201,6 +201,7 @@ class LiveApp:
         self._last_tap = registry.get("tap")
         self._last_fx = registry.get("fx_next")
         self._next_reload_ns = 0
+        self._want_effect: str | None = None  # set from controller threads, applied by render
         self._stop = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -229,6 +230,10 @@ class LiveApp:
                 self.audio.stop()
         if self.gen.error is not None:
             raise RuntimeError(f"generator thread failed: {self.gen.error!r}") from self.gen.error
+
+    def request_effect(self, name: str) -> None:
+        """Switch the effect shader at the next display frame (any thread may ask)."""
+        self._want_effect = name
 
     def latency_report(self) -> dict[str, np.ndarray]:
         return stage_latencies_ms(self.stamps.rows())
@@ -313,6 +318,12 @@ class LiveApp:
         if tap != self._last_tap:  # taps from MIDI/OSC/keys arrive through the registry
             self._last_tap = tap
             self.tap.tap()
+        want, self._want_effect = self._want_effect, None
+        if want is not None:
+            try:
+                comp.set_effect(want)
+            except ValueError as exc:  # an unknown effect is reported; the show goes on
+                warn(str(exc))
         fx = self.registry.get("fx_next")
         if fx != self._last_fx:
             self._last_fx = fx

@@ -286,7 +286,15 @@ def cmd_live(args) -> int:
         app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
-    controllers = start_controllers(args, preset, registry, clock)
+    from vj.preset import PresetSwitcher
+
+    switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
+        registry,
+        preset,
+        on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
+        on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
+    )
+    controllers = start_controllers(args, preset, registry, clock, switcher)
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(arbiter))
@@ -396,17 +404,23 @@ def _live(src, device, sr, block):
     )
 
 
-def start_controllers(args, preset, registry, clock) -> list:
+def start_controllers(args, preset, registry, clock, switcher) -> list:
     """MIDI in (per the preset or --midi) and the OSC server. Problems are reported, not fatal."""
     started: list = []
     if not args.no_midi:
-        started += _start_midi(args, preset, registry, clock)
+        started += _start_midi(args, preset, registry, clock, switcher)
     port = args.osc_port if args.osc_port is not None else _osc_port(preset)
     if port:
         try:
             from vj.control.osc import OscServer
 
-            osc = OscServer(registry, host=preset.osc.get("host", "127.0.0.1"), port=port)
+            osc = OscServer(
+                registry,
+                host=preset.osc.get("host", "127.0.0.1"),
+                port=port,
+                on_preset=switcher.switch_name,
+                on_cue=switcher.switch,  # cue n = the preset bound to program n
+            )
             osc.start()
             started.append(osc)
             print(f"vj: OSC on {preset.osc.get('host', '127.0.0.1')}:{osc.port}")
@@ -420,11 +434,10 @@ def _osc_port(preset) -> int:
     return int(osc.get("port", 9000)) if osc.get("enabled", False) else 0
 
 
-def _start_midi(args, preset, registry, clock) -> list:
+def _start_midi(args, preset, registry, clock, switcher) -> list:
     from dataclasses import replace
 
     from vj.control.midi import MidiError, open_devices
-    from vj.preset import PresetSwitcher
 
     midi = preset.midi
     if args.midi:  # one device matching --midi, with every mapping of the preset
@@ -432,9 +445,6 @@ def _start_midi(args, preset, registry, clock) -> list:
         midi = replace(midi, devices=(_midi_device(args.midi, mappings),))
     if not midi.devices:
         return []
-    switcher = PresetSwitcher(
-        registry, preset, on_error=lambda e: print(f"vj: {e}", file=sys.stderr)
-    )
 
     def event(msg: str) -> None:
         print(f"vj: {msg}", file=sys.stderr)

@@ -345,7 +345,7 @@ class PresetSwitcher:
         self.current = current
         self.on_switch = on_switch
         self.on_error = on_error
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[int | str] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -353,7 +353,14 @@ class PresetSwitcher:
         """Queue a switch to the preset bound to `program` (unbound programs are ignored)."""
         if program not in self.current.midi.programs:
             return
-        self._queue.put(program)
+        self._enqueue(program)
+
+    def switch_name(self, name: str) -> None:
+        """Queue a switch to a preset by name or path (OSC `/vj/preset`)."""
+        self._enqueue(str(name))
+
+    def _enqueue(self, item: int | str) -> None:
+        self._queue.put(item)
         with self._lock:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="vj-preset", daemon=True)
@@ -362,8 +369,10 @@ class PresetSwitcher:
     def switch_now(self, program: int) -> Preset | None:
         """Load and apply in this thread; returns the new preset (None if unbound)."""
         name = self.current.midi.programs.get(program)
-        if name is None:
-            return None
+        return None if name is None else self.load_now(name)
+
+    def load_now(self, name: str) -> Preset:
+        """Load and apply the preset `name` (a shipped name, or a path) in this thread."""
         base = self.current.path.parent if self.current.path is not None else presets_dir()
         new = load_preset(resolve_preset(name, base), self.registry)
         apply_preset(new, self.registry)
@@ -376,9 +385,12 @@ class PresetSwitcher:
 
     def _run(self) -> None:
         while True:
-            program = self._queue.get()
+            item = self._queue.get()
             try:
-                self.switch_now(program)
+                if isinstance(item, str):
+                    self.load_now(item)
+                else:
+                    self.switch_now(item)
             except Exception as exc:  # a broken preset must not end program changes
                 if self.on_error is not None:
                     self.on_error(exc)
