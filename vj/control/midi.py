@@ -73,16 +73,16 @@ def _ports(obj) -> list[str]:
 
 def list_midi_ports(api: str = "auto") -> list[str]:
     """Names of the MIDI input ports (controllers) there are now, vj's own left out."""
-    m = _open(rtmidi.MidiIn, resolve_api(api), "vj-list")
-    try:
-        return _ports(m)
-    finally:
-        m.delete()
+    return _list(rtmidi.MidiIn, api)
 
 
 def list_midi_outputs(api: str = "auto") -> list[str]:
     """Names of the MIDI output ports (where feedback can go), vj's own left out."""
-    m = _open(rtmidi.MidiOut, resolve_api(api), "vj-list")
+    return _list(rtmidi.MidiOut, api)
+
+
+def _list(cls, api: str) -> list[str]:
+    m = _open(cls, resolve_api(api), "vj-list")
     try:
         return _ports(m)
     finally:
