@@ -14,6 +14,7 @@ LOW_MAX_HZ = 150.0  # kick body
 MID_RANGE_HZ = (150.0, 2500.0)  # snare body and crack
 HIGH_MIN_HZ = 5000.0  # hats and cymbals
 
+RING = 32  # hops per sample / history ring before one wrap-around copy
 AGC_FLOOR = 1e-4  # -80 dBFS: below this the input is treated as silence, never amplified further
 
 
@@ -191,12 +192,14 @@ class HopAnalyzer:
     """Per-hop spectral features over a sliding n_fft frame; results land in preallocated arrays.
 
     `process(hop_samples)` takes exactly `hop` mono float32 samples (finite, any level) and
-    updates `odf` [N_ODF], `bands` [n_bands] (band magnitude sums, gain-normalised),
-    `rms_norm`, `centroid`, `flatness`. Level independence: a peak follower of the hop RMS
-    (instant attack, slow release) scales the spectrum before log compression, so -30 dBFS and
-    -6 dBFS input give the same onset function once the first hit has been heard.
-    One fused matrix product turns the magnitude spectrum into log-filterbank inputs, band
-    sums, the centroid numerator and the total, which keeps the hop near 30 µs in Python.
+    updates `odf` [N_ODF] and `rms_norm`; `bands` [n_bands] (band magnitude sums,
+    gain-normalised), `centroid` and `flatness` are properties of the latest hop, computed when
+    read. Level independence: a peak follower of the hop RMS (instant attack, slow release)
+    scales the spectrum before log compression, so -30 dBFS and -6 dBFS input give the same
+    onset function once the first hit has been heard. One fused matrix product turns the
+    magnitude spectrum into log-filterbank inputs, band sums, the filter sum, the centroid
+    numerator and the total; rings with fixed views replace per-hop shifts and copies, which
+    keeps the hop near 21–25 µs in Python.
     """
 
     def __init__(
@@ -223,36 +226,76 @@ class HopAnalyzer:
         # overlap so much that the flux would vanish
         self.flux_lag = flux_lag or max(1, round(256 * 44100 / sample_rate / hop))
         self._window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float32)
-        self._frame = np.zeros(self.n_fft, np.float32)  # sliding analysis frame
+        # sliding analysis frame without a shift per hop: a ring of samples where frame k is
+        # the view _ring[k*hop : k*hop + n_fft]; the tail is copied to the front every RING hops
+        n_keep = self.n_fft - hop
+        self._ring = np.zeros(n_keep + RING * hop, np.float32)
+        self._frames = [self._ring[k * hop : k * hop + self.n_fft] for k in range(RING)]
+        self._news = [self._ring[n_keep + k * hop : n_keep + (k + 1) * hop] for k in range(RING)]
+        self._ring_tail = self._ring[RING * hop :]  # [n_keep], moves to _ring[:n_keep]
+        self._ring_head = self._ring[:n_keep]
+        self._k = 0  # hop index within the sample ring
+        self._ones = np.ones(hop, np.float32)
         self._wframe = np.zeros(self.n_fft, np.float32)
         fb, self.centres = log_filterbank(sample_rate, self.n_fft, bands_per_octave)
         self._fb = fb
         n_filt = fb.shape[0]
         self.n_filt = n_filt
         freqs = _bin_freqs(sample_rate, self.n_fft)
-        # fused [n_bins, n_filt + n_bands + 2]: filters | bands | centroid numerator | total
-        m = np.zeros((len(freqs), n_filt + n_bands + 2), np.float32)
+        # fused [n_bins, n_filt + n_bands + 3]:
+        # filters | bands | filter sum | centroid numerator | total
+        m = np.zeros((len(freqs), n_filt + n_bands + 3), np.float32)
         m[:, :n_filt] = fb.T
         m[:, n_filt : n_filt + n_bands] = band_matrix(sample_rate, self.n_fft, n_bands).T
+        m[:, -3] = fb.sum(axis=0)
         m[:, -2] = freqs / (sample_rate / 2)
         m[:, -1] = 1.0
         m[:2] = 0.0  # DC and the lowest bin never count: DC offsets must not move features
         # spectrum scale folded in: a full-scale sine gives ~1 in its bin
         m *= np.float32(2.0 / self._window.sum())
         self._fused = m
-        self._out = np.zeros(m.shape[1], np.float32)
-        self._filt = self._out[:n_filt]  # views into the fused product
-        self.bands = self._out[n_filt : n_filt + n_bands]
+        n_out = m.shape[1]
+        # history of fused outputs (before gain), one row per hop: the product lands in row
+        # lag + j, and the filter parts of rows j and j + lag (now and flux_lag hops back)
+        # form one [2, n_filt] strided view, so both are log-compressed in one call each
+        lag = self.flux_lag
+        self._hist = np.zeros((RING + lag, n_out), np.float32)
+        item = self._hist.itemsize
+        self._rows = [self._hist[lag + j] for j in range(RING)]
+        self._pairs = [
+            np.lib.stride_tricks.as_strided(
+                self._hist[j], shape=(2, n_filt), strides=(lag * n_out * item, item)
+            )
+            for j in range(RING)
+        ]
+        self._bands_raw = [r[n_filt : n_filt + n_bands] for r in self._rows]
+        self._filts_raw = [r[:n_filt] for r in self._rows]
+        self._hist_tail = self._hist[RING:]  # [lag, n_out], moves to _hist[:lag]
+        self._hist_head = self._hist[:lag]
+        self._j = 0  # hop index within the history
+        self._row = self._rows[RING - 1]  # the latest product (zeros before the first hop)
+        self._filt_raw = self._filts_raw[RING - 1]
+        self.bands_raw = self._bands_raw[RING - 1]  # [n_bands] band sums before the gain
+        self._bands = np.zeros(n_bands, np.float32)
         self._mag = np.zeros(len(freqs), np.float32)
         self._spec = np.zeros(len(freqs), np.complex64)
         self._rfft = self._pick_rfft()
-        self._log = np.zeros(n_filt, np.float32)
-        self._hist = np.zeros((self.flux_lag, n_filt), np.float32)  # past log spectra (ring)
-        self._hpos = 0
+        # log-compressed pair, zero-padded for the max filter: [0 | old (n_filt) | 0 | new]
+        self._lp = np.zeros(2 * n_filt + 2, np.float32)
+        self._lpair = np.lib.stride_tricks.as_strided(
+            self._lp[1:], shape=(2, n_filt), strides=((n_filt + 1) * item, item)
+        )
+        self._old_pad = self._lp[: n_filt + 2]  # old row with one zero each side
+        self._old_log = self._lp[1 : n_filt + 1]
+        self._new_log = self._lp[n_filt + 2 :]
+        self._u = np.zeros(n_filt + 1, np.float32)
+        # max filter operands as fixed views (a slice costs as much as a small ufunc call)
+        p, u = self._old_pad, self._u
+        self._mf_in = (p[:-1], p[1:], u[:-1], u[1:])
         self._diff = np.zeros(n_filt, np.float32)
         self._tmp = np.zeros(n_filt, np.float32)
+        self._ones_f = np.ones(n_filt, np.float32)
         self._mf = np.zeros(n_filt, np.float32)
-        self._raw = np.zeros(n_filt, np.float32)
         self._groups = np.ascontiguousarray(group_matrix(self.centres, tilt).T)  # [n_filt, 4]
         self._compression = compression
         self._agc = AGC_FLOOR
@@ -260,8 +303,6 @@ class HopAnalyzer:
         self.odf = np.zeros(N_ODF, np.float32)
         self.rms = 0.0  # raw hop RMS (dBFS-able)
         self.rms_norm = 0.0  # hop RMS / level follower
-        self.centroid = 0.0
-        self.flatness = 0.0
         self.gain = 1.0 / AGC_FLOOR
 
     def _pick_rfft(self):
@@ -289,58 +330,83 @@ class HopAnalyzer:
         except TypeError:  # numpy < 2: no `out`
             return np.fft.rfft
 
-    def process(self, x: np.ndarray) -> None:
+    def process(self, x: np.ndarray, energy: float | None = None) -> None:
+        """Analyse one hop of `hop` samples; `energy` is float(np.dot(x, x)) when the caller
+        has it already (it is not computed twice)."""
         h = self.hop
-        fr = self._frame
-        fr[:-h] = fr[h:]
-        fr[-h:] = x
-        mean = float(np.add.reduce(x)) / h
-        rms = math.sqrt(max(0.0, float(np.dot(x, x)) / h - mean * mean))  # AC only: DC ignored
+        k = self._k
+        if k == RING:  # the last frame reached the ring's end: its tail becomes the head
+            self._ring_head[:] = self._ring_tail
+            k = 0
+        self._news[k][:] = x
+        fr = self._frames[k]
+        self._k = k + 1
+        mean = float(np.dot(x, self._ones)) / h  # a BLAS dot costs less than add.reduce
+        if energy is None:
+            energy = float(np.dot(x, x))
+        rms = math.sqrt(max(0.0, energy / h - mean * mean))  # AC only: DC ignored
         self.rms = rms
         gain = 1.0 / self._agc  # previous level: a louder hit raises the flux before AGC adapts
         # level follower: instant attack, slow release, floored at -80 dBFS
         self._agc = max(rms, self._agc * self._agc_rel, AGC_FLOOR)
-        self.gain = 1.0 / self._agc  # levels (RMS, bands) are relative to the updated level
-        self.rms_norm = rms * self.gain
+        g = self.gain = 1.0 / self._agc  # levels (RMS, bands) are relative to the updated level
+        self.rms_norm = rms * g
         np.multiply(fr, self._window, out=self._wframe)
         np.abs(self._rfft(self._wframe), out=self._mag)
-        out = self._out
-        np.matmul(self._mag, self._fused, out=out)
-        self._raw[:] = self._filt
-        out *= self.gain  # a Python float keeps the float32 array float32 (NEP 50)
-        total = float(out[-1]) + 1e-12
-        self.centroid = float(out[-2]) / total
+        j = self._j
+        self._row = row = self._rows[j]
+        self._filt_raw = self._filts_raw[j]
+        self.bands_raw = self._bands_raw[j]
+        np.dot(self._mag, self._fused, out=row)  # np.dot: less call overhead than matmul
         # spectral flux against the frame flux_lag hops back, half-wave rectified; both frames
         # are compressed with the same (current) gain so a level-follower jump adds no flux
-        old = self._hist[self._hpos]  # raw filterbank output flux_lag hops ago
-        lg = self._compression * gain
-        np.multiply(old, lg, out=self._diff)
-        np.log1p(self._diff, out=self._diff)
-        ref = self._diff
+        lp = self._lpair
+        np.multiply(self._pairs[j], self._compression * gain, out=lp)
+        np.log1p(lp, out=lp)
+        j += 1
+        if j == RING:
+            self._hist_head[:] = self._hist_tail
+            j = 0
+        self._j = j
+        d = self._diff
         if self._maxfilt:  # SuperFlux: energy moving to a neighbouring band is not an onset
-            d, u, m = self._diff, self._tmp, self._mf
-            np.maximum(d[:-1], d[1:], out=u[:-1])  # u[i] = max(d[i], d[i+1])
-            np.maximum(u[:-2], u[1:-1], out=m[1:-1])  # m[i] = max(d[i-1], d[i], d[i+1])
-            m[0] = u[0]
-            m[-1] = u[-2]
-            ref = m
-        np.multiply(self._raw, lg, out=self._log)
-        np.log1p(self._log, out=self._log)
-        old[:] = self._raw
-        np.subtract(self._log, ref, out=self._diff)
-        np.maximum(self._diff, 0.0, out=self._diff)
-        np.matmul(self._diff, self._groups, out=self.odf)
-        self._hpos = (self._hpos + 1) % self.flux_lag
-        # flatness over the log filterbank: geometric / arithmetic mean
-        f = self._filt
-        n_f = self.n_filt
-        am = float(np.add.reduce(f)) / n_f
-        if am > 1e-9:
-            np.add(f, 1e-12, out=self._tmp)
-            np.log(self._tmp, out=self._tmp)
-            self.flatness = min(1.0, math.exp(float(np.add.reduce(self._tmp)) / n_f) / am)
+            # the zero padding stands in for the missing neighbours (log values are ≥ 0)
+            p0, p1, u0, u1 = self._mf_in
+            np.maximum(p0, p1, out=self._u)  # u[i] = max(old[i-1], old[i])
+            m = self._mf
+            np.maximum(u0, u1, out=m)  # m[i] = max(old[i-1], old[i], old[i+1])
+            np.subtract(self._new_log, m, out=d)
         else:
-            self.flatness = 0.0
+            np.subtract(self._new_log, self._old_log, out=d)
+        np.maximum(d, 0.0, out=d)
+        np.dot(d, self._groups, out=self.odf)
+
+    @property
+    def centroid(self) -> float:
+        """Spectral centroid of the latest hop, 0..1 of Nyquist (computed when read)."""
+        row, g = self._row, self.gain
+        total = float(row[-1] * g) + 1e-12
+        return float(row[-2] * g) / total
+
+    @property
+    def bands(self) -> np.ndarray:
+        """[n_bands] band magnitude sums of the latest hop, gain-normalised (computed when
+        read, into one reused array)."""
+        return np.multiply(self.bands_raw, self.gain, out=self._bands)  # a float keeps float32
+
+    @property
+    def flatness(self) -> float:
+        """Spectral flatness of the latest hop over the log filterbank: geometric / arithmetic
+        mean, 0..1 (computed when read: the live path reads it once per block)."""
+        g = self.gain
+        n_f = self.n_filt
+        am = float(self._row[-3]) / n_f  # before the gain, which cancels in the ratio
+        if am * g <= 1e-9:
+            return 0.0
+        f = self._tmp
+        np.add(self._filt_raw, 1e-12 / g, out=f)  # log(g * f + 1e-12) = log(g) + log(f + ..)
+        np.log(f, out=f)
+        return min(1.0, math.exp(float(np.dot(f, self._ones_f)) / n_f) / am)
 
 
 def reference_odf(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vj.audio.analysis import N_ODF, Envelope, HopAnalyzer, PeakPicker, time_constant_coef
+from vj.audio.analysis import N_ODF, HopAnalyzer, PeakPicker, time_constant_coef
 from vj.audio.features import AudioFeatures
 from vj.audio.tempo import BeatTracker
 from vj.clock import now_ns
@@ -26,7 +26,6 @@ ODF_MEAN_S = (0.3, 0.1, 0.1, 0.1)  # running-mean window of the adaptive thresho
 ODF_GAP_S = (0.05, 0.03, 0.03, 0.03)  # shortest time between two onsets
 BAND_RANGE_DB = 40.0  # band and RMS outputs span this many dB below their running peak
 EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drains it)
-_BAND_NAMES = ("low", "mid", "high")
 
 
 class FeatureExtractor:
@@ -57,17 +56,19 @@ class FeatureExtractor:
             PeakPicker(rate, d, r, m, g)
             for d, r, m, g in zip(ODF_DELTA, ODF_RATIO, ODF_MEAN_S, ODF_GAP_S, strict=True)
         ]
+        assert N_ODF == 4 and len(self.pickers) == 4  # _hop unrolls the four channels
+        self._pick = tuple(p.process for p in self.pickers)
         self.tracker = BeatTracker(rate)
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
-        self._band_env = Envelope(n_bands, rate, 0.0, 0.15)
-        self._band_scale = np.float32(20.0 / BAND_RANGE_DB)
-        self._band_peak = np.full(n_bands, -180.0 / BAND_RANGE_DB, np.float32)  # running peak
-        self._band_db = np.zeros(n_bands, np.float32)
+        # band levels live in Python floats: 8 values cost less as a loop than ~10 ufunc calls
+        self._band_scale = 20.0 / BAND_RANGE_DB
+        self._band_peak = [-180.0 / BAND_RANGE_DB] * n_bands  # running peak
         # the peak never falls below the floor + the range: silence maps to 0, not to "at peak"
-        self._peak_floor = np.float32(-9.0 * 20.0 / BAND_RANGE_DB + 1.0)
-        self._band_norm = np.zeros(n_bands, np.float32)
-        self._band_rel = np.float32(6.0 / BAND_RANGE_DB / (3.0 * rate))  # peak falls 6 dB / 3 s
+        self._peak_floor = -9.0 * 20.0 / BAND_RANGE_DB + 1.0
+        self._band_rel = 6.0 / BAND_RANGE_DB / (3.0 * rate)  # peak falls 6 dB / 3 s
+        self._band_val = [0.0] * n_bands  # peak-hold envelope output, 0..1
+        self._band_decay = math.exp(-1.0 / (0.15 * rate))  # its release, 0.15 s
         self._rms = 0.0  # enveloped normalised RMS
         self._rms_att = time_constant_coef(0.005, rate)
         self._rms_rel = time_constant_coef(0.15, rate)
@@ -107,7 +108,7 @@ class FeatureExtractor:
         Events are stamped with t_end_ns, the time the block (and so the detection) became
         available. Non-finite samples are zeroed, never propagated.
         """
-        x = self._to_mono(block)
+        x = self._view_mono(block)  # float32 [frames]: maybe the caller's own memory
         n = len(x)
         if n == 0:
             return self._latest
@@ -115,7 +116,11 @@ class FeatureExtractor:
         # overflow once; an errstate guard here would cost more than the rest of this call)
         energy = float(np.dot(x, x))
         if not energy < 64.0 * n:
-            if not math.isfinite(energy):
+            finite = math.isfinite(energy)
+            energy = None  # changed below: the hop computes its own
+            if not np.shares_memory(x, self._mono):
+                x = self._to_mono(block)  # never modify the caller's block
+            if not finite:
                 self.nonfinite_blocks += 1
                 np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
             np.minimum(x, 8.0, out=x)
@@ -123,6 +128,10 @@ class FeatureExtractor:
         h = self.hop
         i = 0
         analysed = False
+        if n == h and self._fill == 0:  # the live case, one block per hop: its energy is known
+            self._hop(x, t_end_ns, energy)
+            self._publish(t_end_ns)
+            return self._latest
         while i < n:
             if self._fill == 0 and n - i >= h:  # a whole hop in the block: no copy needed
                 self._hop(x[i : i + h], t_end_ns)
@@ -142,6 +151,19 @@ class FeatureExtractor:
         return self._latest
 
     # --- internals ---------------------------------------------------------------------------
+    def _view_mono(self, block: np.ndarray) -> np.ndarray:
+        """The block's samples as float32 [frames]: a view where no conversion is needed."""
+        if type(block) is np.ndarray and block.dtype == np.float32:
+            if block.ndim == 1:
+                return block
+            if block.ndim == 2:
+                c = self.channel
+                if c is None and block.shape[1] == 1:
+                    return block[:, 0]
+                if c is not None and 0 <= c < block.shape[1]:
+                    return block[:, c]
+        return self._to_mono(block)
+
     def _to_mono(self, block: np.ndarray) -> np.ndarray:
         """Downmix or pick the channel into a reused float32 buffer [frames]."""
         b = np.asarray(block)
@@ -166,43 +188,57 @@ class FeatureExtractor:
             raise ValueError(f"audio block must be [frames] or [frames, channels], got {b.shape}")
         return out
 
-    def _hop(self, x: np.ndarray, t_ns: int) -> None:
+    def _hop(self, x: np.ndarray, t_ns: int, energy: float | None = None) -> None:
         an = self.analyzer
-        an.process(x)
+        an.process(x, energy)
         self.hops += 1
-        odf = an.odf.tolist()  # [all, low, mid, high] as Python floats
-        self.onset_strength = odf[0]
-        pickers = self.pickers
-        if pickers[0].process(odf[0]):
+        v_all, v_low, v_mid, v_high = an.odf.tolist()  # as Python floats
+        self.onset_strength = v_all
+        pick_all, pick_low, pick_mid, pick_high = self._pick  # unrolled: no loop per hop
+        if pick_all(v_all):
             self.onset_count += 1
             self.events.append(("onset", t_ns))
-        for c in range(1, N_ODF):
-            if pickers[c].process(odf[c]):
-                self.band_onset_counts[c - 1] += 1
-                self.events.append((_BAND_NAMES[c - 1], t_ns))
+        if pick_low(v_low):
+            self.band_onset_counts[0] += 1
+            self.events.append(("low", t_ns))
+        if pick_mid(v_mid):
+            self.band_onset_counts[1] += 1
+            self.events.append(("mid", t_ns))
+        if pick_high(v_high):
+            self.band_onset_counts[2] += 1
+            self.events.append(("high", t_ns))
         # the tracker always runs (it must stay locked to take over), but its beats only
         # count while it is the active source; tap / MIDI clock / Link beats come in _publish
-        if self.tracker.process(odf[0], t_ns, odf[1] + odf[2]) and self._src in ("tracker", "none"):
+        if self.tracker.process(v_all, t_ns, v_low + v_mid) and self._src in ("tracker", "none"):
             self.beat_count += 1
             self.events.append(("beat", t_ns))
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB
         # (0 = that far below the peak, 1 = at the peak), then peak-hold envelope.
-        lv = self._band_db
-        np.maximum(an.bands, 1e-9, out=lv)
-        np.log10(lv, out=lv)
-        lv *= self._band_scale
-        self._band_peak -= self._band_rel
-        np.maximum(self._band_peak, lv, out=self._band_peak)
-        np.maximum(self._band_peak, self._peak_floor, out=self._band_peak)
-        np.subtract(lv, self._band_peak, out=self._band_norm)
-        self._band_norm += 1.0  # ≤ 1 by construction; below 0 the envelope floors it
-        self._band_env.process(self._band_norm)
+        g = an.gain
+        scale, rel = self._band_scale, self._band_rel
+        floor, dec = self._peak_floor, self._band_decay
+        peak, val = self._band_peak, self._band_val
+        log10 = math.log10
+        i = 0
+        for b in an.bands_raw.tolist():
+            b *= g
+            lv = log10(b if b > 1e-9 else 1e-9) * scale
+            p = peak[i] - rel
+            if lv > p:
+                p = lv
+            if floor > p:
+                p = floor
+            peak[i] = p
+            norm = lv - p + 1.0  # ≤ 1 by construction; below 0 the envelope floors it
+            v = val[i] * dec
+            val[i] = norm if norm > v else v
+            i += 1
         r = min(1.0, max(0.0, 1.0 + 20.0 * math.log10(an.rms_norm + 1e-9) / BAND_RANGE_DB))
         d = r - self._rms
         self._rms += d * (self._rms_att if d > 0 else self._rms_rel)
 
     def _frozen_bands(self) -> np.ndarray:
-        a = self._band_env.value.copy()
+        a = np.array(self._band_val, np.float32)
         a.flags.writeable = False
         return a
 
@@ -228,11 +264,7 @@ class FeatureExtractor:
             flatness=an.flatness,
             onset_strength=self.onset_strength,
             onset_count=self.onset_count,
-            band_onset_counts=(
-                self.band_onset_counts[0],
-                self.band_onset_counts[1],
-                self.band_onset_counts[2],
-            ),
+            band_onset_counts=tuple(self.band_onset_counts),
             beat_count=self.beat_count,
             bpm=st.bpm if st else 0.0,
             beat_phase=st.beat_phase if st else 0.0,

@@ -51,6 +51,10 @@ class BeatTracker:
         self._flip_votes = 0
         self._flip_needed = flip_checks
         self._pos = 0
+        self._k_local = max(1, int(0.125 * fr))
+        self._k_box = max(1, int(0.02 * fr))
+        self._pad_local = np.zeros(self._n_hist + 2 * self._k_local + 1)  # float64
+        self._pad_box = np.zeros(self._n_hist + 2 * self._k_box + 1)
         self._lag_min = max(2, int(60.0 * fr / max_bpm))
         self._lag_max = min(self._n_hist // 4, int(math.ceil(60.0 * fr / min_bpm)))
         lags = np.arange(self._lag_max + 1, dtype=np.float64)
@@ -60,7 +64,11 @@ class BeatTracker:
         self._prior[: self._lag_min] = 0.0
         self._update_every = max(1, round(update_s * fr))
         self._n_cs = 3 * self._lag_max + 2
-        self._cs = np.zeros(self._n_cs, np.float32)  # cumulative score, newest last
+        # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one
+        # step per frame (no shift copy); the newest n_cs - 1 move to the front when it ends
+        self._csbuf = np.zeros(self._n_cs - 1 + 512, np.float32)
+        self._q = 0
+        self._cs = self._csbuf[: self._n_cs]
         self._sub = 0
         self._acc = 0.0
         self._frame = 0  # frames seen
@@ -84,29 +92,43 @@ class BeatTracker:
 
     # --- tempo -----------------------------------------------------------------------------
     def _estimate_period(self) -> None:
-        x = np.roll(self._odf, -self._pos).astype(np.float64)  # oldest first
         n_valid = min(self._frame, self._n_hist)
         if n_valid < 2 * self._lag_max:
             return
-        x = x[-n_valid:]
+        # box sums as differences of a cumulative sum over a zero-padded copy; the padded
+        # buffers are reused (this runs twice a second, a few hundred µs each time)
+        k, b = self._k_local, self._k_box
+        pad = self._pad_local  # [k + 1 zeros | oldest-first history | k zeros]
+        x = pad[k + 1 : k + 1 + n_valid]
+        head = self._odf[self._pos :]  # ring: oldest part first
+        cut = len(head) - (self._n_hist - n_valid)
+        if cut > 0:
+            x[:cut] = head[-cut:]
+            x[cut:] = self._odf[: self._pos]
+        else:
+            x[:] = self._odf[self._pos - n_valid : self._pos]
+        pad[k + 1 + n_valid :] = 0.0
         # keep the peaks: subtract a local mean (about 1/4 s), half-wave rectify
-        k = max(1, int(0.125 * self.fr))
-        c = np.cumsum(np.concatenate([np.zeros(k + 1), x, np.zeros(k)]))
+        c = np.cumsum(pad[: n_valid + 2 * k + 1])
         local = (c[2 * k + 1 :] - c[: -2 * k - 1]) / (2 * k + 1)
-        x = np.maximum(x - local[: len(x)], 0.0)
-        if x.max() <= 1e-9:
+        pb = self._pad_box
+        xb = pb[b + 1 : b + 1 + n_valid]
+        np.subtract(x, local[:n_valid], out=xb)
+        np.maximum(xb, 0.0, out=xb)
+        if xb.max() <= 1e-9:
             return
         # widen the one-frame peaks (box of ±20 ms, twice: a triangle) so small timing
         # jitter between hits does not wash out the autocorrelation
-        b = max(1, int(0.02 * self.fr))
+        pb[b + 1 + n_valid :] = 0.0
         for _ in range(2):
-            c = np.cumsum(np.concatenate([np.zeros(b + 1), x, np.zeros(b)]))
-            x = (c[2 * b + 1 :] - c[: -2 * b - 1])[: len(x)]
-        n = len(x)
+            c = np.cumsum(pb[: n_valid + 2 * b + 1])
+            np.subtract(c[2 * b + 1 : 2 * b + 1 + n_valid], c[:n_valid], out=xb)
+        x = xb
+        n = n_valid
         spec = np.fft.rfft(x, 2 * n)
-        ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n]
-        ac /= np.maximum(n - np.arange(n), 1)  # unbiased
-        ac = ac[: 4 * self._lag_max + 4]
+        n_ac = min(n, 4 * self._lag_max + 4)
+        ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n_ac]
+        ac /= n - np.arange(n_ac)  # unbiased (n > n_ac here, so never 0)
         lm = self._lag_max
         comb = np.zeros(lm + 1)
         taus = np.arange(lm + 1)
@@ -149,7 +171,6 @@ class BeatTracker:
         self._whi = min(self._n_cs - 1, int(round(2 * p)))
         v = np.arange(self._whi, self._wlo - 1, -1, dtype=np.float64)  # lag of cs[-whi..-wlo]
         self._w = np.exp(-0.5 * (self._tight * np.log(v / p)) ** 2).astype(np.float32)
-        self._cs_win = self._cs[-self._whi - 1 : -self._wlo]  # a view: follows the shifts
         self._wprod = np.zeros_like(self._w)
         self._proj = None
 
@@ -214,10 +235,17 @@ class BeatTracker:
             self._estimate_period()
             if self._last_beat >= 0 and self.period > 0:
                 self._check_phase(t)
-        cs = self._cs
-        cs[:-1] = cs[1:]
+        n_cs = self._n_cs
+        q = self._q + 1
+        buf = self._csbuf
+        if q + n_cs > len(buf):
+            buf[: n_cs - 1] = buf[q : q + n_cs - 1]
+            q = 0
+        self._q = q
+        self._cs = cs = buf[q : q + n_cs]  # cs[:-1] is the previous frame's cs[1:]
         if self.period > 0:
-            np.multiply(self._w, self._cs_win, out=self._wprod)
+            end = q + n_cs  # the window cs[-whi - 1 : -wlo]
+            np.multiply(self._w, buf[end - self._whi - 1 : end - self._wlo], out=self._wprod)
             best = float(np.maximum.reduce(self._wprod))
             cs[-1] = (1.0 - self._alpha) * v + self._alpha * best
         else:
@@ -251,8 +279,11 @@ class BeatTracker:
             table = np.exp(-0.5 * (self._tight * np.log(np.maximum(lags, 1.0) / p)) ** 2)
             table[: self._wlo] = 0.0
             table[self._whi + 1 :] = 0.0
-            lag = np.arange(1, j_max + 1)[:, None] + (k - 1 - np.arange(k))[None, :]
-            self._proj = table.astype(np.float32)[lag]
+            # M[j, i] = table[j + k - i]: rows are windows of the reversed table, so M is a
+            # strided view of it (no [j_max, k] gather): row j = rev[j_max - j : j_max - j + k]
+            rev = np.ascontiguousarray(table[::-1], dtype=np.float32)
+            win = np.lib.stride_tricks.sliding_window_view(rev, k)  # [j_max + 2, k]
+            self._proj = win[j_max:0:-1]
         proj = np.maximum.reduce(self._proj * self._cs[None, -k:], axis=1)  # [j_max]
         if expected is not None:
             jj = t + 1 + np.arange(j_max) - expected
@@ -269,12 +300,14 @@ class BeatTracker:
         return 60.0 * self.fr / self.period if self.period > 0 else 0.0
 
     def state(self, t_ns: int) -> TempoState | None:
-        if self.period <= 0 or self.beat_count == 0 or self.silent:
+        p = self.period
+        # (asked once per published block: the properties are inlined)
+        if p <= 0 or self.beat_count == 0 or self._since_active > self._silence_frames:
             return None
-        period_ns = self.period / self.fr * 1e9
-        beats = max(0.0, (t_ns - self.last_beat_ns) / period_ns)
+        fr = self.fr
+        beats = max(0.0, (t_ns - self.last_beat_ns) / (p / fr * 1e9))
         whole = int(beats)
         count = self.beat_count - 1 + whole
         phase = beats - whole
-        bar = (count % self._beats_per_bar) + phase
-        return TempoState(self.bpm, phase, bar, self._beats_per_bar, count)
+        bpb = self._beats_per_bar
+        return TempoState(60.0 * fr / p, phase, (count % bpb) + phase, bpb, count)
