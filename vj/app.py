@@ -103,6 +103,9 @@ class GeneratorThread(threading.Thread):
                     params = self._beat_sync.for_generator(params, t_start)
                 controls = self._mod.step(feats, params, (t_start - t0) / 1e9)
                 frame = self._engine.render(controls)
+                # The engine reuses its n output buffers; a slow display (software GL takes
+                # 30-100 ms a frame) can still be uploading this one when the ring wraps, so the
+                # published frame is a copy (256 KB at 256², far below a frame's other costs).
                 rgba = (
                     frame.rgba.copy() if isinstance(frame.rgba, np.ndarray) else frame.rgba.clone()
                 )
