@@ -36,8 +36,8 @@ def main() -> int:
     from vj.app import LiveApp, LiveOptions
     from vj.audio.features import SILENCE
     from vj.cli import build_audio, load_preset_or_default
+    from vj.gan.checkpoint import load_checkpoint_or_default
     from vj.gan.engine import Engine
-    from vj.offline import load_generator_or_default
     from vj.params import default_registry
     from vj.profile.latency import format_table, save_json, summarise
     from vj.react.modulation import Modulator
@@ -48,7 +48,7 @@ def main() -> int:
     preset = load_preset_or_default(args.preset, registry)
 
     # Reference in the same run: the generator alone, nothing else running.
-    G = load_generator_or_default(args.checkpoint, 0)
+    G, _meta = load_checkpoint_or_default(args.checkpoint)
     eng = Engine(G, device="auto")
     mod = Modulator(G, seed=0)
     params = registry.snapshot()

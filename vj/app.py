@@ -165,8 +165,8 @@ class LiveApp:
         arbiter: TempoArbiter | None = None,
     ) -> None:
         from vj.audio.stream import AudioInputThread
+        from vj.gan.checkpoint import load_checkpoint_or_default
         from vj.gan.engine import Engine
-        from vj.offline import load_generator_or_default
         from vj.react.modulation import Modulator
 
         self.registry = registry
@@ -187,7 +187,7 @@ class LiveApp:
             import torch
 
             torch.set_num_threads(options.gen_threads)
-        G = G if G is not None else load_generator_or_default(options.checkpoint, options.seed)
+        G = G if G is not None else load_checkpoint_or_default(options.checkpoint)[0]
         self.engine = Engine(G, device=options.device)
         self.beat_sync = BeatSync(self.arbiter, registry.get("next_keyframe"))
         self.gen = GeneratorThread(

@@ -37,6 +37,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     import torch
 
     from vj.audio.stream import FeatureExtractor
+    from vj.gan.checkpoint import load_checkpoint_or_default
     from vj.gan.engine import Engine
     from vj.react.modulation import Modulator
     from vj.render.compositor import Compositor
@@ -46,7 +47,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
 
     if job.threads:
         torch.set_num_threads(job.threads)
-    G = load_generator_or_default(job.checkpoint, job.seed)
+    G, _meta = load_checkpoint_or_default(job.checkpoint)
     engine = Engine(G, device="cpu", dtype="fp32", n_buffers=2)
     modulator = Modulator(G, seed=job.seed)
     extractor = FeatureExtractor(
@@ -99,17 +100,6 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
         bar.close()
     ctx.release()
     return job.out
-
-
-def load_generator_or_default(checkpoint: str, seed: int):
-    from vj.gan.stylegan2 import make_default_generator
-
-    if checkpoint in ("", "default"):
-        return make_default_generator(seed=0)  # the embedded default's weights do not follow --seed
-    from vj.gan.checkpoint import load_generator
-
-    G, _meta = load_generator(checkpoint, device="cpu")
-    return G
 
 
 def _host_rgba(rgba) -> np.ndarray:

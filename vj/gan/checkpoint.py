@@ -84,6 +84,22 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     return G.to(device), meta
 
 
+def load_checkpoint_or_default(spec: str, device: str | torch.device = "cpu"):
+    """'default' -> the embedded default generator; else load_generator(spec). (G, meta)."""
+    if spec == "default":
+        from vj.gan.stylegan2 import make_default_generator
+
+        G = make_default_generator(seed=0)
+        meta = {
+            "format": "embedded default",
+            "source": "vj embedded default (seeded random init, seed 0)",
+            "config": G.config(),
+            "licence": "MIT (vj)",
+        }
+        return G.to(device), meta
+    return load_generator(spec, device=device)
+
+
 def save_generator(G: Generator, path: str | Path, meta: dict | None = None) -> None:
     """Write G as safetensors (state dict + config/source/licence metadata), atomically."""
     from safetensors.torch import save_file

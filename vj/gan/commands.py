@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from vj.fsutil import atomic_write_bytes
+from vj.gan.checkpoint import load_checkpoint_or_default
 from vj.gan.stylegan2 import NOISE_MODES, Generator
 
 
@@ -74,24 +75,6 @@ def cmd_generate(args) -> int:
 def cmd_convert(args) -> int:
     args.command_name = "convert"
     return _run(_convert, args)
-
-
-def load_checkpoint_or_default(spec: str, device: str | torch.device = "cpu"):
-    """'default' -> the embedded default generator; else load_generator(spec). (G, meta)."""
-    if spec == "default":
-        from vj.gan.stylegan2 import make_default_generator
-
-        G = make_default_generator(seed=0)
-        meta = {
-            "format": "embedded default",
-            "source": "vj embedded default (seeded random init, seed 0)",
-            "config": G.config(),
-            "licence": "MIT (vj)",
-        }
-        return G.to(device), meta
-    from vj.gan.checkpoint import load_generator
-
-    return load_generator(spec, device=device)
 
 
 def _generate(args) -> int:

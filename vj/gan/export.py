@@ -214,19 +214,14 @@ def build_trt_engine(
 # -- loading a network for the commands and tools ---------------------------------------------
 def load_network(spec: str, size: int | None = None, seed: int = 0):
     """'default' → the embedded default (at `size` if given); otherwise a checkpoint path."""
+    from vj.gan.checkpoint import load_checkpoint_or_default
     from vj.gan.stylegan2 import default_config, make_default_generator
 
-    if spec == "default":
-        cfg = default_config()
-        if size is not None:
-            cfg["img_resolution"] = size
-        return make_default_generator(seed, cfg)
-    path = Path(spec)
-    if not path.exists():
+    if spec == "default" and size is not None:
+        return make_default_generator(seed, {**default_config(), "img_resolution": size})
+    if spec != "default" and not Path(spec).exists():
         raise FileNotFoundError(f"{spec}: no such checkpoint (or use 'default')")
-    from vj.gan.checkpoint import load_generator
-
-    G, _meta = load_generator(path)  # CheckpointError (a ValueError) names file and problem
+    G, _meta = load_checkpoint_or_default(spec)  # CheckpointError names file and problem
     if size is not None and size != G.img_resolution:
         raise ValueError(
             f"{spec}: network is {G.img_resolution}², --size {size} only applies to 'default'"
