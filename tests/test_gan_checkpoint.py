@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.gan_nets import tiny_generator
 from vj.gan.checkpoint import CheckpointError, load_generator, save_generator
-from vj.gan.stylegan2 import Generator
 
 SMALL = dict(
     z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
@@ -20,15 +20,7 @@ SMALL = dict(
 
 
 def small_generator(seed=0, **kw):
-    torch.manual_seed(seed)
-    G = Generator(**dict(SMALL, **kw)).eval().requires_grad_(False)
-    for name, p in G.named_parameters():
-        if name.endswith("noise_strength"):
-            p.fill_(0.25)
-        elif name.endswith("bias"):
-            p.normal_()
-    G.mapping.w_avg.normal_()
-    return G
+    return tiny_generator(seed, noise_strength=0.25, **dict(SMALL, **kw))
 
 
 def render(G, seed=1, n=2):

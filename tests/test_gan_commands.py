@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.gan_nets import tiny_generator
 from vj.gan.checkpoint import save_generator
 from vj.gan.commands import encode_png, register, seed_z, to_uint8
-from vj.gan.stylegan2 import Generator
 
 
 def run(*argv):
@@ -28,15 +28,16 @@ def read_png(path):
 @pytest.fixture(scope="module")
 def small_ckpt(tmp_path_factory):
     """A small network saved as safetensors (the embedded default is slow to build 4 times)."""
-    torch.manual_seed(0)
-    G = Generator(
-        z_dim=16, w_dim=16, img_resolution=32, channel_base=256, channel_max=16, num_fp16_res=0
+    G = tiny_generator(
+        0,
+        random_biases=False,
+        z_dim=16,
+        w_dim=16,
+        img_resolution=32,
+        channel_base=256,
+        channel_max=16,
+        num_fp16_res=0,
     )
-    G.eval().requires_grad_(False)
-    for name, p in G.named_parameters():
-        if name.endswith("noise_strength"):
-            p.fill_(0.3)
-    G.mapping.w_avg.normal_()
     path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
     save_generator(G, path)
     return path, G

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.gan_nets import tiny_generator
 from vj.gan.reference import (
     modulated_conv_reference,
     reference_generator,
@@ -25,20 +26,12 @@ from vj.gan.stylegan2 import (
 
 def small(arch="skip", res=32, seed=0, **kw):
     """A tiny generator with non-trivial biases, noise strengths and w_avg."""
-    torch.manual_seed(seed)
     cfg = dict(
         z_dim=32, w_dim=32, img_resolution=res, channel_base=512, channel_max=32,
         num_fp16_res=0, conv_clamp=None, architecture=arch, mapping_kwargs=dict(num_layers=2),
     )  # fmt: skip
     cfg.update(kw)
-    G = Generator(**cfg).eval().requires_grad_(False)
-    for name, p in G.named_parameters():
-        if name.endswith("noise_strength"):
-            p.fill_(0.3)
-        elif name.endswith("bias"):
-            p.normal_()
-    G.mapping.w_avg.normal_()
-    return G
+    return tiny_generator(seed, **cfg)
 
 
 @pytest.mark.parametrize("arch", ["skip", "orig", "resnet"])
