@@ -208,6 +208,12 @@ class _Doc:
             raise self.err(node, where, f"expected {what}, got {shown}")
         return v
 
+    def power_of_two(self, node, where: str, lo: int, hi: int, none: bool = False) -> Any:
+        v = self.number(node, where, lo, hi, integer=True, none=none)
+        if v is not None and v & (v - 1):
+            raise self.err(node, where, f"{v} is not a power of two ({lo}, {2 * lo}, …, {hi})")
+        return v
+
     def number(self, node, where, lo=None, hi=None, integer=False, none=False) -> Any:
         types: tuple = (int,) if integer else (int, float)
         what = "an integer" if integer else "a number"
@@ -427,11 +433,9 @@ def _generator(doc: _Doc, node) -> GeneratorConfig:
     if "checkpoint" in it:
         kw["checkpoint"] = doc.string(it["checkpoint"][1], "generator.checkpoint")
     if "resolution" in it:
-        n = it["resolution"][1]
-        r = doc.number(n, "generator.resolution", 4, 1024, integer=True, none=True)
-        if r is not None and r & (r - 1):
-            raise doc.err(n, "generator.resolution", f"{r} is not a power of two (4, 8, …, 1024)")
-        kw["resolution"] = r
+        kw["resolution"] = doc.power_of_two(
+            it["resolution"][1], "generator.resolution", 4, 1024, none=True
+        )
     if "device" in it:
         kw["device"] = doc.choice(it["device"][1], "generator.device", ("auto", "cpu", "cuda"))
     return GeneratorConfig(**kw)
@@ -455,11 +459,7 @@ def _audio(doc: _Doc, node) -> AudioConfig:
     if "channel" in it:
         kw["channel"] = doc.number(it["channel"][1], "audio.channel", 0, 63, True, none=True)
     if "hop" in it:
-        n = it["hop"][1]
-        hop = doc.number(n, "audio.hop", 32, 4096, integer=True)
-        if hop & (hop - 1):
-            raise doc.err(n, "audio.hop", f"{hop} is not a power of two (32 … 4096)")
-        kw["hop"] = hop
+        kw["hop"] = doc.power_of_two(it["hop"][1], "audio.hop", 32, 4096)
     if "n_bands" in it:
         kw["n_bands"] = doc.number(it["n_bands"][1], "audio.n_bands", 1, 64, integer=True)
     return AudioConfig(**kw)
