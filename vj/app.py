@@ -7,6 +7,7 @@ controllers only write to the parameter registry, and every stage stamps the one
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import threading
 import time
@@ -342,7 +343,7 @@ class LiveApp:
             self.stamps.stamp(item.index, "upload")
         params = self.beat_sync.for_render(self.registry.snapshot(), t)
         feats = self.features.take()
-        comp.draw(fbo, t, params, feats, self._hud_lines() if params.get("hud", 0) else None)
+        comp.draw(fbo, t, params, feats, self._hud_lines(feats) if params.get("hud", 0) else None)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
@@ -357,12 +358,12 @@ class LiveApp:
         self._next_reload_ns = t + 500_000_000  # two mtime checks a second is plenty
         return True
 
-    def _hud_lines(self) -> list[str]:
+    def _hud_lines(self, feats: AudioFeatures | None) -> list[str]:
         lat = self._latest_latency_ms()
-        feats = self.features.take() or SILENCE
+        feats = feats or SILENCE
         lines = [
             f"display {self.display_fps.fps():5.1f} fps   generator {self.gen.fps():5.1f} fps",
-            f"latency {lat:6.1f} ms (audio -> screen)" if lat == lat else "latency   --",
+            f"latency {lat:6.1f} ms (audio -> screen)" if math.isfinite(lat) else "latency   --",
             f"beat phase {feats.beat_phase:4.2f}  bar {feats.bar_position:4.2f}",
             f"backend {getattr(self.engine, 'backend', '?')}",
         ]
