@@ -68,7 +68,9 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     params = registry.snapshot()
     if not job.hud:
         params["hud"] = 0.0
-    period_ns = 1_000_000_000 // job.fps
+    # Offline generates every video frame, so there is nothing to fade between: each is shown
+    # whole (the live crossfade exists because a generator is slower than the display).
+    params["crossfade"] = 0.0
     bar = _progress(n_frames, job.progress, job.out.name)
     fed = 0
     with VideoWriter(
@@ -85,9 +87,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
                 features = extractor.process(job.audio[:0], t_ns)
             controls = modulator.step(features, params, t_ns / 1e9)
             frame = engine.render(controls)
-            # Offline generates every video frame, so there is nothing to fade between: stamp
-            # the frame as having arrived one period ago and the crossfade shows it whole.
-            comp.submit_frame(_host_rgba(frame.rgba), i, t_ns - period_ns)
+            comp.submit_frame(_host_rgba(frame.rgba), i, t_ns)
             comp.draw(
                 target.fbo,
                 t_ns,
