@@ -43,16 +43,17 @@ def onset_times(events) -> np.ndarray:
 TIMES = [0.25, 0.55, 0.70, 1.10, 1.32, 1.80, 2.05]
 
 
-def test_streaming_odf_equals_offline_reference():
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_streaming_odf_equals_offline_reference(width):
     sr, hop = 44100, 256
     rng = np.random.default_rng(3)
     x = (0.05 * rng.standard_normal(sr)).astype(np.float32) + clicks(sr, [0.2, 0.5, 0.8], 1.0)
-    an = HopAnalyzer(sr, hop)
+    an = HopAnalyzer(sr, hop, onset_width=width)
     got = []
     for k in range(len(x) // hop):
         an.process(x[k * hop : (k + 1) * hop])
-        got.append(an.odf.copy())
-    ref = reference_odf(x, sr, hop)
+        got.append([*an.odf, an.onset_odf])
+    ref = reference_odf(x, sr, hop, onset_width=width)
     np.testing.assert_allclose(np.array(got), ref, rtol=1e-3, atol=1e-4)
     assert ref[:, 0].max() > 1.0  # the clicks are there, so the comparison means something
 
@@ -229,3 +230,58 @@ def test_fast_fft_path_matches_numpy_fallback():
         np.testing.assert_allclose(
             fast.bands, plain.bands, rtol=1e-3, atol=1e-3 * float(plain.bands.max()) + 1e-12
         )
+
+
+def legato(sr: int, semitones: list[int], note_s: float = 0.25) -> np.ndarray:
+    """A tone stepping between notes without attacks (continuous phase): [n] float32."""
+    seg = int(note_s * sr)
+    f = np.concatenate([np.full(seg, 220.0 * 2 ** (n / 12)) for n in semitones])
+    ph = 2 * np.pi * np.cumsum(f) / sr
+    return (0.3 * np.sin(ph) + 0.15 * np.sin(2 * ph) + 0.1 * np.sin(3 * ph)).astype(np.float32)
+
+
+@pytest.mark.parametrize("width,most", [(2, 3), (1, None)])
+def test_legato_steps_of_a_tone_are_not_onsets_but_hits_are(width, most):
+    # The onset channel compares each filter with the largest of its ±2 neighbours a moment
+    # before, so a note moving by up to a whole tone without an attack adds no flux; the ±1
+    # filter of the other channels lets most of those steps through.
+    sr, hop = 44100, 256
+    x = legato(sr, [0, 2, 4, 2, 0, 2, 4, 5, 4, 2] * 2)  # 19 note changes in 5 s
+    an = HopAnalyzer(sr, hop, onset_width=width)
+    pp = PeakPicker(sr / hop, 0.03, 1.75, 0.3, 0.05)
+    fired = 0
+    for k in range(len(x) // hop):
+        an.process(x[k * hop : (k + 1) * hop])
+        fired += pp.process(an.onset_odf) and k * hop > 0.1 * sr  # (the tone's start counts)
+    if most is not None:
+        assert fired <= most
+    else:
+        assert fired >= 8  # what the wider filter removes
+    if width == 2:  # drum hits on top of the line still come through, on time
+        times = [0.6, 1.4, 2.2, 3.1, 4.3]
+        _, events, _ = stream(x + clicks(sr, times, len(x) / sr), sr, hop)
+        got = onset_times(events)
+        got = got[got > 0.1]
+        near = np.abs(got[:, None] - np.array(times)[None, :]) < 0.02  # [detections, hits]
+        assert near.any(axis=0).all(), got  # every hit found within 20 ms
+        assert (~near.any(axis=1)).sum() <= most, got  # few extras from the 19 note changes
+
+
+@pytest.mark.parametrize("peak_rel", [0.0, 0.7])
+def test_peak_relative_picker_skips_weaker_bumps_and_ignores_an_outlier(peak_rel):
+    # a band function: one huge value (the first hop after silence), then hits of 2.0 every
+    # 20 hops with bumps of 0.9 between them (bass notes in the kick band, say)
+    v = np.zeros(800)
+    v[0] = 50.0
+    hits = np.arange(40, 800, 20)
+    v[hits] = 2.0
+    v[hits[:-1] + 10] = 0.9
+    pp = PeakPicker(187.5, delta=0.5, ratio=1.5, mean_s=0.1, peak_rel=peak_rel)
+    fired = np.nonzero([pp.process(float(x)) for x in v])[0]
+    fired = fired[fired > 0]
+    if peak_rel:  # the bumps are judged against the hits' median peak: only hits fire
+        late = fired[fired > 200]  # (after the first 8 hits have set the median)
+        assert set(late) == set(hits[hits > 200])
+        assert set(hits) <= set(fired)  # the outlier did not hide the first hits
+    else:  # a fixed delta lets the bumps through
+        assert len(fired) > 1.8 * len(hits)

@@ -129,7 +129,11 @@ class PeakPicker:
 
     Fires when the value exceeds an adaptive threshold (a running mean times `ratio` plus
     `delta`), is rising, at least `min_gap_s` after the previous onset, and the function has
-    fallen back to `rearm` times its last peak since then (so one hit fires once).
+    fallen back to `rearm` times its last peak since then (so one hit fires once). With
+    `peak_rel` > 0 the added term is max(delta, peak_rel × the median peak of the last 8
+    hits, decaying with `peak_release_s` since the last one): a band's hits are then judged
+    against its own recent hits, which keeps kick and snare detectable inside a dense mix,
+    and one outlier (the first hop after silence) does not raise the bar.
     """
 
     __slots__ = (
@@ -144,6 +148,11 @@ class PeakPicker:
         "_peak",
         "_armed",
         "threshold",
+        "_peak_rel",
+        "_level",
+        "_level_decay",
+        "_hits",
+        "_hit_i",
     )
 
     def __init__(
@@ -154,7 +163,14 @@ class PeakPicker:
         mean_s: float = 0.1,
         min_gap_s: float = 0.03,
         rearm: float = 0.6,
+        peak_rel: float = 0.0,
+        peak_release_s: float = 3.0,
     ) -> None:
+        self._peak_rel = peak_rel
+        self._level = 0.0  # decaying median hit peak (used when peak_rel > 0)
+        self._level_decay = math.exp(-1.0 / (peak_release_s * rate_hz))
+        self._hits = [0.0] * 8  # peaks of the last 8 hits, a ring
+        self._hit_i = 0
         self._mean_a = time_constant_coef(mean_s, rate_hz)
         self._ratio = ratio
         self._delta = delta
@@ -168,7 +184,13 @@ class PeakPicker:
         self.threshold = delta
 
     def process(self, v: float) -> bool:
-        thr = self._mean * self._ratio + self._delta
+        delta = self._delta
+        if self._peak_rel:
+            self._level *= self._level_decay
+            rel = self._peak_rel * self._level
+            if rel > delta:
+                delta = rel
+        thr = self._mean * self._ratio + delta
         self.threshold = thr
         fire = False
         self._since += 1
@@ -183,6 +205,11 @@ class PeakPicker:
                 self._peak = v
             elif v < self._peak * self._rearm or v < thr:
                 self._armed = True
+                if self._peak_rel:  # the hit is over: its peak joins the median
+                    hits = self._hits
+                    hits[self._hit_i] = self._peak
+                    self._hit_i = (self._hit_i + 1) & 7
+                    self._level = sorted(hits)[4]
         self._mean += self._mean_a * (v - self._mean)
         self._prev = v
         return fire
@@ -212,11 +239,13 @@ class HopAnalyzer:
         agc_release_s: float = 4.0,
         compression: float = 100.0,
         bands_per_octave: int = 12,
-        max_filter: bool = True,
+        onset_width: int = 2,
         tilt: float = 0.0,
     ) -> None:
         self.sample_rate = sample_rate
-        self._maxfilt = max_filter
+        if not 1 <= int(onset_width) <= 4:
+            raise ValueError(f"onset_width {onset_width} must be 1..4 filters each side")
+        w = self.onset_width = int(onset_width)
         self.hop = hop
         self.n_fft = n_fft or default_n_fft(sample_rate, hop)
         if self.n_fft < hop:
@@ -256,18 +285,11 @@ class HopAnalyzer:
         self._fused = m
         n_out = m.shape[1]
         # history of fused outputs (before gain), one row per hop: the product lands in row
-        # lag + j, and the filter parts of rows j and j + lag (now and flux_lag hops back)
-        # form one [2, n_filt] strided view, so both are log-compressed in one call each
+        # lag + j, and row j holds the frame flux_lag hops back
         lag = self.flux_lag
         self._hist = np.zeros((RING + lag, n_out), np.float32)
-        item = self._hist.itemsize
         self._rows = [self._hist[lag + j] for j in range(RING)]
-        self._pairs = [
-            np.lib.stride_tricks.as_strided(
-                self._hist[j], shape=(2, n_filt), strides=(lag * n_out * item, item)
-            )
-            for j in range(RING)
-        ]
+        self._olds = [self._hist[j, :n_filt] for j in range(RING)]
         self._bands_raw = [r[n_filt : n_filt + n_bands] for r in self._rows]
         self._filts_raw = [r[:n_filt] for r in self._rows]
         self._hist_tail = self._hist[RING:]  # [lag, n_out], moves to _hist[:lag]
@@ -280,27 +302,37 @@ class HopAnalyzer:
         self._mag = np.zeros(len(freqs), np.float32)
         self._spec = np.zeros(len(freqs), np.complex64)
         self._rfft = self._pick_rfft()
-        # log-compressed pair, zero-padded for the max filter: [0 | old (n_filt) | 0 | new]
-        self._lp = np.zeros(2 * n_filt + 2, np.float32)
-        self._lpair = np.lib.stride_tricks.as_strided(
-            self._lp[1:], shape=(2, n_filt), strides=((n_filt + 1) * item, item)
-        )
-        self._old_pad = self._lp[: n_filt + 2]  # old row with one zero each side
-        self._old_log = self._lp[1 : n_filt + 1]
-        self._new_log = self._lp[n_filt + 2 :]
-        self._u = np.zeros(n_filt + 1, np.float32)
-        # max filter operands as fixed views (a slice costs as much as a small ufunc call)
-        p, u = self._old_pad, self._u
-        self._mf_in = (p[:-1], p[1:], u[:-1], u[1:])
-        self._diff = np.zeros(n_filt, np.float32)
+        # log-compressed pair, zero-padded for the max filters: [0]*w | old | [0]*w | new;
+        # both halves are scaled into it (contiguous 1-D ufuncs: a strided [2, n_filt] view
+        # costs three times as much) and one log1p covers all of it (log1p(0) = 0 keeps the pads)
+        self._lp = np.zeros(2 * n_filt + 2 * w, np.float32)
+        p = self._old_pad = self._lp[: n_filt + 2 * w]  # old row with w zeros each side
+        self._old_log = self._lp[w : n_filt + w]
+        self._new_log = self._lp[n_filt + 2 * w :]
+        self._scale = np.zeros((), np.float32)  # 0-d operands cost less than Python floats
+        self._zero = np.zeros((), np.float32)
+        # SuperFlux max filters over the old row as (a, b, out) steps on fixed views (a slice
+        # costs as much as a small ufunc call): m1 over ±1 filters, then widened in place to
+        # ±w; the zero pads stand in for missing neighbours (exact: log values are ≥ 0)
+        n = n_filt
+        u = np.zeros(n + 1, np.float32)
+        m1, mw = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        steps = [(p[w - 1 : w + n], p[w : w + n + 1], u), (u[:n], p[w + 1 : w + 1 + n], m1)]
+        steps.append((m1, p[w - 1 : w - 1 + n], mw))  # mw = m1 (a max with a subset of m1)
+        for k in range(2, w + 1):
+            steps += [(mw, p[w - k : w - k + n], mw), (mw, p[w + k : w + k + n], mw)]
+        self._mf_steps = tuple(steps)
+        self._m1, self._mw = m1, mw
+        # flux rows: [0] against ±1 (bands and beats), [1] against ±w (the onset channel)
+        self._flux = np.zeros((2, n), np.float32)
+        self.odfs = np.zeros((2, N_ODF), np.float32)  # rows as _flux, through the groups
+        self.odf = self.odfs[0]  # [all, low, mid, high] over ±1
         self._tmp = np.zeros(n_filt, np.float32)
         self._ones_f = np.ones(n_filt, np.float32)
-        self._mf = np.zeros(n_filt, np.float32)
         self._groups = np.ascontiguousarray(group_matrix(self.centres, tilt).T)  # [n_filt, 4]
         self._compression = compression
         self._agc = AGC_FLOOR
         self._agc_rel = math.exp(-1.0 / (agc_release_s * self.rate_hz))
-        self.odf = np.zeros(N_ODF, np.float32)
         self.rms = 0.0  # raw hop RMS (dBFS-able)
         self.rms_norm = 0.0  # hop RMS / level follower
         self.gain = 1.0 / AGC_FLOOR
@@ -360,26 +392,29 @@ class HopAnalyzer:
         np.dot(self._mag, self._fused, out=row)  # np.dot: less call overhead than matmul
         # spectral flux against the frame flux_lag hops back, half-wave rectified; both frames
         # are compressed with the same (current) gain so a level-follower jump adds no flux
-        lp = self._lpair
-        np.multiply(self._pairs[j], self._compression * gain, out=lp)
-        np.log1p(lp, out=lp)
+        sc = self._scale
+        sc[...] = self._compression * gain
+        np.multiply(self._olds[j], sc, out=self._old_log)
+        np.multiply(self._filts_raw[j], sc, out=self._new_log)
+        np.log1p(self._lp, out=self._lp)
         j += 1
         if j == RING:
             self._hist_head[:] = self._hist_tail
             j = 0
         self._j = j
-        d = self._diff
-        if self._maxfilt:  # SuperFlux: energy moving to a neighbouring band is not an onset
-            # the zero padding stands in for the missing neighbours (log values are ≥ 0)
-            p0, p1, u0, u1 = self._mf_in
-            np.maximum(p0, p1, out=self._u)  # u[i] = max(old[i-1], old[i])
-            m = self._mf
-            np.maximum(u0, u1, out=m)  # m[i] = max(old[i-1], old[i], old[i+1])
-            np.subtract(self._new_log, m, out=d)
-        else:
-            np.subtract(self._new_log, self._old_log, out=d)
-        np.maximum(d, 0.0, out=d)
-        np.dot(d, self._groups, out=self.odf)
+        for a, b, out in self._mf_steps:  # energy moving to a neighbouring band is no onset
+            np.maximum(a, b, out=out)
+        fl = self._flux
+        np.subtract(self._new_log, self._m1, out=fl[0])
+        np.subtract(self._new_log, self._mw, out=fl[1])
+        np.maximum(fl, self._zero, out=fl)
+        np.dot(fl, self._groups, out=self.odfs)
+
+    @property
+    def onset_odf(self) -> float:
+        """The onset channel: all filters against the wider ±onset_width max filter, which
+        lets fewer tonal note changes (bass, guitar, vocals) through than the ±1 channels."""
+        return float(self.odfs[1, 0])
 
     @property
     def centroid(self) -> float:
@@ -403,8 +438,9 @@ class HopAnalyzer:
         am = float(self._row[-3]) / n_f  # before the gain, which cancels in the ratio
         if am * g <= 1e-9:
             return 0.0
-        f = self._tmp
-        np.add(self._filt_raw, 1e-12 / g, out=f)  # log(g * f + 1e-12) = log(g) + log(f + ..)
+        f, eps = self._tmp, self._scale  # (_scale is free again until the next hop)
+        eps[...] = 1e-12 / g
+        np.add(self._filt_raw, eps, out=f)  # log(g * f + 1e-12) = log(g) + log(f + ..)
         np.log(f, out=f)
         return min(1.0, math.exp(float(np.dot(f, self._ones_f)) / n_f) / am)
 
@@ -417,11 +453,12 @@ def reference_odf(
     flux_lag: int | None = None,
     agc_release_s: float = 4.0,
     compression: float = 100.0,
-    max_filter: bool = True,
+    onset_width: int = 2,
 ) -> np.ndarray:
     """Offline twin of HopAnalyzer's onset functions: whole-signal STFT, plain loops.
 
-    x [n] mono; returns [n // hop, N_ODF]. Slow; for tests only.
+    x [n] mono; returns [n // hop, N_ODF + 1]: HopAnalyzer.odf, then its onset_odf. Slow;
+    for tests only.
     """
     an = HopAnalyzer(
         sample_rate,
@@ -430,7 +467,7 @@ def reference_odf(
         flux_lag=flux_lag,
         agc_release_s=agc_release_s,
         compression=compression,
-        max_filter=max_filter,
+        onset_width=onset_width,
     )
     n_fft, lag = an.n_fft, an.flux_lag
     n_hops = len(x) // hop
@@ -441,7 +478,7 @@ def reference_odf(
     rel = math.exp(-1.0 / (agc_release_s * sample_rate / hop))
     level = AGC_FLOOR
     logs = []
-    out = np.zeros((n_hops, N_ODF))
+    out = np.zeros((n_hops, N_ODF + 1))
     for i in range(n_hops):
         frame = padded[i * hop : i * hop + n_fft]
         new = x[i * hop : (i + 1) * hop].astype(np.float64)
@@ -450,11 +487,13 @@ def reference_odf(
         mag[:2] = 0.0
         raw = fb @ mag
         prev = logs[i - lag] if i >= lag else np.zeros_like(raw)
+        new_log = np.log1p(compression * raw / level)
         prev_log = np.log1p(compression * prev / level)
-        if max_filter:
-            prev_log = np.max([prev_log, np.r_[prev_log[1:], 0], np.r_[0, prev_log[:-1]]], axis=0)
-        flux = np.log1p(compression * raw / level) - prev_log
-        out[i] = groups @ np.maximum(flux, 0.0)
+        for dst, w, src in ((slice(0, N_ODF), 1, slice(0, N_ODF)), (N_ODF, onset_width, 0)):
+            # each filter against the largest of its ±w neighbours in the older frame
+            pad = np.r_[np.zeros(w), prev_log, np.zeros(w)]
+            peak = np.array([pad[f : f + 2 * w + 1].max() for f in range(len(prev_log))])
+            out[i, dst] = (groups @ np.maximum(new_log - peak, 0.0))[src]
         logs.append(raw)
         level = max(rms, level * rel, AGC_FLOOR)
     return out
