@@ -64,6 +64,25 @@ def test_decoded_video_matches_input_colours(tmp_path):
     assert np.allclose(got, [0, 128, 255], atol=4)  # yuv420p round trip
 
 
+def test_held_frames_keep_wall_clock_time_to_the_end(tmp_path):
+    # a live loop slower than the nominal fps writes each picture once with a hold; the last
+    # picture's hold must still reach the end of the file
+    path = tmp_path / "held.mp4"
+    with VideoWriter(path, 32, 32, 30) as w:
+        w.write(np.full((32, 32, 3), 0, np.uint8), hold=3)
+        w.write(np.full((32, 32, 3), 128, np.uint8), hold=10)
+        w.write(np.full((32, 32, 3), 255, np.uint8), hold=17)  # 30 periods in all
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        got = [
+            (float(f.pts * vs.time_base), f.to_ndarray(format="rgb24").mean()) for f in c.decode(vs)
+        ]
+    starts = [t for t, _ in got]
+    assert starts[:3] == pytest.approx([0.0, 3 / 30, 13 / 30], abs=1e-3)  # each at its time
+    assert starts[-1] == pytest.approx(29 / 30, abs=1e-3)  # the last picture lasts to 1.0 s
+    assert got[-1][1] == pytest.approx(255, abs=4)
+
+
 def test_mono_audio_longer_than_video_is_muxed_whole(tmp_path):
     path = tmp_path / "m.mp4"
     w = VideoWriter(path, 32, 32, 30, audio=tone(1.5, channels=1)[:, 0])

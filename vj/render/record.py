@@ -45,6 +45,7 @@ class VideoWriter:
         self.size = (int(width), int(height))
         self.fps = Fraction(fps).limit_denominator(1001)
         self.frames_written = 0
+        self._last: av.VideoFrame | None = None  # the last frame, when it was held
         self._audio = self._check_audio(audio)
         self._audio_pos = 0
         self.sample_rate = int(sample_rate)
@@ -100,6 +101,7 @@ class VideoWriter:
         for packet in self._video.encode(frame):
             self._container.mux(packet)
         self.frames_written += max(1, int(hold))
+        self._last = frame if hold > 1 else None  # a held last frame is repeated on close
         # keep audio interleaved with video: encode audio up to this frame's end time
         if self._astream is not None:
             self._write_audio(int(self.frames_written / self.fps * self.sample_rate))
@@ -126,6 +128,13 @@ class VideoWriter:
         if self._closed:
             return self.path
         try:
+            if self._last is not None:
+                # a frame's hold shows only through the next frame's pts: without a closing
+                # repeat the last picture would last one period and the file end early
+                self._last.pts = self.frames_written - 1
+                for packet in self._video.encode(self._last):
+                    self._container.mux(packet)
+                self._last = None
             for packet in self._video.encode(None):
                 self._container.mux(packet)
             if self._astream is not None:
