@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 CLASS_OF = {"KD": "low", "SD": "mid", "HH": "high", "CY": "high"}
+AUBIO_REF_US = 11.0  # aubio default onset, hop 256, on the reference machine (eval README)
 
 
 def merge(times: np.ndarray, within: float = 0.03) -> np.ndarray:
@@ -180,11 +181,17 @@ def _timing_vs_aubio(hop: int, sr: int = 44100, reps: int = 5) -> None:
         res["FeatureExtractor"].append((c3 - c2) / n * 1e6)
     med = {k: float(np.median(v)) for k, v in res.items()}
     a = med["aubio"]
+    fx_ratio = med["FeatureExtractor"] / a
     print(
         f"\ninterleaved, {sr} Hz hop {hop}, median of {reps}: aubio onset {a:.1f} µs/hop; "
         f"HopAnalyzer {med['HopAnalyzer']:.1f} µs ({med['HopAnalyzer'] / a:.2f}× aubio); "
-        f"FeatureExtractor {med['FeatureExtractor']:.1f} µs "
-        f"({med['FeatureExtractor'] / a:.2f}× aubio)"
+        f"FeatureExtractor {med['FeatureExtractor']:.1f} µs ({fx_ratio:.2f}× aubio)"
+    )
+    # the 50 µs budget is for the machine kind on which the eval README measured
+    # aubio at 11 µs/hop; this machine's speed today is whatever aubio took in this run
+    print(
+        f"FeatureExtractor at the eval README's aubio speed (11 µs/hop): "
+        f"{fx_ratio * AUBIO_REF_US:.0f} µs/hop (budget 50)"
     )
 
 
