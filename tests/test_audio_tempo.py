@@ -106,3 +106,202 @@ def test_beat_count_follows_the_active_tempo_source():
     assert f.tempo_source == "tap"
     assert f.bpm == pytest.approx(120.0)
     assert f.beat_count - start == 6
+
+
+# --- the tracker alone, on synthetic onset-strength sequences ---------------------------------
+
+
+def _train(events: list[tuple[float, float]], n_hops: int, rate: float) -> np.ndarray:
+    """[n_hops] onset strength per hop: each (t s, strength) event a peak that decays in 12 ms,
+    seen first in the hop that ends at or after t (hop k ends at (k + 1) / rate)."""
+    out = np.zeros(n_hops)
+    t_end = (np.arange(n_hops) + 1) / rate
+    for t, s in events:
+        k0 = max(0, int(np.ceil(t * rate - 1e-9)) - 1)
+        k1 = min(n_hops, k0 + int(0.08 * rate) + 2)
+        dt = t_end[k0:k1] - t
+        np.maximum(
+            out[k0:k1], np.where(dt >= 0, s * np.exp(-np.abs(dt) / 0.012), 0.0), out=out[k0:k1]
+        )
+    return out
+
+
+def _syncopated(bpm: float, seconds: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """A bar whose loudest hits (kick on 2.5, snare on 3.5 and 4.5) fall between the beats,
+    with the cymbal on the beats: (all-band onset strength, high-band onset strength)."""
+    beat = 60.0 / bpm
+    bar = [
+        (0, 0.6, 0.4),
+        (1, 0.6, 0.4),
+        (1.5, 1.0, 0.1),
+        (2, 0.5, 0.4),
+        (2.5, 1.0, 0.1),
+        (3, 0.4, 0.4),
+        (3.5, 0.8, 0.1),
+    ]  # (beat in bar, all-band, high band)
+    starts = np.arange(0.0, seconds, 4 * beat)
+    hits = [(t0 + pos * beat, a, h) for t0 in starts for pos, a, h in bar]
+    hits = [e for e in hits if e[0] < seconds]
+    n = int(seconds * rate)
+    return _train([(t, a) for t, a, _ in hits], n, rate), _train(
+        [(t, h) for t, _, h in hits], n, rate
+    )
+
+
+def _feed(tr, value: np.ndarray, accent: np.ndarray, rate: float) -> np.ndarray:
+    beats = []
+    for k, (v, a) in enumerate(zip(value.tolist(), accent.tolist(), strict=True)):
+        t = int(round((k + 1) / rate * 1e9))
+        if tr.process(v, t, a):
+            beats.append(t / 1e9)
+    return np.array(beats)
+
+
+def _beat_error(times: np.ndarray, bpm: float) -> np.ndarray:
+    """Signed distance (s) of each time to the nearest beat of a grid starting at 0."""
+    beat = 60.0 / bpm
+    return (times + beat / 2) % beat - beat / 2
+
+
+@pytest.mark.parametrize("sr,hop", [(44100, 256), (96000, 64), (48000, 1024)])
+def test_syncopated_pattern_follows_the_accent_onto_the_beat(sr, hop):
+    """The loudest hits are off the beat; the high-band accent puts the grid on it. Without the
+    accent the same tracker sits between the beats (so the accent is what decides)."""
+    from vj.audio.tempo import BeatTracker
+
+    rate, bpm = sr / hop, 110.0
+    value, accent = _syncopated(bpm, 14.0, rate)
+    for weight, on_beat in ((4.0, True), (0.0, False)):
+        tr = BeatTracker(rate, accent_weight=weight)
+        beats = _feed(tr, value, accent, rate)
+        assert abs(tr.bpm / bpm - 1) <= 0.02, (weight, tr.bpm)
+        err = _beat_error(beats[beats > 5.0], bpm)
+        assert len(err) >= 15
+        frac_on = np.mean(np.abs(err) < 0.07)
+        assert (frac_on == 1.0) if on_beat else (frac_on == 0.0), (weight, err)
+
+
+@pytest.mark.parametrize("sr,hop", [(44100, 256), (48000, 1024)])
+def test_phase_flip_moves_the_grid_and_stays(sr, hop):
+    """Locked between the beats (no accent for 6 s), then the accent comes: the grid moves half
+    a beat once, within ~3 s, and stays on the beat."""
+    from vj.audio.tempo import BeatTracker
+
+    rate, bpm = sr / hop, 110.0
+    value, accent = _syncopated(bpm, 24.0, rate)
+    accent[: int(6.0 * rate)] = 0.0
+    tr = BeatTracker(rate)
+    beats = _feed(tr, value, accent, rate)
+    err = _beat_error(beats, bpm)
+    before = np.abs(err[(beats > 3.0) & (beats < 6.0)])
+    after = np.abs(err[beats > 9.5])
+    assert len(before) >= 4 and np.all(before > 0.2), before  # off the beat at first
+    assert len(after) >= 25 and np.all(after < 0.07), after  # on it from then on
+    assert tr.phase_shifts == 1
+
+
+def test_beats_fire_in_their_hop_not_at_frame_ends():
+    """At 96 kHz / 64 a frame is 15 hops: beats still land within half a frame of the clicks,
+    in many different hops of the frame (a countdown per hop, not a frame-quantised grid)."""
+    from vj.audio.tempo import BeatTracker
+
+    sr, hop, bpm = 96000, 64, 123.0
+    rate = sr / hop
+    clicks = [(t, 1.0) for t in np.arange(0.0, 14.0, 60.0 / bpm)]
+    value = _train(clicks, int(14.0 * rate), rate)
+    tr = BeatTracker(rate, lead_s=0.0)
+    assert tr.decim >= 3
+    beats = _feed(tr, value, np.zeros_like(value), rate)
+    late = beats[beats > 4.0]
+    assert len(late) >= 18
+    frame_s = tr.decim / rate
+    assert np.max(np.abs(_beat_error(late, bpm))) <= 0.5 * frame_s, _beat_error(late, bpm)
+    residues = {int(round(t * rate)) % tr.decim for t in late}
+    assert len(residues) >= 3, residues
+
+
+@pytest.mark.parametrize("bpm", [84.0, 110.0, 132.0, 150.0])
+def test_tempo_locks_within_4s_with_eighth_note_hats(bpm):
+    """Kick and snare on the beats, quieter hats on the eighths: BPM within 2 % from 4 s on."""
+    from vj.audio.tempo import BeatTracker
+
+    sr, hop = 44100, 256
+    rate = sr / hop
+    beat = 60.0 / bpm
+    hits = [(t, 1.0) for t in np.arange(0.0, 10.0, beat)]
+    hits += [(t + beat / 2, 0.35) for t in np.arange(0.0, 10.0 - beat / 2, beat)]
+    value = _train(hits, int(10.0 * rate), rate)
+    tr = BeatTracker(rate)
+    k4 = int(4.0 * rate)
+    bpms = []
+    for k, v in enumerate(value.tolist()):
+        tr.process(v, int(round((k + 1) / rate * 1e9)), 0.0)
+        if k >= k4:
+            bpms.append(tr.bpm)
+    assert np.all(np.abs(np.array(bpms) / bpm - 1) <= 0.02), (bpm, min(bpms), max(bpms))
+
+
+def test_same_beats_at_minus_24_db():
+    """Level independence: the demo track at -24 dB gives the same beats (within 2 hops)."""
+    from vj.audio.source import demo_track
+
+    sr, hop = 44100, 256
+    x = demo_track(sr, seconds=12.0, bpm=128.0)[:, 0]
+    _, _, loud, _ = run(x, sr, hop)
+    _, _, quiet, _ = run(x * np.float32(10 ** (-24 / 20)), sr, hop)
+    loud, quiet = loud[loud > 4.0], quiet[quiet > 4.0]
+    assert len(loud) >= 16 and abs(len(loud) - len(quiet)) <= 1
+    assert max(np.min(np.abs(quiet - t)) for t in loud) <= 2 * hop / sr + 1e-6
+
+
+def test_fast_dp_step_and_projection_match_plain_loops():
+    """The vectorised score update and the strided one-period projection against plain loops
+    over the transition weights w(lag) = exp(-(tightness * ln(lag / p))² / 2), p/2 ≤ lag ≤ 2p."""
+    import math
+
+    from vj.audio.tempo import BeatTracker
+
+    rng = np.random.default_rng(3)
+    tr = BeatTracker(44100 / 256)
+    tr._update_every = 1 << 30  # keep the period fixed
+    p = 47.3
+    tr._set_period(p)
+    lo, hi = tr._wlo, tr._whi
+
+    def w(lag: int) -> float:
+        return math.exp(-0.5 * (tr._tight * math.log(lag / p)) ** 2) if lo <= lag <= hi else 0.0
+
+    for v in rng.random(400).tolist():
+        before = tr._cs.copy()
+        tr._frame_step(v)
+        # newest score = 0.2 v + 0.8 max over lags of w(lag) * score lag frames back
+        best = max(w(lag) * before[len(before) - lag] for lag in range(lo, hi + 1))
+        assert tr._cs[-1] == pytest.approx(0.2 * v + 0.8 * best, rel=1e-5)
+        assert np.array_equal(tr._cs[:-1], before[1:])
+    tr._cs[:] = rng.random(len(tr._cs))
+    tr._predict(tr._frame, None)  # builds the projection for this period
+    proj = tr._project()
+    cs, k = tr._cs, hi
+    for j in range(len(proj)):  # future frame t + 1 + j is j + 1 + (k - 1 - i) after cs[-k + i]
+        ref = max(w(j + k - i) * float(cs[len(cs) - k + i]) for i in range(k))
+        assert proj[j] == pytest.approx(ref, rel=1e-5, abs=1e-12)
+
+
+@pytest.mark.parametrize("sr,hop", [(44100, 256), (48000, 512)])
+def test_tempo_change_moves_tempo_and_grid(sr, hop):
+    """100 BPM, then at 8 s 132 BPM on a new phase: within 8 s the tracker has the new tempo
+    and its beats sit on the new grid (the old grid's phase is dropped, not carried over)."""
+    from vj.audio.tempo import BeatTracker
+
+    rate = sr / hop
+    t0, bpm = 8.23, 132.0
+    hits = [(t, 1.0) for t in np.arange(0.0, 8.0, 0.6)]
+    hits += [(t, 1.0) for t in np.arange(t0, 24.0, 60.0 / bpm)]
+    hits += [(t + 30.0 / bpm, 0.3) for t in np.arange(t0, 24.0, 60.0 / bpm)]  # off-beat hats
+    value = _train(hits, int(24.0 * rate), rate)
+    tr = BeatTracker(rate)
+    beats = _feed(tr, value, np.zeros_like(value), rate)
+    assert abs(tr.bpm / bpm - 1) <= 0.02
+    late = beats[beats > 16.0]
+    assert len(late) >= 15
+    assert np.all(np.abs(_beat_error(late - t0, bpm)) < 0.07), _beat_error(late - t0, bpm)

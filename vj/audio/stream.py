@@ -216,8 +216,10 @@ class FeatureExtractor:
             self.band_onset_counts[2] += 1
             self.events.append(("high", t_ns))
         # the tracker always runs (it must stay locked to take over), but its beats only
-        # count while it is the active source; tap / MIDI clock / Link beats come in _publish
-        if self.tracker.process(v_all, t_ns, v_low + v_mid) and self._src in ("tracker", "none"):
+        # count while it is the active source; tap / MIDI clock / Link beats come in _publish.
+        # Its phase cue is the high band: hats and cymbals sit on the beat in every annotated
+        # file (kick + snare do not: syncopated kicks, off-beat snares)
+        if self.tracker.process(v_all, t_ns, v_high) and self._src in ("tracker", "none"):
             self.beat_count += 1
             self.events.append(("beat", t_ns))
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB

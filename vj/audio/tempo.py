@@ -9,12 +9,15 @@ import numpy as np
 
 from vj.tempo import TempoState
 
+NEVER = 1 << 62  # no beat pending
+
 
 class BeatTracker:
-    """Feed one onset-strength value per hop with `process(value, t_ns)`; True on a beat.
+    """Feed one onset-strength value per hop with `process(value, t_ns, accent)`; True on a beat.
 
-    Beats are predicted half a period ahead and fired in the hop they fall in, so they are
-    not late. Also a `TempoSource` (name "tracker") for the arbiter.
+    The tracker runs on frames of ~`frame_rate` per second (the max of the hops in each); beats
+    are predicted about half a period ahead and fired at the hop they fall in, `lead_s` early
+    (onset peaks trail the hits they mark). Also a `TempoSource` (name "tracker").
     """
 
     name = "tracker"
@@ -26,77 +29,212 @@ class BeatTracker:
         max_bpm: float = 190.0,
         prior_bpm: float = 120.0,
         prior_octaves: float = 1.0,
-        history_s: float = 6.0,
+        history_s: float = 12.0,
         update_s: float = 0.5,
         alpha: float = 0.8,
-        tightness: float = 5.0,
+        tightness: float = 7.0,
         beats_per_bar: int = 4,
         active_level: float = 0.05,
         silence_s: float = 2.0,
-        phase_ratio: float = 1.5,
-        flip_checks: int = 1,
-        frame_rate: float = 190.0,
+        accent_weight: float = 4.0,
+        phase_ratio: float = 1.15,
+        phase_evidence: float = 0.4,
+        phase_decay: float = 0.85,
+        phase_beats: int = 8,
+        frame_rate: float = 100.0,
+        lead_s: float = 0.010,
+        settle_checks: int = 8,
     ) -> None:
-        self.decim = max(1, round(rate_hz / frame_rate))  # ~frame_rate frames/s whatever the hop
+        self.rate_hz = rate_hz
+        self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
         self.fr = rate_hz / self.decim
         fr = self.fr
         self._alpha = alpha
         self._tight = tightness
-        self._n_hist = 1 << math.ceil(math.log2(history_s * fr))
-        self._odf = np.zeros(self._n_hist, np.float32)  # ring of onset values
-        self._accent = np.zeros(self._n_hist, np.float32)  # ring of accent values
-        self._acc_accent = 0.0
-        self._phase_ratio = phase_ratio
-        self.phase_flips = 0
-        self._flip_votes = 0
-        self._flip_needed = flip_checks
+        self._wacc = accent_weight
+        self._n_hist = 1 << math.ceil(math.log2(history_s * fr))  # ring size
+        self._n_use = min(self._n_hist, int(round(history_s * fr)))  # frames the estimate reads
+        self._odf = np.zeros(self._n_hist, np.float32)  # ring of frame values
         self._pos = 0
+        self._phase_ratio = phase_ratio
+        self._phase_evidence = phase_evidence
+        self._phase_decay = phase_decay
+        self._evidence = 0.0  # log-odds, added up over checks, for the off-beat grid
+        self._phase_beats = phase_beats
+        self.phase_shifts = 0
         self._k_local = max(1, int(0.125 * fr))
-        self._k_box = max(1, int(0.02 * fr))
+        self._k_box = max(1, int(round(0.02 * fr)))
         self._pad_local = np.zeros(self._n_hist + 2 * self._k_local + 1)  # float64
         self._pad_box = np.zeros(self._n_hist + 2 * self._k_box + 1)
         self._lag_min = max(2, int(60.0 * fr / max_bpm))
-        self._lag_max = min(self._n_hist // 4, int(math.ceil(60.0 * fr / min_bpm)))
+        self._lag_max = min(self._n_use // 4, int(math.ceil(60.0 * fr / min_bpm)))
         lags = np.arange(self._lag_max + 1, dtype=np.float64)
         lags[0] = 1.0
         bpm = 60.0 * fr / lags
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
         self._prior[: self._lag_min] = 0.0
+        self._taus = np.arange(self._lag_max + 1)
         self._update_every = max(1, round(update_s * fr))
+        # once the tempo has held for `settle_checks` estimates, estimate half as often
+        self._settle_checks = settle_checks
+        self._steady = 0
+        self._next_update = self._update_every
         self._n_cs = 3 * self._lag_max + 2
         # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one
         # step per frame (no shift copy); the newest n_cs - 1 move to the front when it ends
         self._csbuf = np.zeros(self._n_cs - 1 + 512, np.float32)
         self._q = 0
-        self._cs = self._csbuf[: self._n_cs]
-        self._sub = 0
+        self._wins = self._csbuf[:, None]  # rows: the transition windows (set with the period)
+        self._win0 = 0
+        self._sub = self.decim  # hops left in this frame
         self._acc = 0.0
         self._frame = 0  # frames seen
+        self._hop = 0  # hops seen
         self.period = 0.0  # beat period in frames, 0 = unknown
         self._cand = 0.0
         self._cand_votes = 0
         self._w = np.zeros(1, np.float32)
+        self._wprod = np.zeros(1, np.float32)
         self._wlo = self._whi = 0
+        self._p_kernel = 0.0  # the period the transition weights were made for
         self._proj: np.ndarray | None = None
-        self._next_beat = -1  # frame of the predicted next beat
-        self._last_beat = -1
-        self._predicted_for = -2
+        self._projbuf = np.zeros(1, np.float32)
+        self._jj = np.zeros(1)
+        self._next_beat = -1.0  # frame of the predicted next beat (fractional), -1 = none
+        self._fire_hop = NEVER  # hop at which the predicted beat fires
+        self._last_beat = -1.0
+        self._predicted_for = -(1 << 30)
+        self._lead_hops = lead_s * rate_hz
         self._beats_per_bar = beats_per_bar
         self.beat_count = 0
         self.last_beat_ns = 0
-        self._t_ns = 0
         # silence: no onset-strength value above `active_level` for `silence_s`
         self._active_level = active_level
         self._silence_frames = int(silence_s * fr)
         self._since_active = 1 << 30
 
+    # --- per hop -----------------------------------------------------------------------------
+    def process(self, value: float, t_ns: int, accent: float = 0.0) -> bool:
+        """One onset-strength value per hop; t_ns is the hop's end. True when a beat fires.
+
+        `accent` is the high band's (hats, cymbals) onset strength: the tracker follows
+        value + accent_weight × accent, which puts the grid on the beat, not between beats,
+        where the kick and snare play syncopated figures.
+        """
+        u = value + self._wacc * accent
+        if u > self._acc:
+            self._acc = u
+        h = self._hop
+        self._hop = h + 1
+        self._sub -= 1
+        if self._sub == 0:
+            self._sub = self.decim
+            self._frame_step(self._acc)
+            self._acc = 0.0
+        if self._fire_hop > h:  # the common case: no beat due in this hop
+            return False
+        self._fire_hop = NEVER
+        self._last_beat = self._next_beat
+        self._next_beat = -1.0
+        if self._since_active > self._silence_frames:
+            return False  # the grid runs on through silence, but fires no beats
+        self.last_beat_ns = t_ns
+        self.beat_count += 1
+        return True
+
+    # --- per frame ---------------------------------------------------------------------------
+    @property
+    def _cs(self) -> np.ndarray:
+        """[n_cs] cumulative beat score, newest last (a view that moves one step per frame)."""
+        return self._csbuf[self._q : self._q + self._n_cs]
+
+    def _frame_step(self, v: float) -> None:
+        """Push one frame (the largest value of its hops) and advance the beat score."""
+        self._odf[self._pos] = v
+        self._pos = (self._pos + 1) & (self._n_hist - 1)
+        self._since_active = 0 if v > self._active_level else self._since_active + 1
+        t = self._frame
+        self._frame = t + 1
+        if self._frame >= self._next_update:
+            self._estimate_period()
+            slow = self._steady >= self._settle_checks > 0
+            self._next_update = self._frame + self._update_every * (2 if slow else 1)
+        n_cs = self._n_cs
+        q = self._q + 1
+        buf = self._csbuf
+        if q + n_cs > len(buf):  # the view reached the end: move the newest n_cs - 1 to the front
+            buf[: n_cs - 1] = buf[q : q + n_cs - 1]
+            q = 0
+        self._q = q
+        p = self.period
+        if p <= 0:
+            buf[q + n_cs - 1] = v
+            return
+        # newest score: onset value + the best transition-weighted score p/2 .. 2p frames back
+        np.multiply(self._w, self._wins[q + self._win0], out=self._wprod)
+        best = float(np.maximum.reduce(self._wprod))
+        buf[q + n_cs - 1] = (1.0 - self._alpha) * v + self._alpha * best
+        if self._next_beat < 0:  # predict once per beat, half a period after the last one
+            lb = self._last_beat
+            if lb < 0:
+                if t - self._predicted_for > p / 2:
+                    self._predict(t, None)
+            elif t - lb >= p / 2:
+                self._predict(t, lb + p)
+
+    def _predict(self, t: int, expected: float | None) -> None:
+        """Project the cumulative score one period ahead; the best future frame is the beat."""
+        p = self.period
+        self._predicted_for = t
+        j_max = int(math.ceil(p * 1.3))
+        k = self._whi  # only the last whi scores can reach a future frame
+        if self._proj is None:
+            # M[j, i]: weight of past score cs[-k + i] for future frame t + 1 + j, gathered
+            # from a 1-D table of transition weights by lag (cheap: runs on tempo changes)
+            lags = np.arange(self._whi + j_max + 1, dtype=np.float64)
+            table = np.exp(-0.5 * (self._tight * np.log(np.maximum(lags, 1.0) / p)) ** 2)
+            table[: self._wlo] = 0.0
+            table[self._whi + 1 :] = 0.0
+            # M[j, i] = table[j + k - i]: rows are windows of the reversed table, so M is a
+            # strided view of it (no [j_max, k] gather): row j = rev[j_max - j : j_max - j + k]
+            rev = np.ascontiguousarray(table[::-1], dtype=np.float32)
+            win = np.lib.stride_tricks.sliding_window_view(rev, k)  # [j_max + 2, k]
+            self._proj = win[j_max:0:-1]
+            self._projbuf = np.zeros((j_max, k), np.float32)
+            self._jj = np.arange(j_max, dtype=np.float64)
+        proj = self._project()  # [j_max]
+        if expected is not None:
+            if expected < t + 1 - p / 4:  # the grid fell behind (tempo jump): catch up
+                expected += p * math.ceil((t + 1 - p / 4 - expected) / p)
+            jj = self._jj + (t + 1 - expected)
+            proj *= np.exp(-0.5 * (jj / (p / 6.0)) ** 2)
+        j = int(np.argmax(proj))
+        # sub-frame position of the peak (parabola through its neighbours)
+        frac = 0.0
+        if 0 < j < len(proj) - 1:
+            a, b, c = float(proj[j - 1]), float(proj[j]), float(proj[j + 1])
+            den = a - 2.0 * b + c
+            if den < 0.0:
+                frac = max(-0.5, min(0.5, 0.5 * (a - c) / den))
+        nb = t + 1 + j + frac
+        self._next_beat = nb
+        # frame f holds hops f*decim .. f*decim + decim - 1: fire at the hop of the peak
+        d = self.decim
+        self._fire_hop = max(self._hop, int(round(nb * d + 0.5 * (d - 1) - self._lead_hops)))
+
+    def _project(self) -> np.ndarray:
+        """[j_max] best score reachable at each of the next j_max frames from the last scores."""
+        k = self._whi
+        prod = np.multiply(self._proj, self._cs[None, -k:], out=self._projbuf)  # [j_max, k]
+        return np.maximum.reduce(prod, axis=1)
+
     # --- tempo -----------------------------------------------------------------------------
     def _estimate_period(self) -> None:
-        n_valid = min(self._frame, self._n_hist)
+        n_valid = min(self._frame, self._n_use)
         if n_valid < 2 * self._lag_max:
             return
         # box sums as differences of a cumulative sum over a zero-padded copy; the padded
-        # buffers are reused (this runs twice a second, a few hundred µs each time)
+        # buffers are reused (this runs twice a second)
         k, b = self._k_local, self._k_box
         pad = self._pad_local  # [k + 1 zeros | oldest-first history | k zeros]
         x = pad[k + 1 : k + 1 + n_valid]
@@ -117,45 +255,80 @@ class BeatTracker:
         np.maximum(xb, 0.0, out=xb)
         if xb.max() <= 1e-9:
             return
-        # widen the one-frame peaks (box of ±20 ms, twice: a triangle) so small timing
-        # jitter between hits does not wash out the autocorrelation
+        # widen the peaks (box of ±20 ms, twice: a triangle) so small timing jitter between
+        # hits does not wash out the autocorrelation
         pb[b + 1 + n_valid :] = 0.0
         for _ in range(2):
             c = np.cumsum(pb[: n_valid + 2 * b + 1])
             np.subtract(c[2 * b + 1 : 2 * b + 1 + n_valid], c[:n_valid], out=xb)
         x = xb
         n = n_valid
-        spec = np.fft.rfft(x, 2 * n)
         n_ac = min(n, 4 * self._lag_max + 4)
+        spec = np.fft.rfft(x, self._fft_size(n + n_ac))
         ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n_ac]
         ac /= n - np.arange(n_ac)  # unbiased (n > n_ac here, so never 0)
-        lm = self._lag_max
-        comb = np.zeros(lm + 1)
-        taus = np.arange(lm + 1)
-        for m in (1, 2):  # the beat and the 2-beat pulse; more multiples favour odd lags
-            comb += ac[np.minimum(taus * m, len(ac) - 1)] / m
+        taus = self._taus
+        top = len(ac) - 1
+        comb = ac[taus] + 0.5 * ac[np.minimum(2 * taus, top)]  # the beat and the 2-beat pulse
         score = comb * self._prior
         tau = int(np.argmax(score))
         if score[tau] <= 0 or tau < self._lag_min:
             return
-        # sub-frame refinement with a parabola through the autocorrelation peak
-        if 1 <= tau < len(ac) - 1:
-            a, b, cc = ac[tau - 1], ac[tau], ac[tau + 1]
-            den = a - 2 * b + cc
-            frac = 0.5 * (a - cc) / den if den < 0 else 0.0
-            p = tau + max(-0.5, min(0.5, frac))
-        else:
-            p = float(tau)
-        self._accept_period(p)
+        p = self._refine(ac, tau)
+        before = self.period
+        changed = self._accept_period(p)
+        steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
+        self._steady = self._steady + 1 if steady else 0
+        if changed and self._next_beat >= 0:  # predicted with the old period: predict again
+            self._next_beat = -1.0
+            self._fire_hop = NEVER
+        if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
+            self._check_phase(x, changed)
 
-    def _accept_period(self, p: float) -> None:
+    @staticmethod
+    def _fft_size(n: int) -> int:
+        """Smallest 2^a or 3 * 2^a ≥ n (both fast FFT sizes)."""
+        p2 = 1 << (n - 1).bit_length()
+        p3 = 3 * p2 // 4
+        return p3 if p3 >= n else p2
+
+    @staticmethod
+    def _refine(ac: np.ndarray, tau: int) -> float:
+        """Sub-frame period from the autocorrelation peaks near 1, 2, 3 and 4 × tau, each
+        divided by its multiple and weighted by it: the far peaks pin the period down more
+        finely, and a drummer's uneven kick-snare spacing evens out over two beats."""
+        top = len(ac) - 2
+        p = float(tau)
+        num = den = 0.0
+        for m in (1, 2, 3, 4):
+            # look for each peak near m × the estimate so far: ±1 frame for the first, ±5 % for
+            # the second (uneven spacing can move the first peak that far), ±2 % after that
+            c = int(round(m * p))
+            r = 1 if m == 1 else max(1, int(math.ceil((0.05 if m == 2 else 0.02) * m * p)))
+            lo, hi = max(1, c - r), min(top, c + r)
+            if lo >= hi:
+                break
+            i = lo + int(np.argmax(ac[lo : hi + 1]))
+            a, b, cc = float(ac[i - 1]), float(ac[i]), float(ac[i + 1])
+            if b <= 0.0:
+                break
+            d2 = a - 2.0 * b + cc
+            frac = 0.5 * (a - cc) / d2 if d2 < 0 else 0.0
+            w = m * m * b
+            num += w * (i + max(-0.5, min(0.5, frac))) / m
+            den += w
+            p = num / den
+        return p
+
+    def _accept_period(self, p: float) -> bool:
+        """Take the new period estimate; True when the tempo jumped (not just refined)."""
         if self.period <= 0:
             self._set_period(p)
-            return
+            return True
         if abs(p / self.period - 1.0) < 0.04:
             self._set_period(0.7 * self.period + 0.3 * p)
             self._cand_votes = 0
-            return
+            return False
         # a different tempo must win twice in a row before it replaces the current one
         if self._cand > 0 and abs(p / self._cand - 1.0) < 0.04:
             self._cand_votes += 1
@@ -164,131 +337,82 @@ class BeatTracker:
         if self._cand_votes >= 2:
             self._set_period(p)
             self._cand_votes = 0
+            return True
+        return False
 
     def _set_period(self, p: float) -> None:
         self.period = p
+        if self._p_kernel > 0 and abs(p / self._p_kernel - 1.0) < 0.004:
+            return  # the transition weights hardly change: keep them (and the projection)
+        self._p_kernel = p
         self._wlo = max(1, int(round(p / 2)))
         self._whi = min(self._n_cs - 1, int(round(2 * p)))
         v = np.arange(self._whi, self._wlo - 1, -1, dtype=np.float64)  # lag of cs[-whi..-wlo]
         self._w = np.exp(-0.5 * (self._tight * np.log(v / p)) ** 2).astype(np.float32)
         self._wprod = np.zeros_like(self._w)
+        # row r of _wins is _csbuf[r : r + len(w)]; for the view at q the window
+        # cs[-whi - 1 : -wlo] (lags whi .. wlo before the new frame) is row q + _win0
+        self._wins = np.lib.stride_tricks.sliding_window_view(self._csbuf, len(self._w))
+        self._win0 = self._n_cs - self._whi - 1
         self._proj = None
 
-    # --- per frame ---------------------------------------------------------------------------
-    def process(self, value: float, t_ns: int, accent: float = 0.0) -> bool:
-        """One onset-strength value per hop; t_ns is the hop's end. True when a beat fires.
-
-        `accent` (kick + snare strength) decides between a beat grid and the one half a beat
-        away: drums put them on the beat, hats fill the off-beats.
-        """
-        self._t_ns = t_ns
-        if value > self._acc:
-            self._acc = value
-        if accent > self._acc_accent:
-            self._acc_accent = accent
-        self._sub += 1
-        if self._sub < self.decim:
-            return False
-        self._sub = 0
-        v = self._acc
-        self._acc = 0.0
-        self._accent[self._pos] = self._acc_accent
-        self._acc_accent = 0.0
-        return self._frame_step(v, t_ns)
-
-    def _check_phase(self, t: int) -> None:
-        """Move the grid by half a period when the accents sit between the beats."""
+    def _check_phase(self, x: np.ndarray, jumped: bool) -> None:
+        """Comb the recent (peak-widened) onset function at the beat period and move the grid,
+        and the cumulative score with it, when another phase is better, so the dynamic
+        programme carries on from there: right after a tempo jump to the best phase at once;
+        otherwise only to the grid half a beat away, once the evidence for it has added up."""
         p = self.period
-        mask = self._n_hist - 1
-        on = off = 0.0
-        w = max(1, int(0.015 * self.fr))
-        for k in range(8):
-            b = self._last_beat - k * p
-            if b - p / 2 - w < t - self._n_hist + 1:
-                break
-            i = int(round(b))
-            j = int(round(b - p / 2))
-            on += max(self._accent[(i + d) & mask] for d in range(-w, w + 2))
-            off += max(self._accent[(j + d) & mask] for d in range(-w, w + 2))
-        if not (off > self._phase_ratio * on and off > self._active_level * 4):
-            self._flip_votes = 0
+        n = len(x)
+        n_beats = min(self._phase_beats, int((n - 1) / p) - 1)
+        if n_beats < 3:
             return
-        self._flip_votes += 1
-        if self._flip_votes >= self._flip_needed:  # the off-grid must win checks in a row
-            self._flip_votes = 0
-            shift = int(round(p / 2))
-            self._last_beat -= shift
-            self.last_beat_ns -= int(shift / self.fr * 1e9)
-            if self._next_beat >= 0:
-                self._next_beat -= shift
-                if self._next_beat <= t:
-                    self._next_beat += int(round(p))
-            self.phase_flips += 1
+        P = int(round(p))
+        offs = np.round(np.arange(n_beats) * p).astype(np.intp)  # [K]
+        phis = np.arange(P)
+        # energy of the grid whose newest beat is phi frames back from the newest frame
+        sc = x[(n - 1) - phis[:, None] - offs[None, :]].sum(axis=1)  # [P]
+        cur = int(round(self._frame - 1 - self._last_beat)) % P  # the grid's phase, frames back
+        if jumped:
+            best = int(np.argmax(sc))
+            d = (cur - best) % P  # move the grid d frames later
+            if d > P // 2:
+                d -= P
+            if sc[best] > self._phase_ratio * sc[cur] and abs(d) >= max(2, P // 8):
+                self._shift(d)
+            self._evidence = 0.0
+            return
+        r = max(1, P // 8)
+        near = np.arange(cur - r, cur + r + 1) % P
+        far = np.arange(cur + P // 2 - r, cur + P // 2 + r + 1) % P
+        on = float(sc[near].max())
+        j = int(np.argmax(sc[far]))
+        off = float(sc[far[j]])
+        eps = 1e-3 * float(sc.max()) + 1e-12
+        gap = 2.0 if self._steady > self._settle_checks > 0 else 1.0  # checks apart, in updates
+        e = self._evidence * self._phase_decay**gap + gap * math.log((off + eps) / (on + eps))
+        self._evidence = max(-self._phase_evidence, e)
+        if e < self._phase_evidence:
+            return
+        self._evidence = 0.0
+        d = (cur - int(far[j])) % P
+        if d > P // 2:
+            d -= P
+        self._shift(d)
 
-    def _frame_step(self, v: float, t_ns: int) -> bool:
-        self._odf[self._pos] = v
-        self._pos = (self._pos + 1) & (self._n_hist - 1)
-        self._since_active = 0 if v > self._active_level else self._since_active + 1
-        t = self._frame
-        self._frame += 1
-        if self._frame % self._update_every == 0:
-            self._estimate_period()
-            if self._last_beat >= 0 and self.period > 0:
-                self._check_phase(t)
-        n_cs = self._n_cs
-        q = self._q + 1
-        buf = self._csbuf
-        if q + n_cs > len(buf):
-            buf[: n_cs - 1] = buf[q : q + n_cs - 1]
-            q = 0
-        self._q = q
-        self._cs = cs = buf[q : q + n_cs]  # cs[:-1] is the previous frame's cs[1:]
-        if self.period > 0:
-            end = q + n_cs  # the window cs[-whi - 1 : -wlo]
-            np.multiply(self._w, buf[end - self._whi - 1 : end - self._wlo], out=self._wprod)
-            best = float(np.maximum.reduce(self._wprod))
-            cs[-1] = (1.0 - self._alpha) * v + self._alpha * best
-        else:
-            cs[-1] = v
-            return False
-        p = self.period
-        if self._last_beat < 0 and self._next_beat < 0 and t - self._predicted_for > p / 2:
-            self._predict(t, None)
-        elif self._last_beat >= 0 and self._next_beat < 0 and t - self._last_beat >= p / 2:
-            self._predict(t, self._last_beat + p)
-        if self._next_beat >= 0 and t >= self._next_beat:
-            self._next_beat = -1
-            self._last_beat = t  # the grid runs on through silence (one prediction per beat)
-            if self.silent:  # keep the tempo and the grid but fire no beats
-                return False
-            self.last_beat_ns = t_ns
-            self.beat_count += 1
-            return True
-        return False
-
-    def _predict(self, t: int, expected: float | None) -> None:
-        """Project the cumulative score one period ahead; the best future frame is the beat."""
-        p = self.period
-        self._predicted_for = t
-        j_max = int(math.ceil(p * 1.3))
-        k = self._whi  # only the last whi scores can reach a future frame
-        if self._proj is None or self._proj.shape[0] != j_max:
-            # M[j, i]: weight of past score cs[-k + i] for future frame t + 1 + j, gathered
-            # from a 1-D table of transition weights by lag (cheap: runs on tempo changes)
-            lags = np.arange(self._whi + j_max + 1, dtype=np.float64)
-            table = np.exp(-0.5 * (self._tight * np.log(np.maximum(lags, 1.0) / p)) ** 2)
-            table[: self._wlo] = 0.0
-            table[self._whi + 1 :] = 0.0
-            # M[j, i] = table[j + k - i]: rows are windows of the reversed table, so M is a
-            # strided view of it (no [j_max, k] gather): row j = rev[j_max - j : j_max - j + k]
-            rev = np.ascontiguousarray(table[::-1], dtype=np.float32)
-            win = np.lib.stride_tricks.sliding_window_view(rev, k)  # [j_max + 2, k]
-            self._proj = win[j_max:0:-1]
-        proj = np.maximum.reduce(self._proj * self._cs[None, -k:], axis=1)  # [j_max]
-        if expected is not None:
-            jj = t + 1 + np.arange(j_max) - expected
-            proj = proj * np.exp(-0.5 * (jj / (p / 6.0)) ** 2)
-        self._next_beat = t + 1 + int(np.argmax(proj))
+    def _shift(self, d: int) -> None:
+        """Move the beat grid d frames later (d < 0: earlier), cumulative score included; the
+        pending prediction is dropped (the next frame predicts again from the moved grid)."""
+        cs = self._cs
+        if d > 0:
+            cs[d:] = cs[:-d].copy()
+        elif d < 0:
+            cs[:d] = cs[-d:].copy()
+            cs[d:] = 0.0
+        self._last_beat += d
+        self.last_beat_ns += int(d / self.fr * 1e9)
+        self._next_beat = -1.0
+        self._fire_hop = NEVER
+        self.phase_shifts += 1
 
     # --- TempoSource -------------------------------------------------------------------------
     @property
