@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Everything only a GPU can show for the generator (issue #4), in one run on a CUDA machine:
+# the `gpu` tests (fp16 parity on real-size nets, CUDA graphs, CUDA-GL interop over EGL), the
+# generator bench at 256/512/1024 and the live pipeline bench. Logs and JSON go to $OUT (or
+# ./gpu-check-out). Each step has its own time limit, so one that hangs does not eat the rest.
+#
+#   bash tools/gpu_check.sh --fetch   # here, with network: wheels into .whl/, EGL debs into .gl/
+#   bash tools/gpu_check.sh           # there: unpacks .gl/ and .whl/ when present, then runs
+#
+# On the project's device tool: run(command="bash tools/gpu_check.sh", carry=[".whl", ".gl"]).
+# The device image has torch, numpy, scipy, onnx, onnxruntime; .whl/ brings the rest of our
+# imports for Python 3.12 (about 36 MB, av being most of it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--fetch" ]]; then
+    mkdir -p .whl .gl
+    for pkg in moderngl glcontext glfw sounddevice cffi pycparser python-rtmidi av soundfile \
+        python-osc; do
+        python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+            --implementation cp --platform manylinux_2_28_x86_64 \
+            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            --platform manylinux1_x86_64 --platform any -d .whl "$pkg" || exit 1
+    done
+    lists=$(mktemp -d)
+    o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
+    mkdir -p "$lists/partial"
+    # shellcheck disable=SC2086
+    apt-get $o update -qq && (cd .gl && apt-get $o download libegl1 libglvnd0 libopengl0 \
+        libgl1 libglx0 libgles2) || exit 1
+    du -sh .whl .gl
+    exit 0
+fi
+
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+if compgen -G ".gl/*.deb" >/dev/null; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+export PYTHONPATH=$PWD
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/vj-site .whl/*.whl || exit 1
+    export PYTHONPATH=$PWD:/tmp/vj-site
+fi
+export PYTHONUNBUFFERED=1
+
+step() {  # step NAME SECONDS CMD...: run with a limit, keep its output, go on either way
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit}s)"
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    local rc=$?
+    tail -n 40 "$out/$name.log"
+    echo "== $name: exit $rc"
+}
+
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1
+python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" \
+    >>"$out/nvidia-smi.txt" 2>&1
+step gpu-tests 240 python3 -m pytest -q -p no:cacheprovider -m gpu -rs \
+    tests/test_gan_network.py tests/test_engine_cpu.py tests/test_export_onnx.py \
+    tests/test_render_interop.py
+step bench-generator 240 python3 tools/bench_generator.py --json "$out/bench_generator.json"
+step bench-pipeline 90 python3 tools/bench_pipeline.py --seconds 15 --size 1280x720 \
+    --json "$out/bench_pipeline.json"
