@@ -311,6 +311,7 @@ class HopAnalyzer:
         self._new_log = self._lp[n_filt + 2 * w :]
         self._scale = np.zeros((), np.float32)  # 0-d operands cost less than Python floats
         self._zero = np.zeros((), np.float32)
+        self._eps = np.zeros((), np.float32)  # flatness' floor, per read
         # SuperFlux max filters over the old row as (a, b, out) steps on fixed views (a slice
         # costs as much as a small ufunc call): m1 over ±1 filters, then widened in place to
         # ±w; the zero pads stand in for missing neighbours (exact: log values are ≥ 0)
@@ -438,7 +439,7 @@ class HopAnalyzer:
         am = float(self._row[-3]) / n_f  # before the gain, which cancels in the ratio
         if am * g <= 1e-9:
             return 0.0
-        f, eps = self._tmp, self._scale  # (_scale is free again until the next hop)
+        f, eps = self._tmp, self._eps
         eps[...] = 1e-12 / g
         np.add(self._filt_raw, eps, out=f)  # log(g * f + 1e-12) = log(g) + log(f + ..)
         np.log(f, out=f)
