@@ -38,6 +38,10 @@ if compgen -G ".gl/*.deb" >/dev/null; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
+nv_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+if [[ -f $nv_egl ]]; then  # the NVIDIA EGL vendor, where glvnd does not find it on its own
+    export __EGL_VENDOR_LIBRARY_FILENAMES=$nv_egl
+fi
 export PYTHONPATH=$PWD
 if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
