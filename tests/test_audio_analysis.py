@@ -285,3 +285,14 @@ def test_peak_relative_picker_skips_weaker_bumps_and_ignores_an_outlier(peak_rel
         assert set(hits) <= set(fired)  # the outlier did not hide the first hits
     else:  # a fixed delta lets the bumps through
         assert len(fired) > 1.8 * len(hits)
+
+
+@pytest.mark.parametrize(
+    "sr,hop", [(44100, 64), (44100, 256), (48000, 128), (88200, 256), (96000, 64), (96000, 256)]
+)
+def test_flux_compares_with_a_frame_about_6ms_back_at_any_rate(sr, hop):
+    # the flux must span about one 256-sample hop at 44.1 kHz (5.8 ms) whatever the rate and
+    # hop: at 96 kHz a one-hop lag of 2.7 ms between 21 ms frames left half the flux
+    an = HopAnalyzer(sr, hop)
+    span_ms = 1000.0 * an.flux_lag * hop / sr
+    assert max(4.0, 1000.0 * hop / sr) <= span_ms <= max(8.0, 1000.0 * hop / sr), span_ms

@@ -1,7 +1,7 @@
 """Score vj's streaming onset / band-onset / beat analysis (and aubio's, when installed) on an
 annotated audio folder with mir_eval; prints a table like /work/shared/eval/audio/README.md.
 
-    python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24]
+    python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hop", type=int, default=256)
     ap.add_argument("--no-aubio", action="store_true")
     ap.add_argument("--gain-db", type=float, default=0.0, help="scale the input by this gain")
+    ap.add_argument(
+        "--resample", type=int, default=0, help="resample every file to this rate first (Hz)"
+    )
     ap.add_argument("--verbose", "-v", action="store_true", help="one row per file")
     ap.add_argument("--timing", action="store_true", help="also time the analysis per hop")
     args = ap.parse_args(argv)
@@ -236,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         for wav in wavs:
             x, sr = read_audio(wav)
             x = x.mean(axis=1) * gain
+            if args.resample and args.resample != sr:
+                from math import gcd
+
+                from scipy.signal import resample_poly
+
+                g = gcd(args.resample, sr)
+                x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
+                sr = args.resample
             ref, classes, beats = load_refs(wav)
             ev, bpm_track, us = run_vj(x, sr, args.hop)
             dets = {"vj": (ev["onset"], ev["beat"], us)}
@@ -296,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
         print(
             f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
-            f"gain {args.gain_db:+.0f} dB)"
+            f"gain {args.gain_db:+.0f} dB"
+            + (f", resampled to {args.resample} Hz)" if args.resample else ")")
         )
         print(
             "| detector | onset F1 ±50 ms | F1 ±25 ms | mean delay ms (p90) | µs/hop "

@@ -253,7 +253,7 @@ class HopAnalyzer:
         self.rate_hz = sample_rate / hop
         # compare with the frame ~ 5.8 ms back at least: at small hops consecutive frames
         # overlap so much that the flux would vanish
-        self.flux_lag = flux_lag or max(1, round(256 * 44100 / sample_rate / hop))
+        self.flux_lag = flux_lag or max(1, round(256 / 44100 * sample_rate / hop))
         self._window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float32)
         # sliding analysis frame without a shift per hop: a ring of samples where frame k is
         # the view _ring[k*hop : k*hop + n_fft]; the tail is copied to the front every RING hops
