@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import sys
 import time
 
 import numpy as np
+from scipy.signal import resample_poly
 
 CLASS_OF = {"KD": "low", "SD": "mid", "HH": "high", "CY": "high"}
 AUBIO_REF_US = 11.0  # aubio default onset, hop 256, on the reference machine (eval README)
@@ -240,11 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             x, sr = read_audio(wav)
             x = x.mean(axis=1) * gain
             if args.resample and args.resample != sr:
-                from math import gcd
-
-                from scipy.signal import resample_poly
-
-                g = gcd(args.resample, sr)
+                g = math.gcd(args.resample, sr)
                 x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
                 sr = args.resample
             ref, classes, beats = load_refs(wav)

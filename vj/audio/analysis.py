@@ -306,7 +306,7 @@ class HopAnalyzer:
         # both halves are scaled into it (contiguous 1-D ufuncs: a strided [2, n_filt] view
         # costs three times as much) and one log1p covers all of it (log1p(0) = 0 keeps the pads)
         self._lp = np.zeros(2 * n_filt + 2 * w, np.float32)
-        p = self._old_pad = self._lp[: n_filt + 2 * w]  # old row with w zeros each side
+        p = self._lp[: n_filt + 2 * w]  # the old row with w zeros each side
         self._old_log = self._lp[w : n_filt + w]
         self._new_log = self._lp[n_filt + 2 * w :]
         self._scale = np.zeros((), np.float32)  # 0-d operands cost less than Python floats

@@ -25,8 +25,9 @@ ODF_DELTA = (0.03, 0.5, 0.2, 0.04)
 ODF_RATIO = (1.75, 1.5, 1.5, 1.5)
 ODF_MEAN_S = (0.3, 0.1, 0.1, 0.1)  # running-mean window of the adaptive threshold
 ODF_GAP_S = (0.05, 0.03, 0.03, 0.03)  # shortest time between two onsets
-# kick and snare are judged against their own recent hits (3 s peak follower), not a fixed
-# level: in a mix their band flux is a fraction of what a drum stem gives
+# kick and snare are judged against their own recent hits (the median peak of the last 8,
+# decaying over 3 s; see PeakPicker), not a fixed level: in a mix their band flux is a
+# fraction of what a drum stem gives
 ODF_PEAK_REL = (0.0, 0.7, 0.8, 0.0)
 BAND_RANGE_DB = 40.0  # band and RMS outputs span this many dB below their running peak
 EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drains it)

@@ -71,6 +71,16 @@ def _ports(obj) -> list[str]:
     return [p for p in obj.get_ports() if OWN_TAG not in p]
 
 
+def _sync_ports(bound: dict, present: list[str], pattern, drop, bind) -> None:
+    """Drop the bound ports that are gone, bind the present ones `pattern` matches (sorted)."""
+    names = set(present)
+    for name in [n for n in bound if n not in names]:
+        drop(name)
+    for name in sorted(names):
+        if name not in bound and pattern.search(name):
+            bind(name)
+
+
 def list_midi_ports(api: str = "auto") -> list[str]:
     """Names of the MIDI input ports (controllers) there are now, vj's own left out."""
     return _list(rtmidi.MidiIn, api)
@@ -220,12 +230,7 @@ class MidiInput:
         with self._state_lock:
             if self._stop.is_set() or self._scan_in is None:
                 return
-            names = set(_ports(self._scan_in))
-            for name in [n for n in self._ins if n not in names]:
-                self._drop_in(name)
-            for name in sorted(names):
-                if name not in self._ins and self._re.search(name):
-                    self._bind_in(name)
+            _sync_ports(self._ins, _ports(self._scan_in), self._re, self._drop_in, self._bind_in)
             if self._fresh:
                 # Show the current state on devices bound one poll ago: by now the connection
                 # is in the graph (JACK can drop or repeat events sent during a graph change).
@@ -236,12 +241,9 @@ class MidiInput:
                                 m.send_message(msg)
                 self._fresh.clear()
             if self._scan_out is not None and self._fb_re is not None:
-                outs = set(_ports(self._scan_out))
-                for name in [n for n in self._outs if n not in outs]:
-                    self._drop_out(name)
-                for name in sorted(outs):
-                    if name not in self._outs and self._fb_re.search(name):
-                        self._bind_out(name)
+                _sync_ports(
+                    self._outs, _ports(self._scan_out), self._fb_re, self._drop_out, self._bind_out
+                )
 
     def _bind_in(self, name: str) -> None:
         m = rtmidi.MidiIn(self._api, name=self._client)
