@@ -1,0 +1,1 @@
+"""The Show: analysis → tempo → events → routes → decks → one immutable ShowFrame per tick."""

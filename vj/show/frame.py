@@ -1,0 +1,108 @@
+"""The Show's contract: timestamped control events in, one immutable ShowFrame per tick out.
+
+Everything downstream of the Show (generator engines, the compositor, outputs, the profiler)
+reads these types and nothing else; nothing downstream keeps its own envelopes or re-derives
+edges from counters. Fields may be added; renaming one is a contract change (say so in the
+commit and in docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+
+from vj.audio.features import SILENCE, AudioFeatures
+
+DECKS = ("A", "B")  # deck names; a one-deck show has only "A"
+BLEND_MODES = ("normal", "add", "multiply", "screen", "difference")
+CHAINS = ("A", "B", "master")  # effect chains: one per deck, one on the master
+
+
+class ControlEvent(NamedTuple):
+    """One control input, stamped with the one clock (`vj.clock.now_ns`) when it happened.
+
+    `name` is a registry parameter (`fx_amount`, `kaleido.segments`, a trigger such as `tap` or
+    `next_keyframe`) or an action: `preset` (value: name or path), `cue.go` / `cue.next` /
+    `cue.prev` (value ignored), `cue.goto` (value: cue index), `tempo` (value: BPM from a
+    Link/MIDI-clock source), `effect` (value: effect name for the master chain's first slot).
+    `value` is in the parameter's own units; a trigger's value is its press count increment (1).
+    A session log is a list of these, in time order; replaying it reproduces the show.
+    """
+
+    t_ns: int
+    source: str  # "midi", "osc", "key", "link", "clock", "tap", "preset", "cue", "session", ...
+    name: str
+    value: float | str = 1.0
+
+
+class Bend(NamedTuple):
+    """A network-bending transform of the feature maps entering one synthesis block."""
+
+    block: int  # synthesis block index, 0 = the 4×4 block
+    translate: tuple[float, float] = (0.0, 0.0)  # fraction of the map's width / height
+    rotate: float = 0.0  # radians, counter-clockwise
+    zoom: float = 1.0  # > 1 zooms in
+
+
+@dataclass(frozen=True)
+class DeckControls:
+    """What one deck's generator needs for one frame. A superset of the engine's old `Controls`
+    (ws, noise_strength, keyframe_index), so engines read it unchanged."""
+
+    deck: str  # "A" or "B"
+    ws: torch.Tensor  # [1, num_ws, w_dim] fp32 W+ (truncation, directions, mixing applied)
+    noise_strength: torch.Tensor  # [num_noise_layers] fp32 multipliers (1 = as trained)
+    keyframe_index: int = 0
+    # Per noise layer a spatial multiplier map [H, W] fp32 at that layer's resolution, or None
+    # for "uniform". None as a whole = no masks (the fast path).
+    noise_masks: tuple[torch.Tensor | None, ...] | None = None
+    bends: tuple[Bend, ...] = ()  # empty = no bending (the fast path)
+
+
+@dataclass(frozen=True)
+class CompositorControls:
+    """What the compositor needs for one display frame, already smoothed and modulated.
+
+    `params` holds every compositor and effect parameter by registry name: the built-in ones
+    (`zoom`, `fx_amount`, `brightness`, `contrast`, `saturation`, `master`, `crossfade`, ...)
+    and each effect's declared ones as `"{effect}.{param}"` (e.g. `kaleido.segments`).
+    """
+
+    params: Mapping[str, float]
+    crossfader: float = 0.0  # 0 = deck A only, 1 = deck B only
+    blend: str = "normal"  # one of BLEND_MODES
+    chains: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"A": (), "B": (), "master": ("default",)}
+    )
+    pulse: float = 0.0  # 0..1 onset/beat flash envelope (the Show's, not the compositor's)
+    probe: float = 0.0  # 0..1 latency-probe marker intensity (profiler); 0 = not drawn
+    hud: bool = False
+
+
+class TempoView(NamedTuple):
+    """The tempo as the Show sees it at the frame's time (active source already chosen)."""
+
+    bpm: float = 0.0  # 0 = unknown
+    beat: float = 0.0  # beats since the start (fractional); beat phase = beat % 1
+    bar_phase: float = 0.0  # 0..1 within the bar
+    beats_per_bar: int = 4
+    source: str = "none"
+
+
+@dataclass(frozen=True)
+class ShowFrame:
+    """One tick of the Show: a pure function of (time, audio so far, events so far)."""
+
+    index: int  # tick number
+    t_ns: int  # the tick's time on the one clock (virtual offline)
+    features: AudioFeatures = SILENCE  # newest analysis at t_ns
+    tempo: TempoView = TempoView()
+    decks: tuple[DeckControls, ...] = ()  # one per active deck, in DECKS order
+    compositor: CompositorControls | None = None
+    preset: str = "default"
+    cue: int | None = None  # index in the cue list, None = no cue list
+    # Stamps the profiler reads (ns on the one clock): capture, features, show_start, show_end.
+    stamps: Mapping[str, int] = field(default_factory=dict)
