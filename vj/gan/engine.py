@@ -168,12 +168,13 @@ class Engine:
             self._maybe_compile()  # compile at construction, not on the first live frame
 
     # -- the forward ----------------------------------------------------------------------
-    def _forward_into(self, out: torch.Tensor) -> None:
+    def _forward_into(self, out: torch.Tensor, extra: dict | None = None) -> None:
         img = self._synth(
             self._ws,
             noise_mode=self.noise_mode,
             force_fp32=self.dtype == "fp32",
             noise_strength=self._ns,
+            **(extra or {}),  # DeckControls' bends / noise_masks (eager only: see _extras)
         )  # [1, 3, H, W]
         self._ring.convert(img, self._ring.scratch, out)
 
@@ -205,7 +206,7 @@ class Engine:
         with torch.inference_mode():
             self._ws.copy_(controls.ws)
             self._ns.copy_(controls.noise_strength)
-            self._forward_into(self._ring.bufs[slot])
+            self._forward_into(self._ring.bufs[slot], _extras(controls))
         self._count += 1
         return Frame(i, self._ring.views[slot], t0, now_ns())
 
@@ -291,7 +292,10 @@ class Engine:
             self._starts[slot].record(self.stream)
             self._ws.copy_(ws, non_blocking=True)
             self._ns.copy_(ns, non_blocking=True)
-            if self._graph is not None:
+            extra = _extras(controls)
+            if extra:  # bends / masks are not in the captured graph: this frame runs eager
+                self._forward_into(out, extra)
+            elif self._graph is not None:
                 self._graph.replay()
                 out.copy_(self._static_out)
             else:
@@ -300,6 +304,16 @@ class Engine:
         self._used[slot] = True
         self._count += 1
         return Frame(i, out, t0, 0, event=self._ends[slot])
+
+
+def _extras(controls) -> dict | None:
+    """A DeckControls' bends / noise masks as synthesis kwargs; None when it has neither (or is
+    an old-style Controls), which keeps the fast paths (CUDA graph, compiled forward)."""
+    bends = getattr(controls, "bends", ())
+    masks = getattr(controls, "noise_masks", None)
+    if not bends and masks is None:
+        return None
+    return {"bends": bends or None, "noise_masks": masks}
 
 
 # -- onnxruntime and TensorRT backends -----------------------------------------------------

@@ -515,7 +515,9 @@ class SynthesisBlock(torch.nn.Module):
         dtype = torch.float16 if self.use_fp16 and not force_fp32 else torch.float32
         if self.in_channels == 0:
             n = ws[0].shape[0]
-            x = self.const.to(dtype).unsqueeze(0).expand(n, -1, -1, -1)  # [N, C, 4, 4]
+            if x is None:  # a given x is the const already transformed (a network bend)
+                x = self.const.unsqueeze(0).expand(n, -1, -1, -1)  # [N, C, 4, 4]
+            x = x.to(dtype)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, ws[0], noises[0])
@@ -601,10 +603,15 @@ class SynthesisNetwork(torch.nn.Module):
         noise_strength: float | torch.Tensor = 1.0,
         noise: dict[str, torch.Tensor] | None = None,
         noise_generator: torch.Generator | None = None,
+        bends: Sequence | None = None,
+        noise_masks: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         """noise_strength multiplies each layer's learned strength (scalar or [num_noise_layers]);
         noise maps user maps ([R, R] or [N, 1, R, R]) by layer name, used in place of the
-        const/random source unless noise_mode is 'none'."""
+        const/random source unless noise_mode is 'none'. bends: network-bending transforms
+        (vj.show.frame.Bend: block, translate, rotate, zoom) of the feature maps entering a
+        block; noise_masks: per noise layer a spatial multiplier [R, R] or None. Both empty or
+        None cost nothing (the plain forward)."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         _check_shape(ws, [None, self.num_ws, self.w_dim], "ws")
@@ -616,13 +623,20 @@ class SynthesisNetwork(torch.nn.Module):
                 )
         if isinstance(noise_strength, torch.Tensor) and noise_strength.ndim > 0:
             _check_shape(noise_strength, [self.num_noise_layers], "noise_strength")
+        bend_at = _bends_by_block(bends, len(self.block_resolutions)) if bends else None
+        if noise_masks is not None:
+            _check_masks(noise_masks, self.noise_shapes)
         ws = ws.to(torch.float32)
         n = ws.shape[0]
         ws_list = ws.unbind(1)
         x = img = None
         w_idx = 0
         k = 0  # noise layer index
-        for block in self.blocks():
+        for b_idx, block in enumerate(self.blocks()):
+            if bend_at is not None and b_idx in bend_at:
+                if x is None:  # block 0: bend the const input
+                    x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
+                x = bend_features(x, bend_at[b_idx])
             cur = ws_list[w_idx : w_idx + block.num_conv + block.num_torgb]
             w_idx += block.num_conv
             noises = []
@@ -636,10 +650,58 @@ class SynthesisNetwork(torch.nn.Module):
                 if isinstance(mult, torch.Tensor) and mult.ndim > 0:
                     mult = mult[k]
                 user = None if noise is None else noise.get(f"b{block.resolution}.{name}")
-                noises.append(layer.make_noise(n, noise_mode, user, mult, noise_generator))
+                nz = layer.make_noise(n, noise_mode, user, mult, noise_generator)
+                if nz is not None and noise_masks is not None and noise_masks[k] is not None:
+                    nz = nz * noise_masks[k].to(nz.device, torch.float32)  # [R, R] spatial gain
+                noises.append(nz)
                 k += 1
             x, img = block(x, img, cur, noises, force_fp32=force_fp32)
         return img
+
+
+def bend_theta(translate, rotate: float, zoom: float) -> torch.Tensor:
+    """[1, 2, 3] affine_grid matrix: output pixel p samples the input at R(θ)(p - 2t) / zoom in
+    normalised coordinates (so content moves by t × size, turns counter-clockwise, zooms in)."""
+    c, s = math.cos(rotate), math.sin(rotate)
+    tx, ty = 2.0 * float(translate[0]), 2.0 * float(translate[1])
+    z = max(float(zoom), 1e-3)
+    return torch.tensor(
+        [[[c / z, -s / z, -(c * tx - s * ty) / z], [s / z, c / z, -(s * tx + c * ty) / z]]],
+        dtype=torch.float32,
+    )
+
+
+def bend_features(x: torch.Tensor, bend) -> torch.Tensor:
+    """Translate/rotate/zoom feature maps x [N, C, H, W] by one Bend (bilinear, reflected
+    edges): one affine_grid + grid_sample, which export to ONNX (GridSample, opset >= 16)."""
+    if tuple(bend.translate) == (0.0, 0.0) and bend.rotate == 0.0 and bend.zoom == 1.0:
+        return x  # the identity: skip the resampling (it would blur by float rounding only)
+    theta = bend_theta(bend.translate, bend.rotate, bend.zoom).to(x.device)
+    theta = theta.expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [N, H, W, 2]
+    y = F.grid_sample(
+        x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
+    return y.to(x.dtype)
+
+
+def _bends_by_block(bends: Sequence, n_blocks: int) -> dict:
+    out = {}
+    for b in bends:
+        if not 0 <= int(b.block) < n_blocks:
+            raise ValueError(f"bend block {b.block} outside 0..{n_blocks - 1}")
+        if int(b.block) in out:
+            raise ValueError(f"two bends at block {b.block}; combine them into one")
+        out[int(b.block)] = b
+    return out
+
+
+def _check_masks(masks: Sequence, shapes: list[tuple[int, int]]) -> None:
+    if len(masks) != len(shapes):
+        raise ValueError(f"noise_masks: expected {len(shapes)} entries, got {len(masks)}")
+    for i, (m, shape) in enumerate(zip(masks, shapes, strict=True)):
+        if m is not None and tuple(m.shape) != tuple(shape):
+            raise ValueError(f"noise_masks[{i}]: expected shape {list(shape)}, got {list(m.shape)}")
 
 
 class Generator(torch.nn.Module):
