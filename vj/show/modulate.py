@@ -1,0 +1,143 @@
+"""One deck's route outputs → its DeckControls: style offsets, noise, spatial masks, bends, ψ,
+quantised jumps and the expression mode, on top of the deck's own latent walk.
+
+The Show calls, per tick and deck, in this order:
+
+    jumps = mod.tick(outs, tempo, dt)        # due keyframe jumps (fractions); steps expressions
+    for frac in jumps: deck.jump(frac)       # the deck's walk moves
+    deck.drift(dt, drift + outs.walk_speed)  # walk speed is added to the drift rate
+    c = deck.controls(psi + outs.truncation, ...)
+    c = mod.apply(c, outs)                   # directions, noise, masks, bends, expression
+
+Nothing here keeps a reference to the DeckControls it returns; each tick's tensors are new.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from vj.show.directions import StyleSteer
+from vj.show.frame import Bend, DeckControls, TempoView
+from vj.show.keyframes import BankLoop, ExpressionMode, JumpQueue
+from vj.show.layers import LayerMap
+from vj.show.routes import MASK_SHAPES, DeckOutputs
+
+MASK_EDGE = 0.08  # soft edge width of a mask shape, as a fraction of the image size
+
+
+def mask_shape(shape: str, res: int) -> np.ndarray:
+    """A [res, res] float32 map in 0..1 of a named region (soft-edged, resolution-free)."""
+    if shape not in MASK_SHAPES:
+        raise ValueError(f"mask {shape!r} not one of {', '.join(MASK_SHAPES)}")
+    c = (np.arange(res, dtype=np.float64) + 0.5) / res - 0.5  # pixel centres, -0.5..0.5
+    y, x = np.meshgrid(c, c, indexing="ij")
+    r = np.hypot(x, y)
+
+    def step(d):  # 1 where d < 0, soft over MASK_EDGE
+        return np.clip(0.5 - d / MASK_EDGE, 0.0, 1.0)
+
+    m = {
+        "circle": lambda: step(r - 0.3),
+        "outside": lambda: 1.0 - step(r - 0.3),
+        "ring": lambda: step(np.abs(r - 0.3) - 0.08),
+        "top": lambda: step(y),
+        "bottom": lambda: step(-y),
+        "left": lambda: step(x),
+        "right": lambda: step(-x),
+    }[shape]()
+    return m.astype(np.float32)
+
+
+class DeckModulation:
+    """Per-deck application of the routing matrix's DeckOutputs (see the module docstring).
+
+    `directions` [K, w_dim] feed the style slots; `expression`, `loop` are optional. With a
+    loop the deck's walk is replaced by the bank loop's W+ at the tempo's beat position.
+    """
+
+    def __init__(
+        self,
+        G,
+        outputs: DeckOutputs,
+        directions: np.ndarray | None,
+        w_scale: float,
+        expression: ExpressionMode | None = None,
+        loop: BankLoop | None = None,
+        loop_truncation: bool = False,
+    ) -> None:
+        self.layers = LayerMap.of(G)
+        self.device = next(G.mapping.parameters()).device
+        dirs = directions if directions is not None else np.zeros((1, int(G.w_dim)), np.float32)
+        self.steer = StyleSteer(outputs.style_slots, dirs, self.layers, w_scale, self.device)
+        n_noise = len(self.layers.noise_res)
+        nm = np.zeros((len(outputs.noise_slots), n_noise), np.float32)  # [S, n_noise]
+        for i, layers in enumerate(outputs.noise_slots):
+            nm[i, list(self.layers.noise_indices(layers))] = 1.0
+        self._noise_map = torch.from_numpy(nm).to(self.device)
+        self._noise_coef = torch.zeros(len(outputs.noise_slots), device=self.device)
+        # masks: per slot, per noise layer it touches, the shape at that layer's resolution
+        self._mask_plan: list[list[tuple[int, torch.Tensor]]] = []
+        for shape, layers in outputs.mask_slots:
+            plan = []
+            for j in self.layers.noise_indices(layers):
+                res = self.layers.noise_res[j]
+                plan.append((j, torch.from_numpy(mask_shape(shape, res)).to(self.device)))
+            self._mask_plan.append(plan)
+        n_blocks = len(self.layers.block_res)
+        for b in outputs.bends:
+            if not 0 <= b < n_blocks:
+                raise ValueError(f"bend block {b} outside 0..{n_blocks - 1} for this network")
+        self.expression, self.loop = expression, loop
+        self.loop_truncation = loop_truncation
+        self.jumps = JumpQueue()
+
+    def tick(self, out: DeckOutputs, tempo: TempoView, dt: float) -> list[float]:
+        """Arm this tick's jumps, return the fractions due now (reused list); step expressions."""
+        for j in out.jumps:
+            self.jumps.arm(j.fraction, j.quantize if tempo.bpm > 0 else "none", tempo.beat,
+                           tempo.beats_per_bar)  # fmt: skip
+        if self.expression is not None:
+            self.expression.advance(dt)
+            self.expression.step(out.expression)
+        return self.jumps.due(tempo.beat if tempo.bpm > 0 else math.inf)
+
+    @torch.no_grad()
+    def apply(
+        self, c: DeckControls, out: DeckOutputs, tempo: TempoView | None = None
+    ) -> DeckControls:
+        ws = c.ws
+        if self.loop is not None and tempo is not None:
+            ws = self.loop.ws(tempo.beat)[None].to(ws.device)  # [1, num_ws, w_dim]
+        offs = self.steer.offsets(out.style)
+        if offs is not None:
+            ws = ws + offs[None]
+        if self.expression is not None:
+            ws = self.expression.apply(ws)
+        noise = c.noise_strength
+        if out.noise.size and out.noise.any():
+            self._noise_coef.copy_(torch.from_numpy(out.noise.astype(np.float32)))
+            noise = (noise + self._noise_coef @ self._noise_map).clamp_min(0.0)
+        masks = None
+        if out.masks.size and out.masks.any():
+            acc: list[torch.Tensor | None] = [None] * len(self.layers.noise_res)
+            for coef, plan in zip(out.masks.tolist(), self._mask_plan, strict=True):
+                if coef == 0.0:
+                    continue
+                for j, m in plan:
+                    acc[j] = (1.0 + coef * m) if acc[j] is None else acc[j] + coef * m
+            masks = tuple(None if a is None else a.clamp_min(0.0) for a in acc)
+        bends = ()
+        if out.bends:
+            bl = []
+            for block, v in out.bends.items():
+                if v.any():
+                    dx, dy, rot, zoom = v.tolist()
+                    bl.append(Bend(block, (dx, dy), rot, 2.0**zoom))
+            bends = tuple(bl)
+        if ws is c.ws and noise is c.noise_strength and masks is None and not bends:
+            return c
+        return replace(c, ws=ws.contiguous(), noise_strength=noise, noise_masks=masks, bends=bends)
