@@ -82,6 +82,10 @@ class Preset:
     midi: MidiConfig = MidiConfig()
     osc: dict = field(default_factory=lambda: {"host": "127.0.0.1", "port": 9000, "enabled": True})
     description: str = ""
+    # the show (vj/show/config.py): decks (DeckConfig), routes (Route), cues (Cue)
+    decks: tuple = ()  # empty = one deck from `seed` and `generator`
+    routes: tuple = ()
+    cues: tuple = ()
     warnings: tuple[str, ...] = ()  # e.g. a broken mappings_file that was skipped: show them
 
 
@@ -151,7 +155,7 @@ def _compose(path: Path) -> tuple[_Doc, yaml.Node | None]:
 # -- presets -------------------------------------------------------------------------------
 _TOP = (
     "name", "description", "seed", "effect", "params", "generator", "audio", "render", "midi",
-    "osc",
+    "osc", "decks", "routes", "cues",
 )  # fmt: skip
 
 
@@ -190,6 +194,12 @@ def load_preset(
         kw["midi"] = _midi(doc, top["midi"][1], registry, path.parent)
     if "osc" in top:
         kw["osc"] = _osc(doc, top["osc"][1])
+    if any(k in top for k in ("decks", "routes", "cues")):
+        from vj.show.config import parse_show  # lazy: the show schema imports torch
+
+        fx = list_effects() if effects is None else sorted(effects)
+        sc = parse_show(doc, top, set(registry.names()), path.parent, fx, kw.get("seed", 0))
+        kw.update(decks=sc.decks, routes=sc.routes, cues=sc.cues)
     return Preset(**kw, warnings=tuple(doc.warnings))
 
 

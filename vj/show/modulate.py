@@ -141,3 +141,51 @@ class DeckModulation:
         if ws is c.ws and noise is c.noise_strength and masks is None and not bends:
             return c
         return replace(c, ws=ws.contiguous(), noise_strength=noise, noise_masks=masks, bends=bends)
+
+
+def default_cache_dir():
+    """Where SeFa directions are cached (`~/.cache/vj/directions`)."""
+    from pathlib import Path
+
+    return Path.home() / ".cache" / "vj" / "directions"
+
+
+def build_routing(preset, generators, params=None, cache_dir="default", beats_per_bar: int = 4):
+    """The preset's routing matrix and one DeckModulation per deck: (matrix, {name: mod}).
+
+    `generators[i]` is deck i's network (A, then B); `preset.decks` (vj.show.config.DeckConfig)
+    says each deck's directions, keyframe bank, loop and expression mode (absent: SeFa over all
+    layers, no bank). Raises ValueError with what is wrong (e.g. a direction index beyond the
+    set, a bend block the network does not have).
+    """
+    from vj.show.config import DeckConfig
+    from vj.show.directions import build_directions, w_stats
+    from vj.show.frame import DECKS
+    from vj.show.keyframes import KeyframeBank
+    from vj.show.routes import RouteMatrix
+
+    if cache_dir == "default":
+        cache_dir = default_cache_dir()
+    routes = tuple(getattr(preset, "routes", ()) or ())
+    seed = int(getattr(preset, "seed", 0))
+    names = DECKS[: len(generators)]
+    matrix = RouteMatrix(routes, params=params, seed=seed, decks=names)
+    cfgs = {d.name: d for d in getattr(preset, "decks", ()) or ()}
+    mods = {}
+    for i, (name, G) in enumerate(zip(names, generators, strict=True)):
+        cfg = cfgs.get(name, DeckConfig(name=name, seed=seed + i))
+        out = matrix.outputs.decks[name]
+        w_avg, w_scale = w_stats(G, cfg.seed)
+        dirs = build_directions(cfg.directions, G, cache_dir) if out.style_slots else None
+        bank = KeyframeBank.from_spec(cfg.keyframes, G) if cfg.keyframes is not None else None
+        expr = loop = None
+        if cfg.expression is not None:
+            e = cfg.expression
+            expr = ExpressionMode(G, e.layers, e.glide, e.strength, e.seed, e.truncation)
+        if cfg.loop is not None and bank is not None:
+            loop = BankLoop(bank, cfg.loop.beats * beats_per_bar / 4, cfg.loop.interpolation, w_avg)
+        try:
+            mods[name] = DeckModulation(G, out, dirs, w_scale, expression=expr, loop=loop)
+        except ValueError as exc:
+            raise ValueError(f"deck {name}: {exc}") from None
+    return matrix, mods

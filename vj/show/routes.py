@@ -212,16 +212,24 @@ class RouteMatrix:
     """Routes compiled once; `process(inputs, dt)` per tick → the same RouteOutputs object.
 
     `params` (name → anything) lists the parameters routes may read and write; None accepts
-    any name (tests). `seed` makes the random LFO differ between shows.
+    any name (tests). `seed` makes the random LFO differ between shows. `decks`: deck names
+    that get a DeckOutputs even with no route to them (routes add their own decks).
     """
 
     def __init__(
-        self, routes: tuple[Route, ...] | list[Route], params: Mapping | None = None, seed: int = 0
+        self,
+        routes: tuple[Route, ...] | list[Route],
+        params: Mapping | None = None,
+        seed: int = 0,
+        decks: tuple[str, ...] = (),
     ) -> None:
         self.routes = tuple(routes)
         self.seed = int(seed)
         self._compiled: list[_Compiled] = []
-        decks: dict[str, dict] = {}
+        decks_: dict[str, dict] = {}
+        for name in decks:  # these decks get outputs even with nothing routed to them
+            decks_[name] = {"style": [], "noise": [], "masks": [], "bends": {}}
+        decks = decks_
         param_out: dict[str, float] = {}
         for r in self.routes:
             check_route(r, params)
