@@ -2,9 +2,9 @@
 
 import glfw
 
-from vj.app import LiveApp, LiveOptions
 from vj.control.learn import LearnSession
 from vj.control.mapping import MidiMapper, load_mappings
+from vj.live import LiveApp, LiveOptions
 from vj.params import default_registry
 
 

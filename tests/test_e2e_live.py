@@ -32,9 +32,9 @@ def _click_track(sr: int) -> np.ndarray:
 
 
 def test_clicks_through_jack_change_frames(jack_session):
-    from vj.app import AudioInput, LiveApp, LiveOptions
     from vj.audio.source import LiveSource
     from vj.audio.stream import FeatureExtractor
+    from vj.live import AudioInput, LiveApp, LiveOptions
     from vj.params import default_registry
     from vj.tempo import TapTempo, TempoArbiter
 

@@ -147,7 +147,7 @@ def test_master_zero_is_black_and_half_is_half(ctx):
     a = rand_frame(30, 40, 7)
     comp.submit_frame(a, 0, 0)
     feats = AudioFeatures(onset_count=1, rms=0.8, bands=np.full(8, 0.9, np.float32))
-    out = render(ctx, comp, 0, {"master": 0.0, "fx_amount": 1.0, "hud": 0.0}, features=feats)
+    out = render(ctx, comp, 0, _pulsed({"master": 0.0, "fx_amount": 1.0, "hud": 0.0}, 0, 0, feats))
     assert out.max() == 0
     comp2 = Compositor(ctx, 40, 30, effect="none")
     comp2.submit_frame(a, 0, 0)
@@ -173,20 +173,34 @@ def test_hud_pixels_where_expected(ctx):
     assert render(ctx, comp, 0, {"master": 0.0, "hud": 0.0}, hud=lines).max() == 0
 
 
+def _pulsed(params, t_ns, t_onset_ns, feats):
+    """The Show's compositor controls for an onset at t_onset_ns (its envelope, not ours)."""
+    import math
+
+    from vj.show.frame import CompositorControls
+    from vj.show.show import PULSE_DECAY_S
+
+    return CompositorControls(
+        params=params,
+        pulse=math.exp(-(t_ns - t_onset_ns) / (PULSE_DECAY_S * 1e9)),
+        bands=tuple(float(b) for b in feats.bands),
+        beat_phase=feats.beat_phase,
+        rms=feats.rms,
+        hud=params.get("hud", 1.0) >= 0.5,
+    )
+
+
 def test_effect_identity_at_zero_and_reacts_to_onsets(ctx):
     a = rand_frame(30, 40, 9)
     comp = Compositor(ctx, 40, 30, effect="default")
     comp.submit_frame(a, 0, 0)
     np.testing.assert_array_equal(render(ctx, comp, 0, OFF), a[..., :3])
     feats = AudioFeatures(onset_count=3, bands=np.full(8, 0.5, np.float32), beat_phase=0.1)
-    hit = render(
-        ctx, comp, 10 * MS, {"fx_amount": 0.0, "fx_pulse": 1.0, "hud": 0.0}, features=feats
-    )
+    p = {"fx_amount": 0.0, "fx_pulse": 1.0, "hud": 0.0}
+    hit = render(ctx, comp, 10 * MS, _pulsed(p, 10 * MS, 0, feats))
     assert np.abs(hit.astype(int) - a[..., :3]).mean() > 5  # the onset flashes the effect
     # long after the onset the pulse has decayed away
-    later = render(
-        ctx, comp, 3000 * MS, {"fx_amount": 0.0, "fx_pulse": 1.0, "hud": 0.0}, features=feats
-    )
+    later = render(ctx, comp, 3000 * MS, _pulsed(p, 3000 * MS, 0, feats))
     assert np.abs(later.astype(int) - a[..., :3]).max() <= 1
 
 
@@ -203,7 +217,8 @@ def run_sequence(ctx, effect):
                 bands=np.linspace(0, 1, 8, dtype=np.float32),
                 rms=0.5,
             )
-            out.append(render(ctx, comp, t, {"fx_amount": 0.6}, features=f, hud=[f"frame {k}"]))
+            cc = _pulsed({"fx_amount": 0.6}, t, (k // 2) * 100 * MS, f)
+            out.append(render(ctx, comp, t, cc, hud=[f"frame {k}"]))
     comp.release()
     return out
 

@@ -112,6 +112,26 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
+    _show_render_args(p)
+
+
+def _show_render_args(p: argparse.ArgumentParser) -> None:
+    """The Show's offline options: replay an event log, render a frame range (a shard)."""
+    p.add_argument("--events", default=None, help="replay this event log (JSON lines)")
+    p.add_argument(
+        "--frames", type=_frame_range, default=None, help="render frames A:B only (a shard)"
+    )
+    p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
+
+
+def _frame_range(text: str) -> range:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frames must be A:B, e.g. 0:300, not {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"frames {text}: need 0 <= A < B")
+    return range(a, b)
 
 
 def _live_args(p: argparse.ArgumentParser) -> None:
@@ -142,6 +162,7 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
+    p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -205,6 +226,14 @@ def _render(args, audio, sr) -> int:
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
+    events = ()
+    if getattr(args, "events", None):
+        from vj.show.events import EventLogError, read_event_log
+
+        try:
+            events = tuple(read_event_log(args.events))
+        except EventLogError as exc:
+            raise UserError(str(exc)) from exc
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -220,10 +249,16 @@ def _render(args, audio, sr) -> int:
         hud=args.hud,
         threads=args.threads,
         progress=not args.no_progress,
+        events=events,
+        frames=getattr(args, "frames", None),
+        deck_b=getattr(args, "deck_b", None),
+        preset=preset,
     )
     try:
         written = render(job, registry)
     except _checkpoint_errors() as exc:
+        raise UserError(str(exc)) from exc
+    except ValueError as exc:  # a frame range outside the audio, audio too short
         raise UserError(str(exc)) from exc
     print(
         f"vj: wrote {written.resolve()} ({w}x{h}, {args.fps} fps, "
@@ -252,13 +287,16 @@ def cmd_auto(args) -> int:
 
     demo = argparse.Namespace(**vars(args))
     demo.fps, demo.hud, demo.threads, demo.no_progress = 30, False, None, False
+    demo.events, demo.frames, demo.deck_b = None, None, None
     sr = 48000
     return _render(demo, demo_track(sr, seconds=24.0, bpm=124.0), sr)
 
 
 def cmd_live(args) -> int:
-    from vj.app import LiveApp, LiveOptions
+    from vj.clock import now_ns
+    from vj.live import LiveApp, LiveOptions
     from vj.params import default_registry
+    from vj.show.frame import ControlEvent
 
     registry = default_registry()
     preset = load_preset_or_default(args.preset, registry)
@@ -279,25 +317,40 @@ def cmd_live(args) -> int:
         checkpoint=args.checkpoint or preset.generator.checkpoint,
         device=args.device,
         record=args.record,
+        deck_b=getattr(args, "deck_b", None),
     )
     if args.record and not args.headless:
         raise UserError("--record works with --headless (record the window with OBS for now)")
     try:
-        app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
+        app = LiveApp(
+            registry,
+            audio_in,
+            options,
+            preset=preset,
+            tempo_sources={k: v for k, v in (("link", link), ("clock", clock)) if v is not None},
+        )
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
     from vj.preset import PresetSwitcher
 
+    def switched(p) -> None:  # the switch reaches the Show as one event: it morphs, not cuts
+        app.show.add_preset(p.name, p)
+        app.show.event(ControlEvent(now_ns(), "preset", "preset", p.name))
+        print(f"vj: preset {p.name}")
+
     switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
         registry,
         preset,
-        on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
+        on_switch=switched,
         on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
     )
-    controllers = start_controllers(args, preset, registry, clock, switcher)
+    on_cue = None
+    if len(app.show.cues):  # a cue list: OSC /vj/cue N fires cue N
+        on_cue = lambda n: app.show.event(ControlEvent(now_ns(), "osc", "cue.goto", n))  # noqa: E731
+    controllers = start_controllers(args, preset, registry, clock, switcher, on_cue)
     from vj.control.tempo_sources import tempo_hud_text
 
-    app.options.extra_hud.append(lambda: tempo_hud_text(arbiter))
+    app.options.extra_hud.append(lambda: tempo_hud_text(app.show.arbiter))
     app.options.learn = _learn_session(controllers, preset)
     app.options.extra_hud += [
         c.summary for c in controllers if hasattr(c, "summary") and callable(c.summary)
@@ -346,9 +399,9 @@ def _tempo(args):
 
 def build_audio(args, preset, arbiter):
     """Choose the audio input: --file / --demo / a live device, falling back to the demo track."""
-    from vj.app import AudioInput
     from vj.audio import source as src
     from vj.audio.stream import FeatureExtractor
+    from vj.live import AudioInput
 
     cfg = preset.audio
     block = args.block_size or cfg.block_size
@@ -388,9 +441,10 @@ def build_audio(args, preset, arbiter):
         sr = 48000
         factory = _playback(src, src.demo_track(sr), sr, block)
 
-    extractor = FeatureExtractor(
-        sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel, arbiter=arbiter
-    )
+    # the analysis' own arbiter holds only the beat tracker: tap, MIDI clock and Link are the
+    # Show's (they reach it as events), so live and offline analyse alike
+    extractor = FeatureExtractor(sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel)
+    del arbiter
     return AudioInput(factory, extractor)
 
 
@@ -404,7 +458,7 @@ def _live(src, device, sr, block):
     )
 
 
-def start_controllers(args, preset, registry, clock, switcher) -> list:
+def start_controllers(args, preset, registry, clock, switcher, on_cue=None) -> list:
     """MIDI in (per the preset or --midi) and the OSC server. Problems are reported, not fatal."""
     started: list = []
     if not args.no_midi:
@@ -419,7 +473,7 @@ def start_controllers(args, preset, registry, clock, switcher) -> list:
                 host=preset.osc.get("host", "127.0.0.1"),
                 port=port,
                 on_preset=switcher.switch_name,
-                on_cue=switcher.switch,  # cue n = the preset bound to program n
+                on_cue=on_cue or switcher.switch,  # cue n: the cue list's, else program n
             )
             osc.start()
             started.append(osc)

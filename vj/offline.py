@@ -1,17 +1,24 @@
-"""Offline render: the live pipeline's stages driven by a virtual clock from an audio file.
+"""Offline driver: the Show on a virtual clock, fed an audio file and an event log, frame by frame.
 
-Frame by frame and deterministic: the same audio, preset and seed give identical frames.
+Deterministic: the same audio, preset, seed and events give identical frames. A frame range
+renders one shard: the Show (causal analysis, tempo, latent walk) runs from the start without
+the generator up to the range, so a shard's controls equal the whole render's.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vj.params import ParamRegistry
+from vj.show.frame import DECKS, ControlEvent, ShowFrame
+
+S = 1_000_000_000
+FEEDBACK_WARMUP = 4  # frames rendered (not written) before a shard: effect trails fill in
 
 
 @dataclass(frozen=True)
@@ -30,76 +37,180 @@ class RenderJob:
     hud: bool = False
     threads: int | None = None
     progress: bool = True
+    events: tuple[ControlEvent, ...] = ()  # a session's event log, replayed at its times
+    frames: range | None = None  # a shard: these frame indices only (None = all)
+    deck_b: str | None = None  # checkpoint for a second deck (None = one deck)
+    preset: object | None = None  # the vj.preset.Preset (name, path, cues); None = default
+    block: int = 256  # audio block size fed to the analysis (the live default)
+    decks_every: tuple[int, ...] = field(default=(1, 1))  # generate deck i every n-th frame
 
 
-def render(job: RenderJob, registry: ParamRegistry) -> Path:
-    """Render `job` to an MP4 (H.264 + AAC); returns the path written. Atomic: temp + rename."""
-    import torch
+def n_frames(job: RenderJob) -> int:
+    return int(np.floor(job.audio.shape[0] / job.sample_rate * job.fps))
 
-    from vj.audio.stream import FeatureExtractor
-    from vj.gan.checkpoint import load_checkpoint_or_default
-    from vj.gan.engine import Engine
-    from vj.react.modulation import Modulator
-    from vj.render.compositor import Compositor
-    from vj.render.offscreen import OffscreenTarget, create_headless_context
-    from vj.render.record import VideoWriter
-    from vj.tempo import TempoArbiter
 
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    G, _meta = load_checkpoint_or_default(job.checkpoint)
-    engine = Engine(G, device="cpu", dtype="fp32", n_buffers=2)
-    modulator = Modulator(G, seed=job.seed)
-    extractor = FeatureExtractor(
-        job.sample_rate, hop=job.hop, n_bands=job.n_bands, arbiter=TempoArbiter()
-    )
+def frame_time_ns(i: int, fps: int) -> int:
+    """Frame i's presentation time on the virtual clock."""
+    return (i * S) // fps
 
-    ctx = create_headless_context()
-    target = OffscreenTarget(ctx, job.width, job.height)
-    comp = Compositor(ctx, job.width, job.height, effect=job.effect)
-    if comp.last_error:
-        print(f"vj: {comp.last_error}", file=sys.stderr)
 
-    n_samples = job.audio.shape[0]
-    n_frames = int(np.floor(n_samples / job.sample_rate * job.fps))
-    if n_frames < 1:
-        raise ValueError(f"audio is too short to render a frame at {job.fps} fps")
-    rgb = np.empty((job.height, job.width, 3), np.uint8)
+class OfflineShow:
+    """The offline driver's core: ticks the Show frame by frame on the virtual clock.
+
+    `frames()` yields (index, ShowFrame) for every frame up to the range's end; frames before
+    the range come with decks skipped (the Show moves but no generator input is made).
+    """
+
+    def __init__(self, show, job: RenderJob) -> None:
+        self.show = show
+        self.job = job
+        self._fed = 0
+        for ev in job.events:
+            show.event(ev)
+
+    def _feed_to(self, t_ns: int) -> None:
+        job, show = self.job, self.show
+        sr, blk = job.sample_rate, job.block
+        # every whole block whose last sample is heard by t_ns, stamped with that sample's time
+        upto = min(job.audio.shape[0], (t_ns * sr) // S)
+        while self._fed + blk <= upto:
+            end = self._fed + blk
+            show.audio(job.audio[self._fed : end], (end * S) // sr)
+            self._fed = end
+
+    def tick(self, i: int, decks: Sequence[str] | None = None) -> ShowFrame:
+        t = frame_time_ns(i, self.job.fps)
+        self._feed_to(t)
+        return self.show.frame(t, decks)
+
+    def frames(self, rng: range, warm: int = 0) -> Iterator[tuple[int, ShowFrame, bool]]:
+        """(i, frame, write?) for i in 0..rng.stop-1: `warm` frames before rng are generated
+        but not written; earlier ones only tick the Show."""
+        every = self.job.decks_every
+        names = DECKS[: len(self.show.decks)]
+        for i in range(rng.stop):
+            if i < rng.start - warm:
+                yield i, self.tick(i, ()), False
+                continue
+            want = [n for k, n in enumerate(names) if i % _every(every, k) == 0]
+            yield i, self.tick(i, want), i >= rng.start
+
+
+def _every(every: tuple[int, ...], k: int) -> int:
+    return max(int(every[k]), 1) if k < len(every) else 1
+
+
+def build_offline(job: RenderJob, registry: ParamRegistry):
+    """(show, engines) for a job, through the one wiring function."""
+    from vj.show.wiring import DeckSpec, build_engine, build_show, load_generator
+
+    specs = [DeckSpec(job.checkpoint, job.seed)]
+    if job.deck_b:
+        specs.append(DeckSpec(job.deck_b, job.seed + 1))
+    gens, engines = [], []
+    for s in specs:
+        G = load_generator(s.checkpoint)
+        engines.append(build_engine(G, device="cpu", dtype="fp32", n_buffers=2))
+        gens.append(G)
+    preset = job.preset if job.preset is not None else _Defaults(job)
     params = registry.snapshot()
     if not job.hud:
         params["hud"] = 0.0
     # Offline generates every video frame, so there is nothing to fade between: each is shown
     # whole (the live crossfade exists because a generator is slower than the display).
     params["crossfade"] = 0.0
-    bar = _progress(n_frames, job.progress, job.out.name)
-    fed = 0
-    with VideoWriter(
-        job.out, job.width, job.height, job.fps, audio=job.audio, sample_rate=job.sample_rate
-    ) as writer:
-        features = None
-        for i in range(n_frames):
-            t_ns = (i * 1_000_000_000) // job.fps  # virtual clock: this frame's presentation time
-            upto = min(n_samples, (i * job.sample_rate) // job.fps)
-            if upto > fed:  # analyse the audio heard up to this frame's time
-                features = extractor.process(job.audio[fed:upto], t_ns)
-                fed = upto
-            if features is None:
-                features = extractor.process(job.audio[:0], t_ns)
-            controls = modulator.step(features, params, t_ns / 1e9)
-            frame = engine.render(controls)
-            comp.submit_frame(_host_rgba(frame.rgba), i, t_ns)
-            comp.draw(
-                target.fbo,
-                t_ns,
-                params,
-                features,
-                [f"vj offline  frame {i}  t {t_ns / 1e9:6.2f}s"] if job.hud else None,
-            )
-            writer.write(target.read_rgb(rgb))
-            bar.update(1)
-        bar.close()
-    ctx.release()
+    show = build_show(
+        preset,
+        registry,
+        gens,
+        specs,
+        sample_rate=job.sample_rate,
+        effect=job.effect,
+        params=params,
+    )
+    return show, engines
+
+
+@dataclass(frozen=True)
+class _Audio:
+    hop: int
+    n_bands: int
+
+
+class _Defaults:
+    """Stand-in for a Preset when a job is built by hand (tests, tools)."""
+
+    def __init__(self, job: RenderJob) -> None:
+        self.name, self.path, self.seed, self.effect = "default", None, job.seed, job.effect
+        self.audio = _Audio(job.hop, job.n_bands)
+        self.cues = ()
+
+
+def render(job: RenderJob, registry: ParamRegistry) -> Path:
+    """Render `job` to an MP4 (H.264 + AAC); returns the path written. Atomic: temp + rename."""
+    import torch
+
+    from vj.render.compositor import Compositor
+    from vj.render.offscreen import OffscreenTarget, create_headless_context
+    from vj.render.record import VideoWriter
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    total = n_frames(job)
+    if total < 1:
+        raise ValueError(f"audio is too short to render a frame at {job.fps} fps")
+    rng = job.frames if job.frames is not None else range(total)
+    if rng.step != 1 or not (0 <= rng.start < rng.stop <= total):
+        raise ValueError(f"frame range {rng.start}..{rng.stop} outside 0..{total}")
+    show, engines = build_offline(job, registry)
+
+    ctx = create_headless_context()
+    target = OffscreenTarget(ctx, job.width, job.height)
+    comp = Compositor(ctx, job.width, job.height, effect=job.effect)
+    if comp.last_error:
+        print(f"vj: {comp.last_error}", file=sys.stderr)
+    rgb = np.empty((job.height, job.width, 3), np.uint8)
+    bar = _progress(len(rng), job.progress, job.out.name)
+    t0 = frame_time_ns(rng.start, job.fps)
+    a0 = (t0 * job.sample_rate) // S
+    a1 = min(job.audio.shape[0], (frame_time_ns(rng.stop, job.fps) * job.sample_rate) // S)
+    driver = OfflineShow(show, job)
+    try:
+        with VideoWriter(
+            job.out,
+            job.width,
+            job.height,
+            job.fps,
+            audio=job.audio[a0:a1] if job.frames is not None else job.audio,
+            sample_rate=job.sample_rate,
+        ) as writer:
+            for i, fr, write in driver.frames(rng, FEEDBACK_WARMUP):
+                if not fr.decks and not write:
+                    continue
+                draw_show_frame(comp, engines, fr, i)
+                comp.draw(
+                    target.fbo,
+                    fr.t_ns,
+                    fr.compositor,
+                    None,
+                    [f"vj offline  frame {i}  t {fr.t_ns / 1e9:6.2f}s"] if job.hud else None,
+                )
+                if write:
+                    writer.write(target.read_rgb(rgb))
+                    bar.update(1)
+                for err in show.drain_errors():
+                    print(f"vj: {err}", file=sys.stderr)
+            bar.close()
+    finally:
+        ctx.release()
     return job.out
+
+
+def draw_show_frame(comp, engines, fr: ShowFrame, i: int) -> None:
+    """Generate each deck the frame carries and hand its picture to the compositor."""
+    for dc in fr.decks:
+        frame = engines[DECKS.index(dc.deck)].render(dc)
+        comp.submit_frame(_host_rgba(frame.rgba), i, fr.t_ns, deck=dc.deck)
 
 
 def _host_rgba(rgba) -> np.ndarray:

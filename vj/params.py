@@ -214,10 +214,18 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
     _p("saturation", 1.0, 0.0, 2.0, smoothing=0.05),
     _p("master", 1.0, 0.0, 1.0, smoothing=0.05, doc="master fader (0 = black)"),
     _p("hud", 1.0, kind="bool", doc="show the heads-up display"),
+    # decks and the show (vj/show): two decks blended in the compositor, preset morphs
+    _p("crossfader", 0.0, 0.0, 1.0, smoothing=0.05, doc="deck A (0) to deck B (1)"),
+    _p("blend_mode", 0.0, 0.0, 4.0, kind="int", doc="deck blend: normal add multiply screen diff"),
+    _p("style_mix", 0.0, 0.0, 32.0, kind="int", doc="deck B takes layers below this from A"),
+    _p("morph_beats", 4.0, 0.0, 64.0, doc="preset switches morph over this many beats (0 = cut)"),
     # triggers
     _p("next_keyframe", 0.0, kind="trigger", doc="jump to a new keyframe now"),
     _p("tap", 0.0, kind="trigger", doc="tap tempo"),
     _p("fx_next", 0.0, kind="trigger", doc="switch to the next effect shader"),
+    _p("cue_go", 0.0, kind="trigger", doc="fire the selected cue"),
+    _p("cue_next", 0.0, kind="trigger", doc="fire the next cue"),
+    _p("cue_prev", 0.0, kind="trigger", doc="fire the previous cue"),
 )
 
 

@@ -8,7 +8,6 @@ EGL offscreen target and on a window's default framebuffer.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import moderngl
@@ -25,6 +24,7 @@ from vj.render.shaders import (
     default_shader_dir,
     list_effects,
 )
+from vj.show.frame import BLEND_MODES, CompositorControls
 
 _BUILTIN_COMPOSITE = """#version 330 core
 uniform sampler2D prev_tex;
@@ -73,7 +73,52 @@ out vec4 frag;
 void main() { frag = vec4(mix(texture(a, uv).rgb, texture(b, uv).rgb, w), 1.0); }
 """
 
+# deck A + deck B → one scene (see blend_reference for the formula; the same in numpy)
+_DECK_BLEND = """#version 330 core
+uniform sampler2D deck_a;
+uniform sampler2D deck_b;
+uniform float x;
+uniform int mode;
+in vec2 uv;
+out vec4 frag;
+void main() {
+    vec3 a = texture(deck_a, uv).rgb;
+    vec3 b = texture(deck_b, uv).rgb;
+    vec3 c;
+    if (mode == 0) {
+        c = mix(a, b, x);
+    } else {
+        vec3 f;
+        if (mode == 1) f = min(a + b, 1.0);
+        else if (mode == 2) f = a * b;
+        else if (mode == 3) f = 1.0 - (1.0 - a) * (1.0 - b);
+        else f = abs(a - b);
+        c = mix(mix(a, f, min(2.0 * x, 1.0)), b, max(2.0 * x - 1.0, 0.0));
+    }
+    frag = vec4(c, 1.0);
+}
+"""
+
 FILTERS = ("bilinear", "bicubic")
+
+
+def blend_reference(a: np.ndarray, b: np.ndarray, x: float, mode: str) -> np.ndarray:
+    """Plain twin of the deck blend: [..., 3] floats 0..1, crossfader x (0 = A, 1 = B).
+
+    normal crossfades A → B; the other modes go A → f(A, B) over the first half of the
+    crossfader and f(A, B) → B over the second, so 0 is always A alone and 1 B alone.
+    """
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    if mode == "normal":
+        return a + (b - a) * x
+    f = {
+        "add": lambda: np.minimum(a + b, 1.0),
+        "multiply": lambda: a * b,
+        "screen": lambda: 1.0 - (1.0 - a) * (1.0 - b),
+        "difference": lambda: np.abs(a - b),
+    }[mode]()
+    c = a + (f - a) * min(2.0 * x, 1.0)
+    return c + (b - c) * max(2.0 * x - 1.0, 0.0)
 
 
 def _is_torch(x) -> bool:
@@ -112,6 +157,23 @@ def grade_reference(
     return np.clip(c, 0.0, 1.0) * master
 
 
+def as_controls(
+    params: CompositorControls | dict[str, float], features: AudioFeatures | None = None
+) -> CompositorControls:
+    """A CompositorControls as given, or one made from a plain parameter dict (no pulse; raw
+    band / rms / beat-phase uniforms from `features` when given)."""
+    if isinstance(params, CompositorControls):
+        return params
+    if features is None:
+        return CompositorControls(params=params)
+    return CompositorControls(
+        params=params,
+        bands=tuple(float(b) for b in features.bands[:8]),
+        rms=float(features.rms),
+        beat_phase=float(features.beat_phase),
+    )
+
+
 class Compositor:
     """Draws the newest generator frames to a framebuffer; one per GL context."""
 
@@ -124,7 +186,6 @@ class Compositor:
         effect: str = "default",
         filter: str = "bicubic",
         interval_alpha: float = 0.25,
-        onset_decay_s: float = 0.18,
         stamps: StampLog | None = None,
     ) -> None:
         if filter not in FILTERS:
@@ -132,7 +193,7 @@ class Compositor:
         self.ctx = ctx
         self.shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
         self._alpha = float(interval_alpha)
-        self._onset_decay_ns = onset_decay_s * 1e9
+        self._filter = filter
         self._stamps = stamps
         # on a CPU rasteriser, finish each pass outside the GIL (see gil_free_finish)
         self._finish = gil_free_finish() if is_software_renderer(ctx) else None
@@ -163,9 +224,10 @@ class Compositor:
         self.interop_reason: str | None = None  # why CUDA frames go through the host, if they do
 
         self._t0: int | None = None  # first draw time: the `time` uniform counts from here
-        self._onset_seen = 0
-        self._t_onset: int | None = None
         self._bands = np.zeros(8, np.float32)
+        self._deck_b: Compositor | None = None  # deck B's frames, made on its first frame
+        self._mix: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
+        self._deck_blend: moderngl.Program | None = None
         self.last_mix = 1.0
 
         self._hud = HudText()
@@ -262,12 +324,16 @@ class Compositor:
         return events
 
     # -- frames --------------------------------------------------------------------------
-    def submit_frame(self, rgba: np.ndarray, frame_id: int, t_ns: int) -> None:
+    def submit_frame(self, rgba: np.ndarray, frame_id: int, t_ns: int, deck: str = "A") -> None:
         """Upload a generator frame [h, w, 4] (or [h, w, 3]) uint8, top row first; it fades in.
 
         A CUDA torch tensor is copied on the GPU (CUDA–GL interop) where the GL driver allows,
-        else through the host; a CPU tensor is used as a numpy array.
+        else through the host; a CPU tensor is used as a numpy array. `deck` "B" goes to the
+        second deck (blended in by the crossfader and blend mode).
         """
+        if deck != "A":
+            self._deck_b_layer().submit_frame(rgba, frame_id, t_ns)
+            return
         cuda = _is_torch(rgba) and rgba.is_cuda
         if cuda and self._interop_checked is False:
             self._interop_checked = True
@@ -367,13 +433,36 @@ class Compositor:
         return self._frame_ids[1]
 
     # -- drawing -------------------------------------------------------------------------
-    def _onset_envelope(self, t_ns: int, features: AudioFeatures | None) -> float:
-        if features is not None and features.onset_count != self._onset_seen:
-            self._onset_seen = features.onset_count
-            self._t_onset = t_ns
-        if self._t_onset is None:
-            return 0.0
-        return math.exp(-max(0, t_ns - self._t_onset) / self._onset_decay_ns)
+    def _composite_frames(self, t_ns: int, p) -> None:
+        """This deck's newest frames, crossfaded, cover-fit, zoomed and graded → self._scene."""
+        w, h = self.size
+        self._scene_fbo.use()
+        cur = self._frames[1]
+        if cur is None:
+            self._scene_fbo.clear(0.0, 0.0, 0.0, 1.0)
+            self.last_mix = 1.0
+            return
+        prev = self._frames[0]
+        mix_w = (
+            1.0
+            if prev is None
+            else crossfade_weight(t_ns, self._t_cur, self.interval_ns, float(p("crossfade", 1.0)))
+        )
+        self.last_mix = mix_w
+        prog = self._composite.program
+        cur.use(location=1)
+        (prev or cur).use(location=0)
+        self._set(prog, "prev_tex", 0)
+        self._set(prog, "cur_tex", 1)
+        self._set(prog, "mix_w", mix_w)
+        self._set(prog, "prev_cover", cover_scale(*(prev or cur).size, w, h))
+        self._set(prog, "cur_cover", cover_scale(*cur.size, w, h))
+        self._set(prog, "zoom", float(p("zoom", 1.0)))
+        self._set(prog, "brightness", float(p("brightness", 0.0)))
+        self._set(prog, "contrast", float(p("contrast", 1.0)))
+        self._set(prog, "saturation", float(p("saturation", 1.0)))
+        self._composite.vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass_done()
 
     @staticmethod
     def _set(prog: moderngl.Program, name: str, value) -> None:
@@ -384,58 +473,37 @@ class Compositor:
         self,
         fbo: moderngl.Framebuffer,
         t_ns: int,
-        params: dict[str, float],
+        params: CompositorControls | dict[str, float],
         features: AudioFeatures | None = None,
         hud_lines: list[str] | None = None,
     ) -> None:
-        """Render one display frame into `fbo` for time `t_ns` (deterministic in its inputs)."""
+        """Render one display frame into `fbo` for time `t_ns` (deterministic in its inputs).
+
+        `params` is the Show's CompositorControls (everything already smoothed and modulated,
+        the onset pulse included), or a plain parameter dict (tests, tools): then there is no
+        pulse and `features` only supplies the raw band / rms / beat-phase uniforms.
+        """
+        cc = as_controls(params, features)
         ctx = self.ctx
-        p = params.get
+        p = cc.params.get
         if self._t0 is None:
             self._t0 = t_ns
         seconds = (t_ns - self._t0) / 1e9
         ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         w, h = self.size
 
-        # 1. composite: crossfade + cover + zoom + colour → scene
-        self._scene_fbo.use()
-        cur = self._frames[1]
-        if cur is None:
-            self._scene_fbo.clear(0.0, 0.0, 0.0, 1.0)
-            self.last_mix = 1.0
-        else:
-            prev = self._frames[0]
-            mix_w = (
-                1.0
-                if prev is None
-                else crossfade_weight(
-                    t_ns, self._t_cur, self.interval_ns, float(p("crossfade", 1.0))
-                )
-            )
-            self.last_mix = mix_w
-            prog = self._composite.program
-            cur.use(location=1)
-            (prev or cur).use(location=0)
-            self._set(prog, "prev_tex", 0)
-            self._set(prog, "cur_tex", 1)
-            self._set(prog, "mix_w", mix_w)
-            self._set(prog, "prev_cover", cover_scale(*(prev or cur).size, w, h))
-            self._set(prog, "cur_cover", cover_scale(*cur.size, w, h))
-            self._set(prog, "zoom", float(p("zoom", 1.0)))
-            self._set(prog, "brightness", float(p("brightness", 0.0)))
-            self._set(prog, "contrast", float(p("contrast", 1.0)))
-            self._set(prog, "saturation", float(p("saturation", 1.0)))
-            self._composite.vao.render(moderngl.TRIANGLES, vertices=3)
-            self._pass_done()
+        # 1. composite: crossfade + cover + zoom + colour → scene (deck B: its own, blended in)
+        self._composite_frames(t_ns, p)
+        scene = self._decks_scene(t_ns, cc)
 
         # 2. effect: scene (+ its own previous output) → fx[i]
-        env = self._onset_envelope(t_ns, features)
+        env = float(cc.pulse)
         fb_tex = self._fx[self._fx_i][0]
         self._fx_i ^= 1
         out_tex, out_fbo = self._fx[self._fx_i]
         out_fbo.use()
         prog = self._effect.program
-        self._scene.use(location=0)
+        scene.use(location=0)
         fb_tex.use(location=1)
         self._set(prog, "scene", 0)
         self._set(prog, "feedback", 1)
@@ -446,14 +514,10 @@ class Compositor:
         self._set(prog, "onset_env", env)
         for name in ("brightness", "contrast", "saturation", "master"):
             self._set(prog, name, float(p(name, 0.0 if name == "brightness" else 1.0)))
-        if features is not None:
-            n = min(8, len(features.bands))
-            self._bands[:n] = features.bands[:n]
-            self._bands[n:] = 0.0
-            beat_phase, rms = float(features.beat_phase), float(features.rms)
-        else:
-            self._bands[:] = 0.0
-            beat_phase, rms = 0.0, 0.0
+        n = min(8, len(cc.bands))
+        self._bands[:n] = cc.bands[:n]
+        self._bands[n:] = 0.0
+        beat_phase, rms = float(cc.beat_phase), float(cc.rms)
         if "bands" in prog:
             u = prog["bands"]  # the compiler may trim the array to the elements the shader reads
             u.write(self._bands[: min(8, max(1, u.array_length))].tobytes())
@@ -473,7 +537,9 @@ class Compositor:
         self._pass_done()
 
         # 4. HUD: only its box is drawn (viewport), blended over the output, not faded by master
-        if hud_lines and p("hud", 1.0) >= 0.5:
+        if hud_lines and (
+            cc.hud if isinstance(params, CompositorControls) else p("hud", 1.0) >= 0.5
+        ):
             self._update_hud(hud_lines)
             s = self.hud_scale(out_h)
             ox, oy = self.hud_origin(out_h)
@@ -493,6 +559,63 @@ class Compositor:
     def _pass_done(self) -> None:
         if self._finish is not None:
             self._finish()
+
+    # -- decks ---------------------------------------------------------------------------
+    def _deck_b_layer(self) -> Compositor:
+        """Deck B's frames live in a second compositor on this context (its composite pass
+        only); made on deck B's first frame, so a one-deck show pays nothing."""
+        if self._deck_b is None:
+            self._deck_b = Compositor(
+                self.ctx, *self.size, self.shader_dir, "none", self._filter, self._alpha
+            )
+        return self._deck_b
+
+    def _decks_scene(self, t_ns: int, cc: CompositorControls) -> moderngl.Texture:
+        """Deck A's scene, or A and B blended by the crossfader and blend mode."""
+        b = self._deck_b
+        x = min(max(float(cc.crossfader), 0.0), 1.0)
+        if b is None or b._frames[1] is None or (x <= 0.0 and cc.blend == "normal"):
+            return self._scene
+        if b.size != self.size:
+            b.resize(*self.size)
+        b._composite_frames(t_ns, cc.params.get)
+        if self._mix is None or self._mix[0].size != self.size:
+            if self._mix is not None:
+                self._mix[1].release()
+                self._mix[0].release()
+            tex = self.ctx.texture(self.size, 4)
+            tex.repeat_x = tex.repeat_y = False
+            self._mix = (tex, self.ctx.framebuffer(color_attachments=[tex]))
+        if self._deck_blend is None:
+            self._deck_blend = self.ctx.program(
+                vertex_shader=BUILTIN_VERTEX, fragment_shader=_DECK_BLEND
+            )
+            self._deck_blend_vao = self.ctx.vertex_array(self._deck_blend, [])
+        tex, fbo = self._mix
+        fbo.use()
+        self._scene.use(location=0)
+        b._scene.use(location=1)
+        prog = self._deck_blend
+        prog["deck_a"].value = 0
+        prog["deck_b"].value = 1
+        prog["x"].value = x
+        prog["mode"].value = BLEND_MODES.index(cc.blend) if cc.blend in BLEND_MODES else 0
+        self._deck_blend_vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass_done()
+        return tex
+
+    def _release_decks(self) -> None:
+        if self._deck_b is not None:
+            self._deck_b.release()
+            self._deck_b = None
+        if self._mix is not None:
+            self._mix[1].release()
+            self._mix[0].release()
+            self._mix = None
+        if self._deck_blend is not None:
+            self._deck_blend_vao.release()
+            self._deck_blend.release()
+            self._deck_blend = None
 
     # -- HUD -----------------------------------------------------------------------------
     @staticmethod
@@ -538,3 +661,4 @@ class Compositor:
         self._hud_tex.release()
         if self._uploader is not None:
             self._uploader.release()
+        self._release_decks()

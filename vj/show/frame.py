@@ -78,8 +78,23 @@ class CompositorControls:
         default_factory=lambda: {"A": (), "B": (), "master": ("default",)}
     )
     pulse: float = 0.0  # 0..1 onset/beat flash envelope (the Show's, not the compositor's)
+    bands: tuple[float, ...] = ()  # newest band energies 0..1, low → high (effect uniforms)
+    rms: float = 0.0  # newest normalised level 0..1
+    beat_phase: float = 0.0  # 0..1 within the beat of the active tempo (0 without one)
     probe: float = 0.0  # 0..1 latency-probe marker intensity (profiler); 0 = not drawn
     hud: bool = False
+
+
+class DisplayBasis(NamedTuple):
+    """What `vj.show.show.compositor_at` needs to run a frame's compositor parts (LFOs, pulse)
+    on to a later display time without touching the Show."""
+
+    zoom: float  # smoothed zoom before the LFO
+    fx_amount: float  # smoothed fx_amount before the LFO
+    lfo_zoom: float
+    lfo_fx: float
+    lfo_beats: float
+    t_onset_ns: int | None  # newest onset's time, for the pulse decay
 
 
 class TempoView(NamedTuple):
@@ -105,4 +120,7 @@ class ShowFrame:
     preset: str = "default"
     cue: int | None = None  # index in the cue list, None = no cue list
     # Stamps the profiler reads (ns on the one clock): capture, features, show_start, show_end.
+    # Empty when the Show runs without a clock (offline): they are not part of the show.
     stamps: Mapping[str, int] = field(default_factory=dict)
+    display: DisplayBasis | None = None  # for compositor_at between ticks (live display)
+    morph: float = 1.0  # progress of the running preset morph, 1 = none running

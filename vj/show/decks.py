@@ -1,0 +1,177 @@
+"""One deck's latent state: keyframes, onset/beat jumps, drift, band and noise pushes → controls.
+
+A deck owns one generator's model geometry (z/w dims, W's mean and spread, noise layers) and
+its walk through Z. The Show decides *when* things happen (onsets, beats, presses at their
+times) and calls the deck's small verbs in time order; the deck only moves its state. Every
+verb is deterministic: the same calls in the same order give the same DeckControls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from vj.gan.latent import KeyframeSequence, seeded_directions, seeded_normal, slerp, truncate
+from vj.show.frame import DeckControls
+
+# Tuning constants (why these values: see docs/engine.md, "Modulation").
+DRIFT_RATE = 1.0  # radians of z-sphere travel per second at drift = 1
+BAND_GAIN = 0.6  # band push at full envelope, as a fraction of W's typical spread
+NOISE_GAIN = 2.0  # extra noise strength at full envelope (1 + NOISE_GAIN × push)
+LAYER_WIDTH = 0.3  # width of each band's bump over the layer axis (0..1)
+MAX_JUMPS_PER_STEP = 8  # onsets beyond this in one instant are counted but not re-slerped
+N_DRIFT = 4  # components of the smooth drift velocity field
+
+
+def num_noise_layers(G) -> int:
+    """Noise inputs of the synthesis network (every conv layer; num_ws - 1 in skip StyleGAN2)."""
+    n = getattr(G.synthesis, "num_noise_layers", None)
+    if n is None:
+        n = getattr(G, "num_noise_layers", None)
+    return int(n) if n is not None else int(G.num_ws) - 1
+
+
+def layer_band_weights(n_layers: int, n_bands: int) -> torch.Tensor:
+    """[n_layers, n_bands] Gaussian bumps: band b (low→high) drives layers near position b."""
+    pl = (torch.arange(n_layers, dtype=torch.float64) + 0.5) / n_layers
+    pb = (torch.arange(n_bands, dtype=torch.float64) + 0.5) / n_bands
+    w = torch.exp(-(((pl[:, None] - pb[None, :]) / LAYER_WIDTH) ** 2))
+    w = w / w.sum(dim=1, keepdim=True)  # each layer's push is a weighted mean of bands
+    return w.float()
+
+
+class Deck:
+    """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry."""
+
+    def __init__(self, name: str, G, seed: int = 0) -> None:
+        self.name = name
+        self.G = G
+        self.seed = int(seed)
+        self.z_dim = int(G.z_dim)
+        self.w_dim = int(G.w_dim)
+        self.num_ws = int(G.num_ws)
+        self.n_noise = num_noise_layers(G)
+        self.device = next(G.mapping.parameters()).device
+        self.keys = KeyframeSequence(self.z_dim, self.seed, self.device)
+        self._radius = math.sqrt(self.z_dim)  # z's live on (near) this sphere
+        with torch.no_grad():
+            zs = torch.from_numpy(seeded_normal(self.seed, 1 << 21, (256, self.z_dim)))
+            w = self._map(zs.to(self.device))[:, 0]  # [256, w_dim]
+            w_avg = getattr(G.mapping, "w_avg", None)  # a network without one: estimate it
+            self.w_avg = (w.mean(0) if w_avg is None else w_avg.detach().float()).clone()
+            # Typical spread of W around w_avg, so pushes are scaled to the model.
+            self.w_scale = float((w - self.w_avg).norm(dim=-1).mean().clamp_min(1e-6))
+        # Drift velocity field: v(θ) = Σ_j b_j cos(f_j θ + φ_j), smooth and seeded.
+        self._drift_b = torch.from_numpy(
+            seeded_normal(self.seed, 1 << 22, (N_DRIFT, self.z_dim)) / math.sqrt(N_DRIFT)
+        ).to(self.device)  # [N_DRIFT, z_dim]
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 1 << 23])
+        self._drift_f = rng.uniform(0.3, 1.3, N_DRIFT)
+        self._drift_phi = rng.uniform(0.0, 2 * math.pi, N_DRIFT)
+        self._band_cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._ones = torch.ones(self.n_noise, device=self.device)
+        self.reset()
+
+    # -- state ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to keyframe 0, no glide, no drift travelled."""
+        self.keyframe_index = 0
+        self.z = self._on_sphere(self.keys[0])  # [z_dim]
+        self._theta = 0.0
+        self._glide: tuple[torch.Tensor, torch.Tensor] | None = None  # (from, to) z's
+
+    def _on_sphere(self, z: torch.Tensor) -> torch.Tensor:
+        return z * (self._radius / z.norm().clamp_min(1e-6))
+
+    def _map(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G.mapping(z, None, truncation_psi=1.0).float()  # [N, num_ws, w_dim]
+
+    def _bands_setup(self, n_bands: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if n_bands not in self._band_cache:
+            dirs = seeded_directions(n_bands, self.w_dim, self.seed, device=self.device)
+            self._band_cache[n_bands] = (
+                dirs,  # [n_bands, w_dim] unit directions in W
+                layer_band_weights(self.num_ws, n_bands).to(self.device),  # [num_ws, n_bands]
+                layer_band_weights(self.n_noise, n_bands).to(self.device),  # [n_noise, n_bands]
+            )
+        return self._band_cache[n_bands]
+
+    # -- verbs (the Show calls these in time order) ---------------------------------------
+    @torch.no_grad()
+    def jump(self, frac: float, count: int = 1) -> None:
+        """`count` onsets/beats: each moves `frac` of the way toward the next keyframe."""
+        frac = min(max(frac, 0.0), 1.0)
+        if count <= 0 or frac <= 0.0:
+            return
+        self._glide = None
+        for _ in range(min(count, MAX_JUMPS_PER_STEP)):
+            self.keyframe_index += 1
+            self.z = slerp(self.z, self._on_sphere(self.keys[self.keyframe_index]), frac)
+
+    @torch.no_grad()
+    def land(self, count: int = 1) -> None:
+        """A manual press (`next_keyframe`): `count` keyframes on, landing fully on the last."""
+        if count <= 0:
+            return
+        self._glide = None
+        self.keyframe_index += count
+        self.z = self._on_sphere(self.keys[self.keyframe_index])
+
+    def glide_to(self, index: int) -> None:
+        """Start a glide toward keyframe `index` (a cue); `glide(progress)` moves along it."""
+        self.keyframe_index = max(int(index), 0)
+        self._glide = (self.z.clone(), self._on_sphere(self.keys[self.keyframe_index]))
+
+    @torch.no_grad()
+    def glide(self, progress: float) -> None:
+        """Position on the current glide, 0..1 (1 = there, and the glide ends)."""
+        if self._glide is None:
+            return
+        a, b = self._glide
+        if progress >= 1.0:
+            self.z, self._glide = b, None
+        else:
+            self.z = slerp(a, b, max(progress, 0.0))
+
+    @torch.no_grad()
+    def drift(self, dt: float, rate: float) -> None:
+        """Integrate the seeded velocity field for `dt` seconds at drift `rate` (0..1)."""
+        if rate <= 0.0 or dt <= 0.0 or self._glide is not None:
+            return
+        dtheta = dt * rate * DRIFT_RATE
+        self._theta += dtheta
+        c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
+        v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
+        u = self.z / self._radius
+        v = v - (v @ u) * u  # tangent to the sphere
+        self.z = self._on_sphere(self.z + dtheta * v)
+
+    @torch.no_grad()
+    def controls(
+        self,
+        psi: float,
+        env: np.ndarray | None,
+        band_push: float,
+        noise_push: float,
+        intensity: float,
+    ) -> DeckControls:
+        """The frame's DeckControls: map, truncate, push W along band directions, noise."""
+        ws = truncate(self._map(self.z[None]), self.w_avg, psi)  # [1, num_ws, w_dim]
+        noise = self._ones
+        if env is not None and env.size:
+            dirs, w_layers, w_noise = self._bands_setup(env.size)
+            e = torch.from_numpy(env).to(self.device)  # [n_bands]
+            gain = self.w_scale * BAND_GAIN * band_push * intensity
+            if gain != 0.0:
+                ws = ws + gain * ((w_layers * e) @ dirs)[None]  # [1, num_ws, w_dim]
+            ngain = NOISE_GAIN * noise_push * intensity
+            if ngain != 0.0:
+                noise = noise + ngain * (w_noise @ e)
+        return DeckControls(
+            deck=self.name,
+            ws=ws.contiguous(),
+            noise_strength=noise,
+            keyframe_index=self.keyframe_index,
+        )

@@ -1,0 +1,554 @@
+"""The Show: analysis → tempo → events → modulation → decks → one immutable ShowFrame per tick.
+
+A deterministic function of (tick times, audio blocks, timestamped ControlEvents). Inputs are
+queued from any thread and applied at their own times inside the tick that covers them, in
+time order: features (onsets jump the decks, bands fill envelopes), events (parameters,
+presses, taps, tempo, presets, cues) and beat boundaries of the active tempo (quantised
+presses land there, beat jumps fire there). Between those instants the continuous parts —
+parameter smoothing, envelopes, drift, morphs — run on analytically. Live and offline call the
+same three methods; nothing downstream keeps envelopes of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from vj.audio.features import SILENCE, AudioFeatures
+from vj.params import ParamRegistry, ParamSpec, default_registry
+from vj.show.cues import CUE_ACTIONS, CUE_TRIGGERS, Cue, CueList
+from vj.show.decks import Deck
+from vj.show.events import TimedQueue
+from vj.show.frame import (
+    BLEND_MODES,
+    CompositorControls,
+    ControlEvent,
+    DeckControls,
+    DisplayBasis,
+    ShowFrame,
+    TempoView,
+)
+from vj.tempo import EventTempo, FeatureTempo, TapTempo, TempoArbiter, TempoState
+
+# Beat-locked LFOs on the compositor (what vj/react/beat_sync.py did on the render thread).
+LFO_ZOOM_DEPTH = 0.15  # ±15 % zoom at lfo_zoom = 1
+LFO_FX_DEPTH = 0.5  # ±0.5 fx_amount at lfo_fx = 1
+PULSE_DECAY_S = 0.18  # the onset flash's decay (was the compositor's own envelope)
+QUANTIZE_GRACE_BEATS = 0.125  # a press this soon after a beat lands at once (human lateness)
+NO_TEMPO_BEATS_PER_S = 2.0  # morphs count beats at 120 BPM while no tempo source is active
+MAX_DT_S = 0.5  # a stalled caller must not cause a huge drift leap
+MAX_BEATS_PER_STEP = 8  # beat boundaries handled one by one per segment (more: skipped)
+TEMPO_SOURCES = ("link", "midi_clock", "tap", "tracker")  # priority, highest first
+_TEMPO_EVENT_SOURCES = {"link": "link", "clock": "midi_clock", "midi_clock": "midi_clock"}
+
+
+class Show:
+    """See the module docstring. `decks`: one Deck per active deck, in DECKS order."""
+
+    def __init__(
+        self,
+        decks: Sequence[Deck],
+        extractor=None,
+        registry: ParamRegistry | None = None,
+        params: Mapping[str, float] | None = None,
+        effect: str = "default",
+        effects: Sequence[str] = (),
+        cues: Sequence[Cue] = (),
+        resolve_preset: Callable[[str], object] | None = None,
+        preset: str = "default",
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        if not decks:
+            raise ValueError("a Show needs at least one deck")
+        self.decks = list(decks)
+        self.extractor = extractor  # vj.audio.stream.FeatureExtractor for show.audio()
+        reg = registry if registry is not None else default_registry()
+        self._specs: dict[str, ParamSpec] = {n: reg.spec(n) for n in reg.names()}
+        self._float_names = tuple(n for n, s in self._specs.items() if s.kind != "trigger")
+        init = dict(params) if params is not None else reg.snapshot()
+        self._target = {n: self._specs[n].clamp(init.get(n, s.default)) for n, s in self._items()}
+        self._value = dict(self._target)  # smoothed values, each at its time in _tp
+        self._tau = {n: self._specs[n].smoothing for n in self._float_names}
+        self._tp = dict.fromkeys(self._float_names, 0)
+        self._effect = effect
+        self._effects = list(effects)
+        self.cues = CueList(cues)
+        self._resolve = resolve_preset
+        self._preset_cache: dict[str, object] = {}
+        self.preset = preset
+        self._clock = clock
+        self.errors: deque[str] = deque(maxlen=64)  # problems with events, for the drivers
+
+        self._events = TimedQueue()
+        self._feats = TimedQueue(key=lambda f: f.t_capture_ns)
+        self.tap = TapTempo()
+        self.link = EventTempo("link")
+        self.midi_clock = EventTempo("midi_clock")
+        self.tracker = FeatureTempo()
+        self.arbiter = TempoArbiter([self.link, self.midi_clock, self.tap, self.tracker])
+        self.log: list[ControlEvent] | None = None  # set to [] to record applied events
+        self.reset()
+
+    def _items(self):
+        return ((n, self._specs[n]) for n in self._float_names)
+
+    def reset(self) -> None:
+        """Back to the start: tick 0, no envelopes, decks on keyframe 0 (params kept)."""
+        self.index = 0
+        self._t: int | None = None
+        self._features: AudioFeatures = SILENCE
+        self._onsets_seen: int | None = None
+        self._env: np.ndarray | None = None  # [n_bands] band envelopes 0..1
+        self._env_out: np.ndarray | None = None
+        self._t_env = 0
+        self._t_onset: int | None = None
+        self._t_drift: int | None = None
+        self._beat_src = "none"
+        self._beat_fired = 0  # last integer beat handled
+        self._beat_pos = 0.0
+        self._pending: list[float] = []  # target beat positions of quantised presses
+        self._morph: tuple[dict[str, float], dict[str, float], float] | None = None
+        self._morph_done = 0.0  # beats into the current morph
+        self._morph_name = ""
+        self._glide = False
+        for d in self.decks:
+            d.reset()
+
+    # -- inputs (any thread) --------------------------------------------------------------
+    def audio(self, block: np.ndarray, t_capture_ns: int) -> AudioFeatures:
+        """Analyse one block (offline, tests) and queue its features; returns them."""
+        if self.extractor is None:
+            raise RuntimeError("this Show was built without a FeatureExtractor")
+        f = self.extractor.process(block, t_capture_ns)
+        self.features(f)
+        return f
+
+    def features(self, f: AudioFeatures) -> None:
+        """Queue one block's analysis (the live audio thread publishes here)."""
+        self._feats.put(f)
+
+    def event(self, ev: ControlEvent) -> None:
+        """Queue a control event; it is applied at ev.t_ns by the tick that covers it."""
+        self._events.put(ev)
+
+    def add_preset(self, name: str, preset) -> None:
+        """Make a loaded preset known under `name` (a live switcher loads off the tick)."""
+        self._preset_cache[name] = preset
+
+    # -- the tick -------------------------------------------------------------------------
+    @torch.no_grad()
+    def frame(self, t_ns: int, decks: Collection[str] | None = None) -> ShowFrame:
+        """The ShowFrame at t_ns, after every input stamped up to it. `decks`: names to emit
+        DeckControls for (default all; a deck skipped this tick still moves its state)."""
+        t_start = self._clock() if self._clock is not None else 0
+        t_ns = int(t_ns)
+        if self._t is None:
+            self._t = self._t_env = self._t_drift = t_ns
+            self._tp = dict.fromkeys(self._float_names, t_ns)
+            self._beat_reset(t_ns)
+        t_ns = max(t_ns, self._t)  # time never runs backwards
+        feats = self._feats.take_until(t_ns)
+        evs = self._events.take_until(t_ns)
+        i = j = 0
+        while i < len(feats) or j < len(evs):  # merge: features first at equal times
+            if j >= len(evs) or (i < len(feats) and feats[i].t_capture_ns <= evs[j].t_ns):
+                f = feats[i]
+                i += 1
+                self._advance(max(f.t_capture_ns, self._t))
+                self._on_features(f)
+            else:
+                ev = evs[j]
+                j += 1
+                self._advance(max(ev.t_ns, self._t))
+                self._on_event(ev)
+        self._advance(t_ns)
+        fr = self._emit(t_ns, decks, t_start)
+        self.index += 1
+        return fr
+
+    # -- continuous parts -----------------------------------------------------------------
+    def _advance(self, t1: int) -> None:
+        """Run time on to t1: beat boundaries on the way fire at their own times."""
+        t0 = self._t
+        if t1 <= t0:
+            return
+        st, src = self.arbiter.current(t1)
+        if src != self._beat_src or st is None:
+            self._morph_step((t1 - t0) / 1e9 * NO_TEMPO_BEATS_PER_S if st is None else 0.0)
+            self._t = t1
+            self._beat_reset(t1, st, src)
+            return
+        pos1 = st.beat_count + st.beat_phase
+        pos0 = self._beat_pos
+        b = self._beat_fired + 1
+        n = 0
+        while b <= pos1 + 1e-9 and n < MAX_BEATS_PER_STEP:
+            # constant tempo within a segment: the boundary's time by linear interpolation
+            frac = 1.0 if pos1 <= pos0 else min(max((b - pos0) / (pos1 - pos0), 0.0), 1.0)
+            tb = t0 + int(round(frac * (t1 - t0)))
+            self._morph_step(max(b - self._beat_pos, 0.0))
+            self._beat_pos = max(self._beat_pos, float(b))
+            self._t = max(self._t, tb)
+            self._on_beat(b, self._t)
+            b += 1
+            n += 1
+        self._beat_fired = max(self._beat_fired, math.floor(pos1 + 1e-9))
+        self._morph_step(max(pos1 - self._beat_pos, 0.0))
+        self._beat_pos = max(self._beat_pos, pos1)
+        self._t = t1
+
+    def _beat_reset(self, t: int, st: TempoState | None = None, src: str | None = None) -> None:
+        """A new tempo source (or none): count beats from its current position, no beat fired."""
+        if src is None:
+            st, src = self.arbiter.current(t)
+        self._beat_src = src
+        if st is None:
+            self._beat_pos, self._beat_fired = 0.0, 0
+            if self._pending:  # nothing to wait for
+                n, self._pending = len(self._pending), []
+                self._land(n, t)
+            return
+        pos = st.beat_count + st.beat_phase
+        self._beat_pos, self._beat_fired = pos, math.floor(pos + 1e-9)
+        self._pending = [float(self._beat_fired + 1) for _ in self._pending]
+
+    def _p(self, name: str, t: int) -> float:
+        """Parameter `name` at time t: its target (morphed), smoothed by its spec's constant."""
+        dt = t - self._tp[name]
+        if dt > 0:
+            self._tp[name] = t
+            target = self._target_of(name)
+            v, k = self._value[name], self._tau[name]
+            if k <= 0.0 or v == target:
+                self._value[name] = target
+            else:
+                self._value[name] = v + (target - v) * (1.0 - math.exp(-dt / 1e9 / k))
+        return self._value[name]
+
+    def _settle(self, t: int) -> None:
+        """Every parameter run on to t (before a target changes, and for the frame's table)."""
+        for n in self._float_names:
+            self._p(n, t)
+
+    def _target_of(self, name: str) -> float:
+        m = self._morph
+        if m is None or name not in m[1]:
+            return self._target[name]
+        a, b, n = m
+        x = min(self._morph_done / n, 1.0) if n > 0 else 1.0
+        return self._specs[name].clamp(a[name] + (b[name] - a[name]) * x)
+
+    def _morphed(self) -> dict[str, float]:
+        return {n: self._target_of(n) for n in self._float_names}
+
+    def _morph_step(self, beats: float) -> None:
+        if self._morph is None or beats <= 0.0:
+            return
+        self._morph_done += beats
+        n = self._morph[2]
+        x = self._morph_done / n if n > 0 else 1.0
+        if self._glide:
+            for d in self.decks:
+                d.glide(min(x, 1.0))
+        if x >= 1.0 - 1e-9:
+            self._finish_morph()
+
+    def _finish_morph(self) -> None:
+        assert self._morph is not None
+        self._target.update(self._morph[1])
+        self._morph = None
+        self._glide = False
+        for d in self.decks:
+            d.glide(1.0)
+
+    def _drift_to(self, t: int) -> None:
+        dt = min((t - self._t_drift) / 1e9, MAX_DT_S)
+        self._t_drift = t
+        if dt > 0:
+            rate = self._p("drift", t)
+            for d in self.decks:
+                d.drift(dt, rate)
+
+    def _env_at(self, t: int, out: np.ndarray) -> None:
+        """Band envelopes decayed from their last update to t, into `out`."""
+        dt = (t - self._t_env) / 1e9
+        rel = max(self._p("release", t), 1e-3)
+        np.multiply(self._env, math.exp(-dt / rel) if dt > 0 else 1.0, out=out)
+
+    # -- discrete things at their instants ------------------------------------------------
+    def _on_features(self, f: AudioFeatures) -> None:
+        t = max(f.t_capture_ns, self._t)
+        self._features = f
+        self.tracker.update(f)
+        # band envelopes: instant attack, exponential release
+        bands = np.asarray(f.bands, np.float32)
+        if self._env is None or self._env.shape != bands.shape:
+            self._env = np.zeros_like(bands)
+            self._env_out = np.zeros_like(bands)
+        else:
+            self._env_at(t, self._env)
+        self._t_env = t
+        np.maximum(self._env, np.clip(np.nan_to_num(bands, nan=0.0), 0.0, 1.0), out=self._env)
+        # onsets: each new one moves the decks a fraction of the way to a fresh keyframe
+        if self._onsets_seen is None:
+            self._onsets_seen = f.onset_count  # history before we started is not news
+        new = f.onset_count - self._onsets_seen
+        self._onsets_seen = f.onset_count
+        if new > 0:
+            self._t_onset = t
+            frac = self._p("onset_jump", t) * self._p("intensity", t)
+            if frac > 0.0:
+                self._drift_to(t)
+                for d in self.decks:
+                    d.jump(frac, new)
+
+    def _on_beat(self, beat: int, t: int) -> None:
+        landed = sum(1 for b in self._pending if b <= beat + 1e-9)
+        if landed:
+            self._pending = [b for b in self._pending if b > beat + 1e-9]
+            self._land(landed, t)
+        frac = self._p("beat_jump", t) * self._p("intensity", t)
+        if frac > 0.0:
+            self._drift_to(t)
+            for d in self.decks:
+                d.jump(frac)
+
+    def _land(self, n: int, t: int) -> None:
+        self._drift_to(t)
+        for d in self.decks:
+            d.land(n)
+
+    def _on_event(self, ev: ControlEvent) -> None:
+        if self.log is not None:
+            self.log.append(ev)
+        t, name, value = max(ev.t_ns, self._t), ev.name, ev.value
+        spec = self._specs.get(name)
+        try:
+            if spec is not None and spec.kind != "trigger":
+                v = float(value)
+                if not math.isfinite(v):
+                    return
+                self._p(name, t)  # smoothing runs toward the old target up to now
+                self._target[name] = spec.clamp(v)
+                if self._morph is not None:  # the player's move wins over the morph
+                    self._morph[1].pop(name, None)
+            elif name == "next_keyframe":
+                self._press(t)
+            elif name == "tap":
+                self.tap.tap(t)
+            elif name == "fx_next":
+                self._cycle_effect()
+            elif name == "effect":
+                self._effect = str(value)
+            elif name == "preset":
+                self._start_morph(str(value), self._p("morph_beats", t), t)
+            elif name in CUE_ACTIONS or name in CUE_TRIGGERS:
+                cue = self.cues.act(CUE_TRIGGERS.get(name, name), value)
+                if cue is not None:
+                    self._start_morph(cue.preset, cue.morph_beats, t, cue.keyframe)
+            elif name in ("tempo", "tempo.beat", "tempo.stop"):
+                self._tempo_event(ev, t)
+            elif spec is None:
+                self.errors.append(f"event {name!r} from {ev.source}: unknown name, ignored")
+        except (TypeError, ValueError) as exc:
+            self.errors.append(f"event {name!r} from {ev.source}: {exc}")
+
+    def _press(self, t: int) -> None:
+        st, _ = self.arbiter.current(t)
+        if self._p("quantize", t) < 0.5 or st is None:
+            self._land(1, t)
+            return
+        pos = st.beat_count + st.beat_phase
+        prev = math.floor(pos + 1e-9)
+        if pos - prev <= QUANTIZE_GRACE_BEATS:
+            self._land(1, t)
+        else:
+            self._pending.append(float(prev + 1))
+
+    def _tempo_event(self, ev: ControlEvent, t: int) -> None:
+        src = self.link if _TEMPO_EVENT_SOURCES.get(ev.source) == "link" else self.midi_clock
+        if ev.name == "tempo.stop":
+            src.stop()
+        elif ev.name == "tempo":
+            src.set(t, bpm=float(ev.value))
+        else:
+            src.set(t, beat=float(ev.value))
+
+    def _cycle_effect(self) -> None:
+        names = self._effects
+        if not names:
+            return
+        i = names.index(self._effect) if self._effect in names else -1
+        self._effect = names[(i + 1) % len(names)]
+
+    def _start_morph(self, name: str, beats: float, t: int, keyframe: int | None = None) -> None:
+        preset = self._preset_cache.get(name)
+        if preset is None:
+            if self._resolve is None:
+                raise ValueError(f"preset {name!r}: this show cannot load presets")
+            preset = self._preset_cache[name] = self._resolve(name)
+        if self._morph is not None:
+            self._finish_morph_at(t)
+        self._settle(t)
+        params = getattr(preset, "params", {})
+        to = {n: s.clamp(params.get(n, s.default)) for n, s in self._items()}
+        self._effect = getattr(preset, "effect", self._effect)
+        self.preset = getattr(preset, "name", name)
+        if keyframe is not None:
+            self._drift_to(t)
+            for d in self.decks:
+                d.glide_to(keyframe)
+            self._glide = True
+        if beats <= 0.0:
+            self._target.update(to)
+            self._glide = False
+            for d in self.decks:
+                d.glide(1.0)
+            return
+        self._morph = (dict(self._morphed()), to, float(beats))
+        self._morph_done = 0.0
+
+    def _finish_morph_at(self, t: int) -> None:
+        """A new morph interrupts the running one: continue from where it is now."""
+        assert self._morph is not None
+        self._settle(t)
+        self._target.update(self._morphed())
+        self._morph = None
+        self._glide = False
+
+    # -- output ---------------------------------------------------------------------------
+    def tempo_at(self, t: int) -> TempoView:
+        st, src = self.arbiter.current(t)
+        if st is None:
+            return TempoView(source=src)
+        bpb = st.beats_per_bar
+        return TempoView(
+            st.bpm, st.beat_count + st.beat_phase, (st.bar_position / bpb) % 1.0, bpb, src
+        )
+
+    def _emit(self, t: int, names: Collection[str] | None, t_start: int) -> ShowFrame:
+        self._settle(t)
+        self._drift_to(t)
+        p = dict(self._value)  # one copy per frame: the frame's immutable parameter table
+        env = None
+        if self._env is not None:
+            self._env_at(t, self._env_out)
+            env = self._env_out
+        intensity = p["intensity"]
+        out: list[DeckControls] = []
+        for d in self.decks:
+            if names is not None and d.name not in names:
+                continue
+            out.append(d.controls(p["truncation"], env, p["band_push"], p["noise_push"], intensity))
+        out = _style_mix(out, int(p.get("style_mix", 0)))
+        tempo = self.tempo_at(t)
+        basis = DisplayBasis(
+            p["zoom"], p["fx_amount"], p["lfo_zoom"], p["lfo_fx"], p["lfo_beats"], self._t_onset
+        )
+        f = self._features
+        comp = _compositor(p, basis, tempo, t, self._effect, f)
+        stamps = {}
+        if self._clock is not None:
+            stamps = {
+                "capture": f.t_capture_ns,
+                "features": f.t_publish_ns,
+                "show_start": t_start,
+                "show_end": self._clock(),
+            }
+        return ShowFrame(
+            index=self.index,
+            t_ns=t,
+            features=f,
+            tempo=tempo,
+            decks=tuple(out),
+            compositor=comp,
+            preset=self.preset,
+            cue=self.cues.cursor if len(self.cues) else None,
+            stamps=stamps,
+            display=basis,
+            morph=1.0 if self._morph is None else min(self._morph_done / self._morph[2], 1.0),
+        )
+
+    def drain_errors(self) -> list[str]:
+        out = list(self.errors)
+        self.errors.clear()
+        return out
+
+    def run_events(self, events: Iterable[ControlEvent]) -> None:
+        for ev in events:
+            self.event(ev)
+
+
+def _style_mix(decks: list[DeckControls], layer: int) -> list[DeckControls]:
+    """Style mixing across decks: deck B's layers below `layer` (coarse) come from deck A."""
+    if layer <= 0 or len(decks) < 2:
+        return decks
+    a, b = decks[0], decks[1]
+    if a.ws.shape != b.ws.shape or a.ws.device != b.ws.device:
+        return decks  # different architectures: nothing to mix (documented)
+    k = min(layer, b.ws.shape[1])
+    ws = torch.cat((a.ws[:, :k], b.ws[:, k:]), dim=1)
+    mixed = DeckControls(b.deck, ws, b.noise_strength, b.keyframe_index, b.noise_masks, b.bends)
+    return [a, mixed, *decks[2:]]
+
+
+def lfo_value(tempo: TempoView, lfo_beats: float) -> float:
+    """The beat-locked sine LFO in [-1, 1]: -1 on the cycle's first beat; 0 with no tempo."""
+    if tempo.bpm <= 0.0:
+        return 0.0
+    cycles = tempo.beat / max(lfo_beats, 0.25)
+    return -math.cos(2.0 * math.pi * (cycles - math.floor(cycles)))
+
+
+def lfo_params(zoom: float, fx: float, lfo_zoom: float, lfo_fx: float, v: float):
+    """(zoom, fx_amount) with the LFO at value v applied (BeatSync's formula)."""
+    if lfo_zoom > 0.0:
+        zoom = min(max(zoom * (1.0 + LFO_ZOOM_DEPTH * lfo_zoom * v), 0.5), 2.0)
+    if lfo_fx > 0.0:
+        fx = min(max(fx + LFO_FX_DEPTH * lfo_fx * v, 0.0), 1.0)
+    return zoom, fx
+
+
+def _compositor(
+    p: dict[str, float],
+    basis: DisplayBasis,
+    tempo: TempoView,
+    t: int,
+    effect: str,
+    f: AudioFeatures,
+) -> CompositorControls:
+    v = lfo_value(tempo, basis.lfo_beats) if (basis.lfo_zoom > 0 or basis.lfo_fx > 0) else 0.0
+    p["zoom"], p["fx_amount"] = lfo_params(
+        basis.zoom, basis.fx_amount, basis.lfo_zoom, basis.lfo_fx, v
+    )
+    pulse = 0.0
+    if basis.t_onset_ns is not None:
+        pulse = math.exp(-(t - basis.t_onset_ns) / (PULSE_DECAY_S * 1e9))
+    blend = BLEND_MODES[min(max(int(p.get("blend_mode", 0)), 0), len(BLEND_MODES) - 1)]
+    return CompositorControls(
+        params=p,
+        crossfader=p.get("crossfader", 0.0),
+        blend=blend,
+        chains={"A": (), "B": (), "master": (effect,)},
+        pulse=pulse,
+        hud=p.get("hud", 0.0) >= 0.5,
+        bands=tuple(float(x) for x in f.bands[:8]),
+        rms=float(f.rms),
+        beat_phase=tempo.beat % 1.0 if tempo.bpm > 0 else 0.0,
+    )
+
+
+def compositor_at(frame: ShowFrame, t_ns: int) -> CompositorControls:
+    """The frame's CompositorControls re-evaluated at display time t_ns ≥ frame.t_ns: LFOs and
+    the pulse run on at the frame's tempo (pure: the render loop calls this between ticks)."""
+    cc, basis = frame.compositor, frame.display
+    if cc is None or basis is None or t_ns <= frame.t_ns:
+        return cc
+    tv = frame.tempo
+    if tv.bpm > 0:
+        tv = tv._replace(beat=tv.beat + (t_ns - frame.t_ns) * tv.bpm / 60e9)
+    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains["master"][0], frame.features)
