@@ -247,3 +247,57 @@ def test_mask_shapes():
     assert c[16, 16] == 1.0 and c[0, 0] == 0.0
     np.testing.assert_allclose(mask_shape("outside", 32), 1 - c, atol=1e-6)
     assert mask_shape("left", 8)[:, 0].min() == 1.0 and mask_shape("left", 8)[:, -1].max() == 0.0
+
+
+def test_fast_paths_equal_their_reference_twins(G):
+    from vj.show.directions import StyleSteer
+    from vj.show.keyframes import interpolate_reference
+
+    bank = KeyframeBank.from_seeds(G, [1, 2, 3, 4, 5])
+    w_avg, w_scale = w_stats(G)
+    for pos in (0.0, 0.3, 1.5, 4.7, 4.999):
+        torch.testing.assert_close(
+            interpolate(bank, pos, "spline", w_avg), interpolate_reference(bank, pos, w_avg)
+        )
+    d, _ = sefa(G, "all")
+    slots = ((0, "middle"), (3, (1, 9)), (0, "fine"))
+    steer = StyleSteer(slots, d, LayerMap.of(G), w_scale)
+    coefs = np.array([0.5, -1.0, 2.0])
+    torch.testing.assert_close(steer.offsets(coefs), steer.offsets_reference(coefs))
+    assert steer.offsets(np.zeros(3)) is None
+
+
+@pytest.mark.parametrize("how", ["spline", "slerp", None])
+def test_numpy_apply_equals_torch_twin(G, how):
+    routes = [
+        Route("rms", "style", direction=1, layers="middle", amount=0.7),
+        Route("band.low", "noise_mask", mask="circle", layers="fine", amount=3.0),
+        Route("band.high", "noise_mask", mask="ring", layers=[2, 3, 8], amount=-2.0),
+        Route("centroid", "noise", layers="coarse", amount=2.0),
+        Route("lfo.saw", "bend.zoom", block=1),
+        Route("beat", "expression"),
+    ]
+    m = RouteMatrix(routes)
+    d, _ = sefa(G, "middle")
+    w_avg, w_scale = w_stats(G)
+    loop = None
+    if how is not None:
+        loop = BankLoop(KeyframeBank.from_seeds(G, [1, 2, 3]), 6.0, how, w_avg)
+    expr = ExpressionMode(G, layers=[4, 6, 7], glide=0.05, seed=3)  # not contiguous
+    mod = DeckModulation(G, m.outputs.decks["A"], d, w_scale, expression=expr, loop=loop)
+    base = _deck_controls(G, seed=2)
+    bands = np.linspace(0, 1, 8).astype(np.float32)
+    for i in range(30):
+        tv = TempoView(120.0, 0.8 + 0.03 * i)
+        f = AudioFeatures(rms=0.1 * (i % 7), bands=bands, centroid=0.3)
+        out = m.process(Inputs(f, tv), 0.01)
+        mod.tick(out.decks["A"], tv, 0.01)
+        fast = mod.apply(base, out.decks["A"], tv)
+        ref = mod.apply_reference(base, out.decks["A"], tv)
+        torch.testing.assert_close(fast.ws, ref.ws, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.noise_strength, ref.noise_strength)
+        assert fast.bends == ref.bends
+        for a, b in zip(fast.noise_masks, ref.noise_masks, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b)

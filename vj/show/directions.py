@@ -180,8 +180,10 @@ class StyleSteer:
                 raise DirectionError(f"direction {direction} outside 0..{k - 1} (the set has {k})")
             masks[i, list(layer_map.ws_indices(layers))] = 1.0
             dirs[i] = directions[direction]
-        self._masks = torch.from_numpy(masks).to(device)
-        self._dirs = torch.from_numpy(dirs * np.float32(w_scale)).to(device)
+        # slot s's whole offset at coefficient 1, flattened: offsets are one [S] @ [S, L*D]
+        basis = masks[:, :, None] * (dirs * np.float32(w_scale))[:, None, :]  # [S, L, D]
+        self._basis = torch.from_numpy(basis.reshape(len(slots), -1 if slots else 0)).to(device)
+        self._shape = (layer_map.num_ws, directions.shape[1])
         self._coef = torch.zeros(len(slots), dtype=torch.float32, device=device)
         self.n = len(slots)
 
@@ -190,4 +192,13 @@ class StyleSteer:
         if self.n == 0 or not coefs.any():
             return None
         self._coef.copy_(torch.from_numpy(coefs.astype(np.float32, copy=False)))
-        return (self._masks * self._coef[:, None]).t() @ self._dirs  # [num_ws, w_dim]
+        return (self._coef @ self._basis).view(self._shape)  # [num_ws, w_dim]
+
+    def offsets_reference(self, coefs: np.ndarray) -> torch.Tensor:
+        """Plain twin of `offsets`: slot by slot, row by row (tests)."""
+        out = torch.zeros(self._shape)
+        basis = self._basis.view(self.n, *self._shape).cpu()
+        for s, c in enumerate(coefs.tolist()):
+            for row in range(self._shape[0]):
+                out[row] += c * basis[s, row]
+        return out

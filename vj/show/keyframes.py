@@ -42,6 +42,8 @@ class KeyframeBank:
         if ws.ndim != 3 or ws.shape[0] < 1:
             raise KeyframeError(f"a keyframe bank needs [K, num_ws, w_dim], got {list(ws.shape)}")
         self.ws = ws.float().contiguous()
+        self.flat = self.ws.view(ws.shape[0], -1)  # [K, L*D]: splines are one small matmul
+        self.flat_np = self.flat.cpu().numpy()  # the same for numpy callers
 
     def __len__(self) -> int:
         return int(self.ws.shape[0])
@@ -118,10 +120,28 @@ def interpolate(bank: KeyframeBank, pos: float, how: str, w_avg: torch.Tensor) -
         return a + (b - a) * t
     if how == "slerp":
         return w_avg + slerp(a - w_avg, b - w_avg, t)
-    p0, p3 = bank[i - 1], bank[i + 2]
+    # Catmull-Rom through p0 a b p3 as one weighted sum of the four keyframes
     t2, t3 = t * t, t * t * t
+    wts = torch.tensor(
+        [-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2],
+        dtype=bank.flat.dtype,
+    ).to(bank.flat.device)
+    idx = [(i - 1) % k, i % k, (i + 1) % k, (i + 2) % k]
+    return (0.5 * wts @ bank.flat[idx]).view(a.shape)
+
+
+def interpolate_reference(bank: KeyframeBank, pos: float, w_avg: torch.Tensor) -> torch.Tensor:
+    """The textbook Catmull-Rom form of interpolate(..., "spline") (tests hold them equal)."""
+    k = len(bank)
+    pos = pos % k
+    i = math.floor(pos)
+    t = pos - i
+    p0, a, b, p3 = bank[i - 1], bank[i], bank[i + 1], bank[i + 2]
     return 0.5 * (
-        2 * a + (b - p0) * t + (2 * p0 - 5 * a + 4 * b - p3) * t2 + (3 * a - 3 * b + p3 - p0) * t3
+        2 * a
+        + (b - p0) * t
+        + (2 * p0 - 5 * a + 4 * b - p3) * t**2
+        + (3 * a - 3 * b + p3 - p0) * t**3
     )
 
 
@@ -146,6 +166,26 @@ class BankLoop:
 
     def ws(self, beat: float) -> torch.Tensor:
         return interpolate(self.bank, self.position(beat), self.how, self.w_avg)
+
+    def ws_np(self, beat: float) -> np.ndarray:
+        """ws(beat) as a fresh float32 numpy [num_ws, w_dim] (spline/linear without torch)."""
+        bank = self.bank
+        if self.how == "slerp":
+            return self.ws(beat).cpu().numpy().copy()
+        k = len(bank)
+        pos = self.position(beat) % k
+        i = math.floor(pos)
+        t = pos - i
+        shape = bank.ws.shape[1:]
+        if self.how == "linear" or k == 1:
+            w = np.array([1.0 - t, t], np.float32)
+            return (w @ bank.flat_np[[i % k, (i + 1) % k]]).reshape(shape)
+        t2, t3 = t * t, t * t * t
+        w = 0.5 * np.array(
+            [-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2], np.float32
+        )
+        idx = [(i - 1) % k, i % k, (i + 1) % k, (i + 2) % k]
+        return (w @ bank.flat_np[idx]).reshape(shape)
 
 
 def next_boundary(beat: float, quantize: str, beats_per_bar: int = 4) -> float:
@@ -224,6 +264,8 @@ class ExpressionMode:
         self._from = self._target(0)
         self._to = self._from
         self._t = 1.0  # glide progress 0..1
+        self._cur_np: np.ndarray | None = None  # current() as numpy, cached per progress
+        self._cur_t = -1.0
 
     def _target(self, i: int) -> torch.Tensor:
         """Rows [len(rows), w_dim] of expression target i."""
@@ -237,14 +279,27 @@ class ExpressionMode:
     def current(self) -> torch.Tensor:
         """The expression rows now (mid-glide: a smoothstep blend of the last two targets)."""
         t = self._t
+        if t >= 1.0:
+            return self._to
         s = t * t * (3.0 - 2.0 * t)
         return self._from + (self._to - self._from) * s
+
+    def apply_np(self, ws: np.ndarray) -> None:
+        """In place on a float32 numpy [num_ws, w_dim]: the same blend as `apply`."""
+        if self._cur_np is None or self._cur_t != self._t:
+            self._cur_np = self.current().cpu().numpy()
+            self._cur_t = self._t
+        rows = ws[self._sl] if self._contiguous else ws[list(self.rows)]
+        rows += self.strength * (self._cur_np - rows)
+        if not self._contiguous:
+            ws[list(self.rows)] = rows
 
     def step(self, n: int = 1) -> None:
         """`n` new expressions: glide from where it is to the n-th next target."""
         if n <= 0:
             return
         self._from = self.current()
+        self._cur_np = None
         self.step_index += n
         self._to = self._target(self.step_index)
         self._t = 0.0 if self.glide > 0 else 1.0

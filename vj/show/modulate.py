@@ -79,18 +79,34 @@ class DeckModulation:
             nm[i, list(self.layers.noise_indices(layers))] = 1.0
         self._noise_map = torch.from_numpy(nm).to(self.device)
         self._noise_coef = torch.zeros(len(outputs.noise_slots), device=self.device)
-        # masks: per slot, per noise layer it touches, the shape at that layer's resolution
-        self._mask_plan: list[list[tuple[int, torch.Tensor]]] = []
-        for shape, layers in outputs.mask_slots:
-            plan = []
-            for j in self.layers.noise_indices(layers):
-                res = self.layers.noise_res[j]
-                plan.append((j, torch.from_numpy(mask_shape(shape, res)).to(self.device)))
-            self._mask_plan.append(plan)
+        # masks: noise layers grouped by (resolution, slots touching them); per group the
+        # slots' shapes stacked [S, r*r] (zero rows for slots not touching it), so a tick
+        # costs one small matmul per group
+        n_slots = len(outputs.mask_slots)
+        slot_layers = [set(self.layers.noise_indices(ly)) for _, ly in outputs.mask_slots]
+        groups: dict[tuple, list[int]] = {}
+        for j in range(n_noise):
+            key = tuple(s for s in range(n_slots) if j in slot_layers[s])
+            if key:
+                groups.setdefault((self.layers.noise_res[j], key), []).append(j)
+        self._mask_groups: list[tuple[tuple[int, ...], int, torch.Tensor, torch.Tensor]] = []
+        for (res, slots), layers in groups.items():
+            stack = np.zeros((n_slots, res * res), np.float32)
+            for k in slots:
+                stack[k] = mask_shape(outputs.mask_slots[k][0], res).ravel()
+            self._mask_groups.append(
+                (tuple(layers), res, torch.from_numpy(stack).to(self.device),
+                 torch.zeros(n_slots, device=self.device))
+            )  # fmt: skip
         n_blocks = len(self.layers.block_res)
         for b in outputs.bends:
             if not 0 <= b < n_blocks:
                 raise ValueError(f"bend block {b} outside 0..{n_blocks - 1} for this network")
+        # numpy copies of the same plans for the CPU fast path
+        self._basis_np = self.steer._basis.cpu().numpy()  # [S, L*D]
+        self._ws_shape = (self.layers.num_ws, int(G.w_dim))
+        self._noise_np = nm  # [S, n_noise]
+        self._mask_np = [(ly, r, st.cpu().numpy()) for ly, r, st, _ in self._mask_groups]
         self.expression, self.loop = expression, loop
         self.loop_truncation = loop_truncation
         self.jumps = JumpQueue()
@@ -105,10 +121,72 @@ class DeckModulation:
             self.expression.step(out.expression)
         return self.jumps.due(tempo.beat if tempo.bpm > 0 else math.inf)
 
-    @torch.no_grad()
     def apply(
         self, c: DeckControls, out: DeckOutputs, tempo: TempoView | None = None
     ) -> DeckControls:
+        """c with this tick's modulation applied (c itself when nothing is routed or moving).
+
+        CPU decks take a numpy path (a few µs per op where torch costs ~10 on tiny tensors);
+        `apply_reference` is the plain torch twin, held equal by a test, used on GPU decks.
+        """
+        if c.ws.device.type != "cpu":
+            return self.apply_reference(c, out, tempo)
+        f32 = np.float32
+        ws = None  # [L, D] float32, a private copy once anything changes it
+        if self.loop is not None and tempo is not None:
+            ws = self.loop.ws_np(tempo.beat)
+        if out.style.size and out.style.any():
+            offs = (out.style.astype(f32) @ self._basis_np).reshape(self._ws_shape)
+            ws = (c.ws.detach().numpy()[0] if ws is None else ws) + offs
+        if self.expression is not None:
+            if ws is None:
+                ws = c.ws.detach().numpy()[0].copy()
+            self.expression.apply_np(ws)
+        noise = None
+        if out.noise.size and out.noise.any():
+            noise = c.noise_strength.detach().numpy() + out.noise.astype(f32) @ self._noise_np
+            np.maximum(noise, 0.0, out=noise)
+        masks = None
+        if out.masks.size and out.masks.any():
+            acc: list[torch.Tensor | None] = [None] * len(self.layers.noise_res)
+            coef = out.masks.astype(f32)
+            negative = bool((out.masks < -1.0).any())  # shapes are 0..1: only then can it dip
+            for layers, r, stack in self._mask_np:
+                m = (coef @ stack).reshape(r, r)  # [r, r] = 1 + Σ_s c_s shape_s
+                m += 1.0
+                if negative:
+                    np.maximum(m, 0.0, out=m)
+                t = torch.from_numpy(m)
+                for j in layers:  # layers at one resolution share the (immutable) map
+                    acc[j] = t
+            masks = tuple(acc)
+        bends = self._bends(out)
+        if ws is None and noise is None and masks is None and not bends:
+            return c
+        return replace(
+            c,
+            ws=c.ws if ws is None else torch.from_numpy(ws[None]),
+            noise_strength=c.noise_strength if noise is None else torch.from_numpy(noise),
+            noise_masks=masks,
+            bends=bends,
+        )
+
+    @staticmethod
+    def _bends(out: DeckOutputs) -> tuple[Bend, ...]:
+        if not out.bends:
+            return ()
+        bl = []
+        for block, v in out.bends.items():
+            dx, dy, rot, zoom = v.tolist()
+            if dx or dy or rot or zoom:
+                bl.append(Bend(block, (dx, dy), rot, 2.0**zoom))
+        return tuple(bl)
+
+    @torch.no_grad()
+    def apply_reference(
+        self, c: DeckControls, out: DeckOutputs, tempo: TempoView | None = None
+    ) -> DeckControls:
+        """The torch twin of `apply` (any device; slower on tiny CPU tensors)."""
         ws = c.ws
         if self.loop is not None and tempo is not None:
             ws = self.loop.ws(tempo.beat)[None].to(ws.device)  # [1, num_ws, w_dim]
@@ -124,20 +202,17 @@ class DeckModulation:
         masks = None
         if out.masks.size and out.masks.any():
             acc: list[torch.Tensor | None] = [None] * len(self.layers.noise_res)
-            for coef, plan in zip(out.masks.tolist(), self._mask_plan, strict=True):
-                if coef == 0.0:
-                    continue
-                for j, m in plan:
-                    acc[j] = (1.0 + coef * m) if acc[j] is None else acc[j] + coef * m
-            masks = tuple(None if a is None else a.clamp_min(0.0) for a in acc)
-        bends = ()
-        if out.bends:
-            bl = []
-            for block, v in out.bends.items():
-                if v.any():
-                    dx, dy, rot, zoom = v.tolist()
-                    bl.append(Bend(block, (dx, dy), rot, 2.0**zoom))
-            bends = tuple(bl)
+            coef = torch.from_numpy(out.masks.astype(np.float32))
+            negative = bool((out.masks < -1.0).any())  # shapes are 0..1: only then can it dip
+            for layers, r, stack, cbuf in self._mask_groups:
+                cbuf.copy_(coef)
+                m = (cbuf @ stack).view(r, r).add_(1.0)  # [r, r] = 1 + Σ_s c_s shape_s
+                if negative:
+                    m.clamp_min_(0.0)
+                for j in layers:  # layers at one resolution share the (immutable) map
+                    acc[j] = m
+            masks = tuple(acc)
+        bends = self._bends(out)
         if ws is c.ws and noise is c.noise_strength and masks is None and not bends:
             return c
         return replace(c, ws=ws.contiguous(), noise_strength=noise, noise_masks=masks, bends=bends)

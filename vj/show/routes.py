@@ -293,6 +293,7 @@ class RouteMatrix:
         self._seen: tuple | None = None  # (onsets, low, mid, high, beat index, bar index, presses)
         self._presses: dict[str, float] = {}
         self._pending: dict[str, int] = {}
+        self._bands: list[float] | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -352,16 +353,18 @@ class RouteMatrix:
             return tp.bar_phase
         head, _, tail = name.partition(".")
         if head == "band":
-            b = f.bands
+            if self._bands is None:  # once per tick: 8 Python floats beat ufunc calls
+                self._bands = f.bands.tolist()
+            b = self._bands
             n = len(b)
             if n == 0:
                 return 0.0
             if tail.isdigit():
                 i = int(tail)
-                return float(b[i]) if i < n else 0.0
+                return b[i] if i < n else 0.0
             third = {"low": 0, "mid": 1, "high": 2}[tail]
             i0, i1 = (third * n) // 3, max(((third + 1) * n) // 3, (third * n) // 3 + 1)
-            return float(np.mean(b[i0:i1]))
+            return sum(b[i0:i1]) / (i1 - i0)
         if head == "lfo":
             period, phase = (c.route.period, c.route.phase) if c is not None else (1.0, 0.0)
             return lfo_value(tail, tp.beat / period + phase, self.seed)
@@ -385,6 +388,7 @@ class RouteMatrix:
         self._clear()
         self._pending = self._edges(inp)
         self._press_edges(inp)
+        self._bands = None
         decks = self.outputs.decks
         for c in self._compiled:
             r = c.route
