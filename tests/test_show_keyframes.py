@@ -301,3 +301,39 @@ def test_numpy_apply_equals_torch_twin(G, how):
             assert (a is None) == (b is None)
             if a is not None:
                 torch.testing.assert_close(a, b)
+
+
+def test_routing_facade_runs_a_preset_over_two_decks(G):
+    from types import SimpleNamespace
+
+    from vj.show.config import DeckConfig, ExpressionSpec
+    from vj.show.modulate import Routing
+
+    preset = SimpleNamespace(
+        seed=1,
+        routes=(
+            Route("beat", "expression", deck="A"),
+            Route("rms", "zoom", amount=0.5),
+            Route("press.next_keyframe", "keyframe.jump", deck="B", quantize="beat"),
+            Route("rms", "walk.speed", deck="B"),
+        ),
+        decks=(DeckConfig("A", expression=ExpressionSpec(glide=0.0)), DeckConfig("B", seed=4)),
+    )
+    r = Routing(preset, [G, G], cache_dir=None)
+    assert r.active and set(r.mods) == {"A", "B"}
+    base = _deck_controls(G)
+    r.process(AudioFeatures(rms=0.4), TempoView(120, 0.5), {"next_keyframe": 0}, 0.01)
+    r.process(AudioFeatures(rms=0.4), TempoView(120, 0.6), {"next_keyframe": 1}, 0.01)
+    assert r.jumps("B") == []  # armed for beat 1
+    p = {"zoom": 1.0}
+    r.apply_params(p)
+    assert p["zoom"] == pytest.approx(1.2) and r.walk_speed("B") == pytest.approx(0.4)
+    a0 = r.apply("A", base).ws.clone()
+    r.process(AudioFeatures(rms=0.4), TempoView(120, 1.0), {"next_keyframe": 1}, 0.01)
+    assert r.jumps("B") == [1.0]
+    a1 = r.apply("A", base).ws
+    lm = LayerMap.of(G)
+    moved = (a1 - a0)[0].norm(dim=1)
+    assert moved[list(lm.ws_indices("middle"))].min() > 0
+    assert moved[list(lm.ws_indices("coarse"))].max() == 0
+    assert r.apply("B", base) is base  # nothing shaping deck B's W+ this tick

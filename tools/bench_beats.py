@@ -44,16 +44,14 @@ def render_frames(audio, sr, preset, G, fps, seconds, registry):
     from vj.preset import apply_preset
     from vj.react.modulation import Modulator
     from vj.show.frame import DeckControls, TempoView
-    from vj.show.modulate import build_routing
-    from vj.show.routes import Inputs
+    from vj.show.modulate import Routing
 
     apply_preset(preset, registry)
     params = registry.snapshot()
     specs = {n: registry.spec(n) for n in registry.names()}
     ext = FeatureExtractor(sr, hop=preset.audio.hop, n_bands=preset.audio.n_bands)
     modulator = Modulator(G, seed=preset.seed)
-    matrix, mods = build_routing(preset, [G], params=params)
-    mod = mods.get("A")
+    routing = Routing(preset, [G], params=params)
     engine = Engine(G, device="cpu", dtype="fp32", n_buffers=2)
     n = int(min(seconds, audio.shape[0] / sr) * fps)
     res = engine.resolution
@@ -72,21 +70,15 @@ def render_frames(audio, sr, preset, G, fps, seconds, registry):
                 f.bpm, f.beat_count + f.beat_phase if f.bpm > 0 else 0.0,
                 (f.bar_position / 4.0) % 1.0, 4, f.tempo_source,
             )  # fmt: skip
-            out = matrix.process(Inputs(f, tempo, params), dt)
+            routing.process(f, tempo, params, dt)
             p = dict(params)
-            for k, v in out.params.items():
-                p[k] = specs[k].clamp(p[k] + v)
-            deck = out.decks["A"]
-            if mod is not None:
-                p["drift"] = specs["drift"].clamp(p["drift"] + deck.walk_speed)
-                p["truncation"] = specs["truncation"].clamp(p["truncation"] + deck.truncation)
-                for _frac in mod.tick(deck, tempo, dt):  # quantised jumps land as presses
-                    p["next_keyframe"] = p.get("next_keyframe", 0.0) + 1.0
-                params["next_keyframe"] = p["next_keyframe"]
+            routing.apply_params(p, specs)
+            p["drift"] = specs["drift"].clamp(p["drift"] + routing.walk_speed("A"))
+            p["truncation"] = specs["truncation"].clamp(p["truncation"] + routing.truncation("A"))
+            params["next_keyframe"] += len(routing.jumps("A"))  # jumps land as presses here
+            p["next_keyframe"] = params["next_keyframe"]
             c = modulator.step(f, p, t_ns / 1e9)
-            dc = DeckControls("A", c.ws, c.noise_strength, c.keyframe_index)
-            if mod is not None:
-                dc = mod.apply(dc, deck, tempo)
+            dc = routing.apply("A", DeckControls("A", c.ws, c.noise_strength, c.keyframe_index))
             frames[i] = engine.render(dc).rgba[..., :3]
     return frames
 

@@ -264,3 +264,60 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
         except ValueError as exc:
             raise ValueError(f"deck {name}: {exc}") from None
     return matrix, mods
+
+
+class Routing:
+    """What a Show holds for its routes: the matrix and each deck's DeckModulation, behind
+    four calls per tick (see the module docstring for where they go):
+
+        routing = Routing(preset, generators, params=registry_values)
+        routing.process(features, tempo, params, dt)     # once per tick, first
+        routing.apply_params(p, specs)                   # route offsets into the frame's table
+        for frac in routing.jumps(name): deck.jump(frac) # due (quantised) keyframe jumps
+        controls = routing.apply(name, controls)         # W+, noise, masks, bends, expression
+
+    `walk_speed(name)` / `truncation(name)` are the offsets to add to drift and ψ.
+    A preset without routes, loops or expressions gives `active == False` (skip it all).
+    """
+
+    def __init__(self, preset, generators, params=None, cache_dir="default") -> None:
+        from vj.show.routes import Inputs
+
+        self._inputs = Inputs
+        self.matrix, self.mods = build_routing(preset, generators, params, cache_dir)
+        self.active = bool(self.matrix.routes) or any(
+            m.expression is not None or m.loop is not None for m in self.mods.values()
+        )
+        self._tempo = TempoView()
+        self._due: dict[str, list[float]] = {n: [] for n in self.mods}
+
+    def process(self, features, tempo: TempoView, params, dt: float) -> None:
+        self._tempo = tempo
+        out = self.matrix.process(self._inputs(features, tempo, params), dt)
+        for name, mod in self.mods.items():
+            self._due[name] = list(mod.tick(out.decks[name], tempo, dt))
+
+    def apply_params(self, p: dict, specs=None) -> None:
+        """Add the route offsets to the parameter table `p` in place (clamped by `specs`)."""
+        for k, v in self.matrix.outputs.params.items():
+            if v == 0.0 or k not in p:
+                continue
+            x = p[k] + v
+            p[k] = specs[k].clamp(x) if specs is not None and k in specs else x
+
+    def jumps(self, name: str) -> list[float]:
+        return self._due.get(name, [])
+
+    def walk_speed(self, name: str) -> float:
+        d = self.matrix.outputs.decks.get(name)
+        return 0.0 if d is None else d.walk_speed
+
+    def truncation(self, name: str) -> float:
+        d = self.matrix.outputs.decks.get(name)
+        return 0.0 if d is None else d.truncation
+
+    def apply(self, name: str, controls: DeckControls) -> DeckControls:
+        mod = self.mods.get(name)
+        if mod is None:
+            return controls
+        return mod.apply(controls, self.matrix.outputs.decks[name], self._tempo)
