@@ -84,23 +84,19 @@ class ShowConfig:
     cues: tuple[Cue, ...] = ()
 
 
-def effect_param_names(effects: list[str] | None) -> set[str]:
-    """`{effect}.{param}` names the effects declare. Uses vj.render.effects when it exists
-    (the stage engineer's registry); until then every declared effect name is known but its
-    parameters cannot be listed, so `kaleido.anything` passes (see `_param_target`)."""
+def effect_param_names(effects: list[str] | None) -> set[str] | None:
+    """`{effect}.{param}` names the effect shaders declare (vj.render.effects, the stage
+    engineer's `@param` declarations), or None where that module is not here yet — then
+    `{known effect}.{anything}` is accepted (see `_param_target`)."""
     try:
-        from vj.render import effects as fx  # optional: being written (stage)
+        from vj.render.effects import effect_specs
     except ImportError:
-        return set()
-    out: set[str] = set()
-    lister = getattr(fx, "effect_params", None)
-    for e in effects or ():
-        try:
-            for p in lister(e) if lister is not None else ():
-                out.add(f"{e}.{getattr(p, 'name', p)}")
-        except Exception:  # a broken shader must not break preset loading
-            continue
-    return out
+        return None
+    try:
+        specs, _errors = effect_specs()
+    except Exception:  # a broken shader folder must not break preset loading
+        return None
+    return {p.name for s in specs if not effects or s.name in effects for p in s.params}
 
 
 def parse_show(
@@ -308,7 +304,7 @@ def _route(doc: _Doc, node, where: str, params, decks, effects, fx_params) -> Ro
     target = doc.string(tn, f"{where}.target")
     if not _param_target(target, params, effects, fx_params):
         try:
-            check_target(target, params | fx_params)
+            check_target(target, params | (fx_params or set()))
         except RouteError as exc:
             raise doc.err(tn, f"{where}.target", str(exc)) from None
     kw["target"] = target
@@ -354,13 +350,13 @@ def _route(doc: _Doc, node, where: str, params, decks, effects, fx_params) -> Ro
     return Route(**kw)
 
 
-def _param_target(target: str, params: set[str], effects, fx_params: set[str]) -> bool:
-    """A compositor/effect parameter target: a registry name or `{effect}.{param}` of a known
-    effect (any param while the effect registry cannot list them)."""
-    if target in DECK_TARGETS or target in params or target in fx_params:
+def _param_target(target: str, params: set[str], effects, fx_params: set[str] | None) -> bool:
+    """A compositor/effect parameter target: a registry name, a declared `{effect}.{param}`,
+    or (while effects cannot list their parameters) any `{known effect}.{param}`."""
+    if target in DECK_TARGETS or target in params or (fx_params and target in fx_params):
         return True
     head, dot, tail = target.partition(".")
-    return bool(dot and tail and effects and head in effects and not fx_params)
+    return bool(fx_params is None and dot and tail and effects and head in effects)
 
 
 # -- cues -----------------------------------------------------------------------------------
