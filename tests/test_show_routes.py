@@ -140,3 +140,12 @@ def test_deterministic_and_reset():
     m.reset()
     assert run(m, seq, lambda o: dict(o.params)) == a
     assert run(RouteMatrix(routes, seed=5), seq, lambda o: dict(o.params)) == a
+
+
+def test_a_jump_of_the_beat_position_is_one_beat_not_a_burst():
+    m = RouteMatrix([Route("beat", "expression")])
+    steps = [
+        m.process(Inputs(tempo=TempoView(120, b)), DT).decks["A"].expression
+        for b in (0.5, 1.2, 2.1, 900.3, 900.4, 3.0, 4.0)
+    ]
+    assert steps == [0, 1, 1, 1, 0, 0, 1]  # a Link session joined at beat 900; back to 3

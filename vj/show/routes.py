@@ -58,6 +58,7 @@ QUANTIZE = ("none", "beat", "bar")
 MASK_SHAPES = ("circle", "outside", "top", "bottom", "left", "right", "ring")
 BPM_RANGE = (60.0, 200.0)  # the bpm source maps this span to 0..1
 _BENDS = {"bend.x": 0, "bend.y": 1, "bend.rotate": 2, "bend.zoom": 3}
+MAX_LINES_PER_TICK = 4  # more beat lines than this in one tick: the position jumped
 
 
 class RouteError(ValueError):
@@ -325,13 +326,17 @@ class RouteMatrix:
         def new(a, b) -> int:
             return 0 if a is None or b is None else max(int(b) - int(a), 0)
 
+        def line(a, b) -> int:  # a jump of the beat position (new source, transport) is one
+            n = new(a, b)
+            return 1 if n > MAX_LINES_PER_TICK else n
+
         return {
             "onset": new(prev[0], now[0]),
             "onset.low": new(prev[1], now[1]),
             "onset.mid": new(prev[2], now[2]),
             "onset.high": new(prev[3], now[3]),
-            "beat": new(prev[4], now[4]),
-            "bar": new(prev[5], now[5]),
+            "beat": line(prev[4], now[4]),
+            "bar": line(prev[5], now[5]),
         }
 
     def _level(self, name: str, inp: Inputs, c: _Compiled | None) -> float:
