@@ -10,10 +10,11 @@ Figures per preset: `beat ratio` = mean |frame change| in the 100 ms after each 
 `blur ratio` = change of the 8×8 area-averaged frames ÷ change of the full frames, in the
 100 ms after beats (target for expressions ≤ 0.5: the change is in the details, the face holds).
 
-The render goes through the product's objects: the preset loader, FeatureExtractor (causal
-analysis + beat tracker), the routing matrix and DeckModulation (vj/show), the generator engine.
-Until the Show drives routes itself, the base latent walk is vj.react.modulation.Modulator
-(what `vj render` uses today); see docs/benchmarks.md. The audio stays in the eval folder.
+`--path offline` (default) renders through the product's offline path — `vj.offline.render`:
+the Show (analysis, tempo, routes, decks), the engine, the compositor, the H.264 writer — at
+256×256 and decodes the MP4 back. `--path direct` drives the routing objects on the old
+`vj.react.modulation.Modulator` walk and measures the generator's frames only (no compositor,
+no codec): the figure before the Show ran routes. The audio stays in the eval folder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,6 +85,28 @@ def render_frames(audio, sr, preset, G, fps, seconds, registry):
     return frames
 
 
+def render_frames_offline(audio, sr, preset, fps, seconds, registry, checkpoint, threads, tmp):
+    """The same frames through the product's offline path (`vj render`: the Show, the
+    engine, the compositor, the H.264 writer), decoded back from the MP4."""
+    import av
+
+    from vj.offline import RenderJob, render
+    from vj.preset import apply_preset
+
+    apply_preset(preset, registry)
+    n = int(min(seconds, audio.shape[0] / sr) * sr)
+    out = Path(tmp) / "bench_beats.mp4"
+    job = RenderJob(
+        audio=audio[:n], sample_rate=sr, out=out, width=256, height=256, fps=fps,
+        checkpoint=checkpoint, effect=preset.effect, hop=preset.audio.hop,
+        n_bands=preset.audio.n_bands, threads=threads, progress=False, preset=preset,
+    )  # fmt: skip
+    render(job, registry)
+    with av.open(str(out)) as f:
+        frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+    return np.stack(frames)
+
+
 def beat_figures(frames: np.ndarray, fps: int, beats: np.ndarray) -> dict:
     """Beat ratio and blur ratio (see the module docstring) from frames and beat times (s)."""
     x = frames.astype(np.float32)
@@ -118,6 +142,11 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", default="expressions,default")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint", default="default", help="'default' or a checkpoint path")
+    ap.add_argument(
+        "--path", choices=("offline", "direct"), default="offline",
+        help="offline: through `vj render` (Show, engine, compositor, MP4); direct: routes on "
+        "the old Modulator walk, generator frames only",
+    )  # fmt: skip
     ap.add_argument("--eval", type=Path, default=None, help="the eval audio folder")
     args = ap.parse_args(argv)
 
@@ -137,7 +166,10 @@ def main(argv=None) -> int:
         print(f"bench_beats: no eval audio at {drums} (set VJ_EVAL_AUDIO)", file=sys.stderr)
         return 2
     G, meta = load_checkpoint_or_default(args.checkpoint)
-    print(f"network: {meta.get('source', meta.get('format'))}  threads {args.threads}")
+    print(
+        f"network: {meta.get('source', meta.get('format'))}  threads {args.threads}  "
+        f"path {args.path}"
+    )
     registry = default_registry()
     summary = {}
     for pname in args.presets.split(","):
@@ -147,7 +179,14 @@ def main(argv=None) -> int:
             audio, sr = read_audio(drums / f"{name}.wav")
             beats = np.loadtxt(drums / f"{name}.beats", ndmin=2)[:, 0]
             t0 = time.perf_counter()
-            frames = render_frames(audio, sr, preset, G, args.fps, args.seconds, registry)
+            if args.path == "offline":
+                with tempfile.TemporaryDirectory() as tmp:
+                    frames = render_frames_offline(
+                        audio, sr, preset, args.fps, args.seconds, registry, args.checkpoint,
+                        args.threads, tmp,
+                    )  # fmt: skip
+            else:
+                frames = render_frames(audio, sr, preset, G, args.fps, args.seconds, registry)
             wall = time.perf_counter() - t0
             fig = beat_figures(frames, args.fps, beats)
             rows.append(fig)
