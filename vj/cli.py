@@ -241,8 +241,8 @@ def _render(args, audio, sr) -> int:
         width=w,
         height=h,
         fps=args.fps,
-        seed=preset.seed if args.seed is None else args.seed,
-        checkpoint=args.checkpoint or preset.generator.checkpoint,
+        seed=args.seed,  # None: the preset's (its decks' when it has them)
+        checkpoint=args.checkpoint,
         effect=args.effect or preset.effect,
         hop=preset.audio.hop,
         n_bands=preset.audio.n_bands,
@@ -313,8 +313,8 @@ def cmd_live(args) -> int:
         vsync=not args.no_vsync and preset.render.vsync,
         duration=args.duration,
         effect=args.effect or preset.effect,
-        seed=preset.seed if args.seed is None else args.seed,
-        checkpoint=args.checkpoint or preset.generator.checkpoint,
+        seed=args.seed,  # None: the preset's (its decks' when it has them)
+        checkpoint=args.checkpoint,
         device=args.device,
         record=args.record,
         deck_b=getattr(args, "deck_b", None),

@@ -63,8 +63,8 @@ class LiveOptions:
     vsync: bool = True
     duration: float | None = None  # seconds, None = until the window closes / Ctrl-C
     effect: str = "default"
-    seed: int = 0
-    checkpoint: str = "default"
+    seed: int | None = 0  # deck A's; None = the preset's
+    checkpoint: str | None = "default"  # deck A's; None = the preset's
     deck_b: str | None = None  # checkpoint for deck B (None = one deck)
     decks_every: tuple[int, ...] | None = None  # deck i generated every n-th tick; None: auto
     device: str = "auto"
@@ -246,6 +246,7 @@ class LiveApp:
             RegistryBridge,
             build_engine,
             build_show,
+            deck_specs,
             load_generator,
         )
 
@@ -260,9 +261,12 @@ class LiveApp:
             import torch
 
             torch.set_num_threads(options.gen_threads)
-        specs = [DeckSpec(options.checkpoint, options.seed)]
-        if options.deck_b:
-            specs.append(DeckSpec(options.deck_b, options.seed + 1))
+        if preset is not None:
+            specs = deck_specs(preset, options.checkpoint, options.seed, options.deck_b)
+        else:
+            specs = [DeckSpec(options.checkpoint or "default", options.seed or 0)]
+            if options.deck_b:
+                specs.append(DeckSpec(options.deck_b, specs[0].seed + 1))
         gens = [
             G if (G is not None and i == 0) else load_generator(s.checkpoint)
             for i, s in enumerate(specs)
@@ -561,7 +565,8 @@ class _LivePreset:
     """Stand-in for a Preset when LiveApp is built without one (tests, tools)."""
 
     def __init__(self, options: LiveOptions, extractor) -> None:
-        self.name, self.path, self.seed, self.effect = "default", None, options.seed, options.effect
+        self.name, self.path, self.effect = "default", None, options.effect
+        self.seed = options.seed or 0
         self.audio = _LiveAudio(getattr(extractor, "hop", 256), getattr(extractor, "n_bands", 8))
         self.cues = ()
 

@@ -29,8 +29,8 @@ class RenderJob:
     width: int = 1280
     height: int = 720
     fps: int = 30
-    seed: int = 0
-    checkpoint: str = "default"
+    seed: int | None = 0  # deck A's; None = the preset's
+    checkpoint: str | None = "default"  # deck A's; None = the preset's
     effect: str = "default"
     hop: int = 256
     n_bands: int = 8
@@ -102,11 +102,14 @@ def _every(every: tuple[int, ...], k: int) -> int:
 
 def build_offline(job: RenderJob, registry: ParamRegistry):
     """(show, engines) for a job, through the one wiring function."""
-    from vj.show.wiring import DeckSpec, build_engine, build_show, load_generator
+    from vj.show.wiring import DeckSpec, build_engine, build_show, deck_specs, load_generator
 
-    specs = [DeckSpec(job.checkpoint, job.seed)]
-    if job.deck_b:
-        specs.append(DeckSpec(job.deck_b, job.seed + 1))
+    if job.preset is not None:
+        specs = deck_specs(job.preset, job.checkpoint, job.seed, job.deck_b)
+    else:
+        specs = [DeckSpec(job.checkpoint or "default", job.seed or 0)]
+        if job.deck_b:
+            specs.append(DeckSpec(job.deck_b, specs[0].seed + 1))
     gens, engines = [], []
     for s in specs:
         G = load_generator(s.checkpoint)
@@ -141,7 +144,7 @@ class _Defaults:
     """Stand-in for a Preset when a job is built by hand (tests, tools)."""
 
     def __init__(self, job: RenderJob) -> None:
-        self.name, self.path, self.seed, self.effect = "default", None, job.seed, job.effect
+        self.name, self.path, self.seed, self.effect = "default", None, job.seed or 0, job.effect
         self.audio = _Audio(job.hop, job.n_bands)
         self.cues = ()
 

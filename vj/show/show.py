@@ -61,6 +61,7 @@ class Show:
         resolve_preset: Callable[[str], object] | None = None,
         preset: str = "default",
         clock: Callable[[], int] | None = None,
+        routing: tuple | None = None,
     ) -> None:
         if not decks:
             raise ValueError("a Show needs at least one deck")
@@ -82,6 +83,10 @@ class Show:
         self.preset = preset
         self._clock = clock
         self.errors: deque[str] = deque(maxlen=64)  # problems with events, for the drivers
+        # the routing matrix and one DeckModulation per deck (vj.show.modulate.build_routing);
+        # None: no routes (the built-in modulation alone)
+        self.matrix, self.mods = routing if routing is not None else (None, {})
+        self._trigger_names = tuple(n for n, s in self._specs.items() if s.kind == "trigger")
 
         self._events = TimedQueue()
         self._feats = TimedQueue(key=lambda f: f.t_capture_ns)
@@ -115,8 +120,13 @@ class Show:
         self._morph_done = 0.0  # beats into the current morph
         self._morph_name = ""
         self._glide = False
+        self._presses = dict.fromkeys(self._trigger_names, 0.0)  # press counts, for routes
+        self._walk = {d.name: 0.0 for d in self.decks}  # routed walk speed, per deck
+        self._t_emit: int | None = None
         for d in self.decks:
             d.reset()
+        if self.matrix is not None:
+            self.matrix.reset()
 
     # -- inputs (any thread) --------------------------------------------------------------
     def audio(self, block: np.ndarray, t_capture_ns: int) -> AudioFeatures:
@@ -270,8 +280,9 @@ class Show:
         self._t_drift = t
         if dt > 0:
             rate = self._p("drift", t)
+            walk = self._walk
             for d in self.decks:
-                d.drift(dt, rate)
+                d.drift(dt, max(rate + walk[d.name], 0.0))
 
     def _env_at(self, t: int, out: np.ndarray) -> None:
         """Band envelopes decayed from their last update to t, into `out`."""
@@ -327,6 +338,8 @@ class Show:
             self.log.append(ev)
         t, name, value = max(ev.t_ns, self._t), ev.name, ev.value
         spec = self._specs.get(name)
+        if spec is not None and spec.kind == "trigger":
+            self._presses[name] += 1.0  # `press.NAME` route sources count these
         try:
             if spec is not None and spec.kind != "trigger":
                 v = float(value)
@@ -430,22 +443,55 @@ class Show:
             st.bpm, st.beat_count + st.beat_phase, (st.bar_position / bpb) % 1.0, bpb, src
         )
 
+    def _route(self, t: int, p: dict[str, float], tempo: TempoView):
+        """Run the routing matrix for this tick: compositor offsets go into `p` (clamped to
+        each spec), due jumps move the decks now, walk speeds join the drift."""
+        if self.matrix is None:
+            return None
+        from vj.show.routes import Inputs
+
+        dt = 0.0 if self._t_emit is None else (t - self._t_emit) / 1e9
+        self._t_emit = t
+        outs = self.matrix.process(Inputs(self._features, tempo, {**p, **self._presses}), dt)
+        for name, off in outs.params.items():
+            spec = self._specs.get(name)
+            if spec is None:  # an effect parameter the registry does not hold: offset alone
+                p[name] = p.get(name, 0.0) + off
+            elif off:
+                p[name] = spec.clamp(p[name] + off)
+        for d in self.decks:
+            o = outs.decks.get(d.name)
+            if o is None:
+                continue
+            due = self.mods[d.name].tick(o, tempo, dt)
+            if due:
+                self._drift_to(t)
+                for frac in due:
+                    d.jump(frac)
+            self._walk[d.name] = o.walk_speed
+        return outs
+
     def _emit(self, t: int, names: Collection[str] | None, t_start: int) -> ShowFrame:
         self._settle(t)
-        self._drift_to(t)
         p = dict(self._value)  # one copy per frame: the frame's immutable parameter table
+        tempo = self.tempo_at(t)
+        outs = self._route(t, p, tempo)
+        self._drift_to(t)
         env = None
         if self._env is not None:
             self._env_at(t, self._env_out)
             env = self._env_out
-        intensity = p["intensity"]
         out: list[DeckControls] = []
         for d in self.decks:
             if names is not None and d.name not in names:
                 continue
-            out.append(d.controls(p["truncation"], env, p["band_push"], p["noise_push"], intensity))
+            o = outs.decks.get(d.name) if outs is not None else None
+            psi = p["truncation"] + (o.truncation if o is not None else 0.0)
+            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"])
+            if o is not None:
+                c = self.mods[d.name].apply(c, o, tempo)
+            out.append(c)
         out = _style_mix(out, int(p.get("style_mix", 0)))
-        tempo = self.tempo_at(t)
         basis = DisplayBasis(
             p["zoom"], p["fx_amount"], p["lfo_zoom"], p["lfo_fx"], p["lfo_beats"], self._t_onset
         )

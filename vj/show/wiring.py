@@ -28,6 +28,24 @@ class DeckSpec:
     seed: int = 0
 
 
+def deck_specs(
+    preset, checkpoint: str | None = None, seed: int | None = None, deck_b: str | None = None
+) -> list[DeckSpec]:
+    """The decks a show plays: the preset's `decks` (else one deck from its generator and
+    seed), with the command line's --checkpoint / --seed (deck A) and --deck-b on top."""
+    cfgs = {d.name: d for d in getattr(preset, "decks", ()) or ()}
+    gen = getattr(getattr(preset, "generator", None), "checkpoint", "default")
+    a_cfg = cfgs.get("A")
+    a_ckpt = a_cfg.checkpoint if a_cfg is not None and a_cfg.checkpoint != "default" else gen
+    a_seed = a_cfg.seed if a_cfg is not None else int(getattr(preset, "seed", 0))
+    out = [DeckSpec(checkpoint or a_ckpt, a_seed if seed is None else int(seed))]
+    b_cfg = cfgs.get("B")
+    if b_cfg is not None or deck_b:
+        b_seed = b_cfg.seed if b_cfg is not None else out[0].seed + 1
+        out.append(DeckSpec(deck_b or (b_cfg.checkpoint if b_cfg else "default"), b_seed))
+    return out
+
+
 def load_generator(checkpoint: str = "default"):
     """The generator network for a checkpoint name/path (the embedded default for "default")."""
     from vj.gan.checkpoint import load_checkpoint_or_default
@@ -95,6 +113,9 @@ def build_show(
         channel=channel,
     )  # its own arbiter holds only the beat tracker: tap / clock / Link are the Show's
     path = getattr(preset, "path", None)
+    from vj.show.modulate import build_routing
+
+    routing = build_routing(preset, generators, params=dict(registry_specs(registry)))
     return Show(
         show_decks,
         extractor,
@@ -107,7 +128,12 @@ def build_show(
         or preset_resolver(path.parent if path is not None else None, registry),
         preset=getattr(preset, "name", "default"),
         clock=clock,
+        routing=routing,
     )
+
+
+def registry_specs(registry: ParamRegistry):
+    return ((n, registry.spec(n)) for n in registry.names())
 
 
 class RegistryBridge:
