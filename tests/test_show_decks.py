@@ -122,3 +122,30 @@ def test_deck_b_at_a_lower_rate_keeps_moving():
     off = OfflineShow(build_show(_Preset, default_registry(), [Ga, Gb]), job)
     got = [[d.deck for d in fr.decks] for _, fr, _ in off.frames(range(6))]
     assert got == [["A", "B"], ["A"], ["A", "B"], ["A"], ["A", "B"], ["A"]]
+
+
+def test_headless_recording_is_finalised_on_ctrl_c(tmp_path):
+    """Ctrl-C (KeyboardInterrupt in the render loop) keeps the recording: a playable file."""
+    import av
+
+    from vj.live import LiveApp, LiveOptions
+
+    out = tmp_path / "rec.mp4"
+    shown = []
+
+    def on_display(rgb, t):
+        shown.append(t)
+        if len(shown) == 8:
+            raise KeyboardInterrupt
+
+    opts = LiveOptions(
+        width=64, height=48, fps=20, headless=True, gen_threads=None, record=str(out),
+        on_display=on_display,
+    )  # fmt: skip
+    app = LiveApp(default_registry(), None, opts, G=small_generator(seed=0))
+    with pytest.raises(KeyboardInterrupt):
+        app.run()
+    with av.open(str(out)) as c:
+        frames = list(c.decode(c.streams.video[0]))
+    assert len(frames) >= 7
+    assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]  # no temp file left behind
