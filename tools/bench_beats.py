@@ -130,6 +130,13 @@ def beat_figures(frames: np.ndarray, fps: int, beats: np.ndarray) -> dict:
         "blur_ratio": float(db[post].mean() / max(d[post].mean(), 1e-9)),
         "post": float(d[post].mean()),
         "mid": float(d[mid].mean()),
+        "sums": (
+            float(d[post].sum()),
+            int(post.sum()),
+            float(d[mid].sum()),
+            int(mid.sum()),
+            float(db[post].sum()),
+        ),  # fmt: skip
         "beats": int(((beats >= SKIP_S) & (beats < t[-1])).sum()),
     }
 
@@ -196,10 +203,16 @@ def main(argv=None) -> int:
                 f"{wall:5.1f} s)",
                 flush=True,
             )
-        br = float(np.mean([r["beat_ratio"] for r in rows]))
-        bl = float(np.mean([r["blur_ratio"] for r in rows]))
+        # pooled over every scored beat of every file: mean change after beats / mid-beat
+        sp, n_p, sm, n_m, sb = (sum(r["sums"][k] for r in rows if "sums" in r) for k in range(5))
+        br = (sp / max(n_p, 1)) / max(sm / max(n_m, 1), 1e-9)
+        bl = sb / max(sp, 1e-9)
+        med = float(np.median([r["beat_ratio"] for r in rows]))
         summary[pname] = (br, bl)
-        print(f"{pname:12s} MEAN       beat ratio {br:5.2f}  blur ratio {bl:4.2f}")
+        print(
+            f"{pname:12s} POOLED     beat ratio {br:5.2f}  blur ratio {bl:4.2f}  "
+            f"(median of files {med:.2f})"
+        )
     targets = {"expressions": (2.5, 0.5), "default": (1.5, None)}
     for pname, (br, bl) in summary.items():
         tb, tl = targets.get(pname, (None, None))
