@@ -189,12 +189,16 @@ def synth(style: str, seed: int = 0, seconds: float = 20.0, sr: int = SR):
     beat = 60.0 / bpm
     bars = int(seconds / (4 * beat)) + 1
     n = int((bars * 4 * beat + 2.0) * sr)
+    # half the pieces start with a pickup (on beat 2, 3 or 4): not every recording starts on one
+    skip = int(rng.integers(1, 4)) if rng.random() < 0.5 else 0
     kit = Kit(rng, sr)
     out = np.zeros(n)
     ann: list[tuple[float, str]] = []
     cym: dict[str, tuple[list[float], list[float]]] = {"ride": ([], []), "crash": ([], [])}
     t0 = 0.3
     for b, p, cls, inst, vdb in _pattern(style, rng, bars):
+        if b * 4 + p / 4.0 < skip - 0.01:
+            continue
         t = t0 + (b * 4 + p / 4.0) * beat + rng.normal(0, 0.004)
         t = max(0.0, t)
         v = _db(vdb + rng.normal(0, 1.5))
@@ -231,7 +235,10 @@ def synth(style: str, seed: int = 0, seconds: float = 20.0, sr: int = SR):
     ir *= _db(-16.0) / np.sqrt(np.sum(ir**2))
     out = out + fftconvolve(out, ir)[:n]
     out *= 0.9 / (np.max(np.abs(out)) + 1e-12)
-    beats = [(t0 + k * beat, k % 4 + 1) for k in range(bars * 4)]
+    shift = skip * beat  # the first kept beat lands at t0
+    out = out[int(round(shift * sr)) :]
+    ann = [(t - shift, c) for t, c in ann]
+    beats = [(t0 + k * beat - shift, k % 4 + 1) for k in range(skip, bars * 4)]
     return out.astype(np.float32), sorted(ann), beats
 
 
