@@ -86,3 +86,49 @@ def test_analyze_errors_leave_nothing_behind(tmp_path, capsys):
         == 2
     )
     assert not list(tmp_path.glob(".vj-*"))
+
+
+def test_analyze_writes_downbeats_a_bar_apart(tmp_path):
+    from vj.audio.source import demo_track
+
+    sr = 44100
+    sf.write(tmp_path / "demo.wav", demo_track(sr, seconds=10.0, bpm=120.0), sr)
+    rc = run(
+        [
+            "analyze",
+            str(tmp_path / "demo.wav"),
+            "--onsets",
+            str(tmp_path / "on.txt"),
+            "--beats",
+            str(tmp_path / "beats.txt"),
+            "--downbeats",
+            str(tmp_path / "down.txt"),
+        ]
+    )
+    assert rc == 0
+    beats = np.loadtxt(tmp_path / "beats.txt", ndmin=1)
+    downs = np.loadtxt(tmp_path / "down.txt", ndmin=1)
+    assert np.all(np.isin(downs, beats))  # a downbeat is one of the beats
+    late = downs[downs > 4.0]  # once the bar has settled
+    assert len(late) >= 2
+    assert np.allclose(np.diff(late), 2.0, atol=0.05)  # 4 beats at 120 BPM
+    assert not list(tmp_path.glob(".vj-*"))
+
+
+def test_analyze_downbeats_folder_missing(tmp_path, capsys):
+    from vj.audio.source import demo_track
+
+    sr = 44100
+    sf.write(tmp_path / "demo.wav", demo_track(sr, seconds=2.0, bpm=120.0), sr)
+    rc = run(
+        [
+            "analyze",
+            str(tmp_path / "demo.wav"),
+            "--onsets",
+            str(tmp_path / "on.txt"),
+            "--downbeats",
+            str(tmp_path / "nope" / "down.txt"),
+        ]
+    )
+    assert rc == 2
+    assert "folder does not exist" in capsys.readouterr().err

@@ -2,9 +2,15 @@
 annotated audio folder with mir_eval; prints a table like /work/shared/eval/audio/README.md.
 
     python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
+        [--synthetic] [--tempo-changes] [--only drums,synthetic]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
+`--synthetic` adds the seeded synthetic set of tools/synth_drums.py (ride/crash-led, soft hats,
+ghost notes, brushes, tom fills), written to a temp folder; `--tempo-changes` builds spliced and
+resampled recordings from DATA_DIR's drums/ and mixes/ in memory and times how long the tempo
+and the beat grid take to follow the change. Onset recall is shown per drum class, downbeats
+(beats the analysis publishes with bar_position < 1) are scored against beat-in-bar 1.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import glob
 import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 from scipy.signal import resample_poly
 
 CLASS_OF = {"KD": "low", "SD": "mid", "HH": "high", "CY": "high"}
+RECALL_CLASSES = ("KD", "SD", "HH", "CY", "TT")
 AUBIO_REF_US = 11.0  # aubio default onset, hop 256, on the reference machine (eval README)
 
 
@@ -32,9 +40,12 @@ def merge(times: np.ndarray, within: float = 0.03) -> np.ndarray:
     return np.array(out)
 
 
-def load_refs(wav: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+def load_refs(wav: str):
+    """(merged onsets, {low/mid/high: merged times}, beats or None, downbeats or None,
+    {drum class: raw hit times})."""
     base = wav[:-4]
     classes: dict[str, list[float]] = {"low": [], "mid": [], "high": []}
+    raw: dict[str, list[float]] = {c: [] for c in RECALL_CLASSES}
     if os.path.exists(base + ".drums.txt"):
         times = []
         with open(base + ".drums.txt") as f:
@@ -42,16 +53,45 @@ def load_refs(wav: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray |
                 parts = line.split()
                 if len(parts) >= 2:
                     times.append(float(parts[0]))
-                    c = CLASS_OF.get(parts[1].upper())
+                    name = parts[1].upper()
+                    c = CLASS_OF.get(name)
                     if c:
                         classes[c].append(float(parts[0]))
+                    if name in raw:
+                        raw[name].append(float(parts[0]))
         onsets = np.array(times)
     else:
         onsets = np.loadtxt(base + ".onsets", usecols=0, ndmin=1)
-    beats = (
-        np.loadtxt(base + ".beats", usecols=0, ndmin=1) if os.path.exists(base + ".beats") else None
+    beats = downbeats = None
+    if os.path.exists(base + ".beats"):
+        try:
+            bb = np.loadtxt(base + ".beats", ndmin=2)
+        except ValueError:  # a comment or text column: times only
+            bb = np.loadtxt(base + ".beats", usecols=0, ndmin=2)
+        beats = bb[:, 0]
+        if bb.shape[1] >= 2:
+            downbeats = bb[bb[:, 1] == 1, 0]
+    raw_a = {k: np.array(v) for k, v in raw.items()}
+    return (
+        merge(onsets),
+        {k: merge(np.array(v)) for k, v in classes.items()},
+        beats,
+        downbeats,
+        raw_a,
     )
-    return merge(onsets), {k: merge(np.array(v)) for k, v in classes.items()}, beats
+
+
+def class_recall(raw: np.ndarray, est: np.ndarray, window: float = 0.05) -> tuple[int, int]:
+    """(hits of one drum class with an onset detection within ±window, hits): how many of
+    that class the detector found (a hit merged with another class counts for both)."""
+    if len(raw) == 0:
+        return 0, 0
+    est = np.sort(np.asarray(est))
+    if len(est) == 0:
+        return 0, len(raw)
+    i = np.clip(np.searchsorted(est, raw), 1, len(est) - 1)
+    d = np.minimum(np.abs(est[i] - raw), np.abs(est[i - 1] - raw))
+    return int(np.sum(d <= window)), len(raw)
 
 
 def score_onsets(ref: np.ndarray, est: np.ndarray, window: float = 0.05):
@@ -70,16 +110,25 @@ def run_vj(x: np.ndarray, sr: int, hop: int):
 
     fx = FeatureExtractor(sr, hop=hop)
     n = len(x) // hop
-    ev: dict[str, list[float]] = {"onset": [], "low": [], "mid": [], "high": [], "beat": []}
+    ev: dict[str, list[float]] = {
+        "onset": [],
+        "low": [],
+        "mid": [],
+        "high": [],
+        "beat": [],
+        "downbeat": [],
+    }
     bpm_track = np.zeros(n)
     t0 = time.thread_time()  # CPU time of this thread: robust to other load on the machine
     for k in range(n):
         t_end = int(round((k + 1) * hop * 1e9 / sr))
-        fx.process(x[k * hop : (k + 1) * hop], t_end)
+        feats = fx.process(x[k * hop : (k + 1) * hop], t_end)
         bpm_track[k] = fx.tracker.bpm
         if fx.events:
             for kind, t in fx.drain_events():
                 ev[kind].append(t / 1e9)
+                if kind == "beat" and feats.bar_position < 1.0:  # what consumers read
+                    ev["downbeat"].append(t / 1e9)
     us = (time.thread_time() - t0) / max(n, 1) * 1e6
     return {k: np.array(v) for k, v in ev.items()}, bpm_track, us
 
@@ -197,6 +246,122 @@ def _timing_vs_aubio(hop: int, sr: int = 44100, reps: int = 5) -> None:
     )
 
 
+def _speed(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """x played `factor` times faster (tempo × factor, pitch too: a DJ's pitch fader)."""
+    up, down = round(1000 / factor), 1000
+    g = math.gcd(up, down)
+    return resample_poly(x, up // g, down // g).astype(np.float32)
+
+
+def tempo_changes(data_dir: str, sr_want: int = 44100):
+    """Spliced recordings built at run time from the eval files (never written anywhere):
+    (name, x, sr, beats, t_change, bpm_before, bpm_after). The cut falls on a beat of the
+    first piece near 12 s; the second piece starts at its first annotated beat."""
+    from vj.audio.source import read_audio
+
+    def load(rel: str, speed: float = 1.0):
+        path = os.path.join(data_dir, rel)
+        if not os.path.exists(path):
+            return None
+        x, sr = read_audio(path)
+        x = x.mean(axis=1)
+        beats = np.loadtxt(path[:-4] + ".beats", usecols=0, ndmin=1)
+        if speed != 1.0:
+            x = _speed(x, sr, speed)
+            beats = beats / speed
+        return x, sr, beats
+
+    plans = [
+        (
+            "Grunge → Britpop ×1.032 (DJ +3.2 %)",
+            "drums/Grunge.wav",
+            1.0,
+            "drums/Britpop.wav",
+            1.032,
+        ),
+        ("Britpop → Grunge ×0.968 (−3.2 %)", "drums/Britpop.wav", 1.0, "drums/Grunge.wav", 0.968),
+        ("Rockabilly → Punk (109 → 150)", "drums/Rockabilly.wav", 1.0, "drums/Punk.wav", 1.0),
+        ("Punk → 80sRock (150 → 111)", "drums/Punk.wav", 1.0, "drums/80sRock.wav", 1.0),
+        ("Punk ×0.5 → Punk (double)", "drums/Punk.wav", 0.5, "drums/Punk.wav", 1.0),
+        ("Punk → Punk ×0.5 (half)", "drums/Punk.wav", 1.0, "drums/Punk.wav", 0.5),
+        (
+            "mix Rock → mix Reggae ×1.032 (pitched)",
+            "mixes/Rock.wav",
+            1.0,
+            "mixes/Reggae.wav",
+            1.032,
+        ),
+    ]
+    out = []
+    for name, a_rel, a_sp, b_rel, b_sp in plans:
+        a, b = load(a_rel, a_sp), load(b_rel, b_sp)
+        if a is None or b is None:
+            continue
+        (xa, sr, ba), (xb, _, bb) = a, b
+        cut = float(ba[np.argmin(np.abs(ba - min(12.0, 0.6 * ba[-1])))])
+        # the second piece's first beat lands one of its beat periods after the cut
+        pb = float(np.median(np.diff(bb)))
+        start_b = max(0.0, bb[0] - pb)
+        xa_cut = xa[: int(round(cut * sr))]
+        xb_cut = xb[int(round(start_b * sr)) :]
+        x = np.concatenate([xa_cut, xb_cut])
+        t_b = cut - start_b  # time of piece b's zero in the splice
+        beats = np.concatenate([ba[ba < cut - 0.02], bb + t_b])
+        bpm_a = 60.0 / float(np.median(np.diff(ba)))
+        bpm_b = 60.0 * (len(bb) - 1) / (bb[-1] - bb[0])
+        if sr_want != sr:
+            g = math.gcd(sr_want, sr)
+            x = resample_poly(x, sr_want // g, sr // g).astype(np.float32)
+            sr = sr_want
+        out.append((name, x.astype(np.float32), sr, beats, cut, bpm_a, bpm_b))
+    return out
+
+
+def follow_times(beats, est, bpm_track, t_change, bpm_after, hop, sr, window=0.07):
+    """(tempo s, grid s) after t_change: when the BPM is within 2 % of the new tempo for good,
+    and from which reference beat on every later beat (to 1 s before the end) is matched within
+    ±70 ms with no extra beat between (inf: never)."""
+    k0 = int(t_change * sr / hop)
+    tl = tempo_lock_time(bpm_track[k0:], bpm_after, hop, sr)
+    est = np.sort(np.asarray(est))
+    after = beats[beats > t_change]
+    after = after[after < beats[-1] - 1.0 + 1e-9] if len(after) > 2 else after
+    ok = np.zeros(len(after), bool)
+    for i, t in enumerate(after):
+        near = np.abs(est - t) <= window
+        ok[i] = near.sum() == 1
+        if i + 1 < len(after):  # no extra detection strictly between this beat and the next
+            between = (est > t + window) & (est < after[i + 1] - window)
+            ok[i] &= not between.any()
+    if not len(ok) or not ok[-1]:
+        return tl, float("inf")
+    bad = np.nonzero(~ok)[0]
+    first = 0 if len(bad) == 0 else bad[-1] + 1
+    return tl, max(0.0, float(after[first] - t_change))
+
+
+def bench_tempo_changes(data_dir: str, hop: int, resample: int) -> None:
+    import mir_eval
+
+    sets = tempo_changes(data_dir, resample or 44100)
+    if not sets:
+        print(f"{data_dir}: no drums/ or mixes/ to splice")
+        return
+    print(f"\ntempo changes (spliced at run time, hop {hop}; follow = s after the cut)")
+    print(
+        "| splice | BPM before → after | tempo within 2 % after s | beat grid follows after s "
+        "| beat F after the cut |"
+    )
+    print("|---|---|---|---|---|")
+    for name, x, sr, beats, cut, bpm_a, bpm_b in sets:
+        ev, bpm_track, _ = run_vj(x, sr, hop)
+        tl, gl = follow_times(beats, ev["beat"], bpm_track, cut, bpm_b, hop, sr)
+        ref_after = beats[beats > cut]
+        est_after = ev["beat"][ev["beat"] > cut]
+        f = mir_eval.beat.f_measure(ref_after, est_after, 0.07)
+        print(f"| {name} | {bpm_a:.1f} → {bpm_b:.1f} | {tl:.1f} | {gl:.1f} | {f:.3f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir")
@@ -208,6 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--verbose", "-v", action="store_true", help="one row per file")
     ap.add_argument("--timing", action="store_true", help="also time the analysis per hop")
+    ap.add_argument(
+        "--synthetic", action="store_true", help="add the synthetic set (tools/synth_drums.py)"
+    )
+    ap.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic set")
+    ap.add_argument(
+        "--tempo-changes", action="store_true", help="also time tempo/grid following on splices"
+    )
+    ap.add_argument("--only", default="", help="comma-separated folder names to run (e.g. drums)")
     args = ap.parse_args(argv)
     if args.timing:
         timing(args.hop)
@@ -216,8 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("bench_audio needs mir_eval (pip install mir_eval)", file=sys.stderr)
         return 2
-    from vj.audio.source import read_audio
-
     have_aubio = False
     if not args.no_aubio:
         try:
@@ -227,111 +398,126 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("(aubio not installed: pip install aubio for a side-by-side run)")
     folders = sorted(d for d in glob.glob(os.path.join(args.data_dir, "*")) if os.path.isdir(d))
-    if not folders:
-        print(f"{args.data_dir}: no sub-folders with audio", file=sys.stderr)
-        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.synthetic:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from synth_drums import write_set
+
+            syn = os.path.join(tmp, "synthetic")
+            write_set(syn, seed=args.synth_seed)
+            folders.append(syn)
+        if args.only:
+            keep = set(args.only.split(","))
+            folders = [d for d in folders if os.path.basename(d) in keep]
+        if not folders and not args.tempo_changes:
+            print(f"{args.data_dir}: no sub-folders with audio", file=sys.stderr)
+            return 2
+        for folder in folders:
+            bench_folder(folder, args, have_aubio)
+    if args.tempo_changes:
+        bench_tempo_changes(args.data_dir, args.hop, args.resample)
+    return 0
+
+
+def bench_folder(folder: str, args, have_aubio: bool) -> None:
     import mir_eval
 
+    from vj.audio.source import read_audio
+
     gain = 10 ** (args.gain_db / 20)
-    for folder in folders:
-        wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
-        if not wavs:
-            continue
-        rows: dict[str, dict[str, list]] = {}
-        for wav in wavs:
-            x, sr = read_audio(wav)
-            x = x.mean(axis=1) * gain
-            if args.resample and args.resample != sr:
-                g = math.gcd(args.resample, sr)
-                x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
-                sr = args.resample
-            ref, classes, beats = load_refs(wav)
-            ev, bpm_track, us = run_vj(x, sr, args.hop)
-            dets = {"vj": (ev["onset"], ev["beat"], us)}
-            if have_aubio:
-                on, be, aus = run_aubio(x, sr, args.hop)
-                dets["aubio"] = (on, be, aus)
-            for name, (on, be, us_) in dets.items():
-                r = rows.setdefault(
-                    name,
-                    {
-                        k: []
-                        for k in (
-                            "f50",
-                            "f25",
-                            "delay",
-                            "us",
-                            "beatF",
-                            "beatF_all",
-                            "lock",
-                            "low",
-                            "mid",
-                            "high",
-                            "n",
-                        )
-                    },
+    wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
+    if not wavs:
+        return
+    rows: dict[str, dict[str, list]] = {}
+    keys = ("f50", "f25", "delay", "us", "beatF", "beatF_all", "lock", "low", "mid", "high", "n")
+    keys += ("downF", "recall")
+    for wav in wavs:
+        x, sr = read_audio(wav)
+        x = x.mean(axis=1) * gain
+        if args.resample and args.resample != sr:
+            g = math.gcd(args.resample, sr)
+            x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
+            sr = args.resample
+        ref, classes, beats, downbeats, raw = load_refs(wav)
+        ev, bpm_track, us = run_vj(x, sr, args.hop)
+        dets = {"vj": (ev["onset"], ev["beat"], us)}
+        if have_aubio:
+            on, be, aus = run_aubio(x, sr, args.hop)
+            dets["aubio"] = (on, be, aus)
+        for name, (on, be, us_) in dets.items():
+            r = rows.setdefault(name, {k: [] for k in keys})
+            f50, delays = score_onsets(ref, on, 0.05)
+            f25, _ = score_onsets(ref, on, 0.025)
+            r["f50"].append(f50)
+            r["f25"].append(f25)
+            r["delay"].append(delays)
+            r["us"].append(us_)
+            r["n"].append(len(ref))
+            r["recall"].append({c: class_recall(raw[c], on) for c in RECALL_CLASSES})
+            if beats is not None and len(beats) > 4:
+                r["beatF"].append(
+                    mir_eval.beat.f_measure(
+                        mir_eval.beat.trim_beats(beats), mir_eval.beat.trim_beats(be)
+                    )
                 )
-                f50, delays = score_onsets(ref, on, 0.05)
-                f25, _ = score_onsets(ref, on, 0.025)
-                r["f50"].append(f50)
-                r["f25"].append(f25)
-                r["delay"].append(delays)
-                r["us"].append(us_)
-                r["n"].append(len(ref))
+                r["beatF_all"].append(mir_eval.beat.f_measure(beats, be, 0.07))
+            if name == "vj":
+                for c in ("low", "mid", "high"):
+                    if len(classes[c]):
+                        r[c].append(score_onsets(classes[c], ev[c], 0.05)[0])
+                if downbeats is not None and len(downbeats) > 2:
+                    r["downF"].append(mir_eval.beat.f_measure(downbeats, ev["downbeat"], 0.07))
                 if beats is not None and len(beats) > 4:
-                    r["beatF"].append(
-                        mir_eval.beat.f_measure(
-                            mir_eval.beat.trim_beats(beats), mir_eval.beat.trim_beats(be)
-                        )
-                    )
-                    r["beatF_all"].append(mir_eval.beat.f_measure(beats, be, 0.07))
-                if name == "vj":
-                    for c in ("low", "mid", "high"):
-                        if len(classes[c]):
-                            r[c].append(score_onsets(classes[c], ev[c], 0.05)[0])
-                    if beats is not None and len(beats) > 4:
-                        # mean tempo: the annotations are quantised to 10 ms, so a median of
-                        # intervals jumps between 109.1 and 111.1 BPM
-                        ref_bpm = 60.0 * (len(beats) - 1) / (beats[-1] - beats[0])
-                        r["lock"].append(tempo_lock_time(bpm_track, ref_bpm, args.hop, sr))
-                if args.verbose:
-                    nan = float("nan")
-                    mean_delay = np.mean(delays) if len(delays) else nan
-                    beat_f = r["beatF_all"][-1] if r["beatF_all"] else nan
-                    lock = r["lock"][-1] if name == "vj" and r["lock"] else nan
-                    print(
-                        f"  {os.path.basename(wav):20s} {name:6s} F1 {f50:.3f} "
-                        f"delay {mean_delay:5.1f} ms beatF {beat_f:.3f} lock {lock:.1f} s"
-                    )
+                    # mean tempo: the annotations are quantised to 10 ms, so a median of
+                    # intervals jumps between 109.1 and 111.1 BPM
+                    ref_bpm = 60.0 * (len(beats) - 1) / (beats[-1] - beats[0])
+                    r["lock"].append(tempo_lock_time(bpm_track, ref_bpm, args.hop, sr))
+            if args.verbose:
+                nan = float("nan")
+                mean_delay = np.mean(delays) if len(delays) else nan
+                beat_f = r["beatF_all"][-1] if r["beatF_all"] else nan
+                lock = r["lock"][-1] if name == "vj" and r["lock"] else nan
+                down = r["downF"][-1] if name == "vj" and r["downF"] else nan
+                rec = " ".join(f"{c} {h}/{m}" for c, (h, m) in r["recall"][-1].items() if m)
+                print(
+                    f"  {os.path.basename(wav):20s} {name:6s} F1 {f50:.3f} "
+                    f"delay {mean_delay:5.1f} ms beatF {beat_f:.3f} lock {lock:.1f} s "
+                    f"downF {down:.3f} | {rec}"
+                )
+    print(
+        f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
+        f"gain {args.gain_db:+.0f} dB"
+        + (f", resampled to {args.resample} Hz)" if args.resample else ")")
+    )
+    print(
+        "| detector | onset F1 ±50 ms | F1 ±25 ms | mean delay ms (p90) | µs/hop "
+        "| beat F (trim 5 s) | beat F (all) | tempo lock s (max) | F1 low / mid / high "
+        "| downbeat F | recall KD / SD / HH / CY / TT |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        w = np.array(r["n"], float)
+        d = np.concatenate(r["delay"]) if r["delay"] else np.zeros(0)
+        f50 = float(np.average(r["f50"], weights=w))
+        f25 = float(np.average(r["f25"], weights=w))
+        bf = f"{np.mean(r['beatF']):.3f}" if r["beatF"] else "–"
+        bfa = f"{np.mean(r['beatF_all']):.3f}" if r["beatF_all"] else "–"
+        lock = f"{np.median(r['lock']):.1f} ({np.max(r['lock']):.1f})" if r["lock"] else "–"
+        cls = " / ".join(f"{np.mean(r[c]):.3f}" if r[c] else "–" for c in ("low", "mid", "high"))
+        down = f"{np.mean(r['downF']):.3f}" if r["downF"] else "–"
+        if name != "vj":
+            cls = down = "–"
+        rec = []
+        for c in RECALL_CLASSES:  # pooled over the files: hits found / hits
+            h = sum(x[c][0] for x in r["recall"])
+            m = sum(x[c][1] for x in r["recall"])
+            rec.append(f"{h / m:.2f}" if m else "–")
         print(
-            f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
-            f"gain {args.gain_db:+.0f} dB"
-            + (f", resampled to {args.resample} Hz)" if args.resample else ")")
+            f"| {name} | {f50:.3f} | {f25:.3f} | {np.mean(d):.1f} "
+            f"({np.percentile(d, 90) if len(d) else float('nan'):.1f}) | "
+            f"{np.mean(r['us']):.0f} | {bf} | {bfa} | {lock} | {cls} | {down} | "
+            f"{' / '.join(rec)} |"
         )
-        print(
-            "| detector | onset F1 ±50 ms | F1 ±25 ms | mean delay ms (p90) | µs/hop "
-            "| beat F (trim 5 s) | beat F (all) | tempo lock s (max) | F1 low / mid / high |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for name, r in rows.items():
-            w = np.array(r["n"], float)
-            d = np.concatenate(r["delay"]) if r["delay"] else np.zeros(0)
-            f50 = float(np.average(r["f50"], weights=w))
-            f25 = float(np.average(r["f25"], weights=w))
-            bf = f"{np.mean(r['beatF']):.3f}" if r["beatF"] else "–"
-            bfa = f"{np.mean(r['beatF_all']):.3f}" if r["beatF_all"] else "–"
-            lock = f"{np.median(r['lock']):.1f} ({np.max(r['lock']):.1f})" if r["lock"] else "–"
-            cls = " / ".join(
-                f"{np.mean(r[c]):.3f}" if r[c] else "–" for c in ("low", "mid", "high")
-            )
-            if name != "vj":
-                cls = "–"
-            print(
-                f"| {name} | {f50:.3f} | {f25:.3f} | {np.mean(d):.1f} "
-                f"({np.percentile(d, 90) if len(d) else float('nan'):.1f}) | "
-                f"{np.mean(r['us']):.0f} | {bf} | {bfa} | {lock} | {cls} |"
-            )
-    return 0
 
 
 if __name__ == "__main__":

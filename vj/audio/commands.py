@@ -1,4 +1,4 @@
-"""`vj analyze`: run the live streaming analysis over a file and write onset / beat
+"""`vj analyze`: run the live streaming analysis over a file and write onset / beat / downbeat
 availability times (s, one per line) and per-hop band energies, atomically."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "analyze",
         help="onsets, beats and bands of an audio file (the live analysis, streamed)",
         description="Stream AUDIO through the live analysis block by block and write when each "
-        "onset / beat became available (end of its block, seconds from the file start).",
+        "onset / beat / downbeat became available (end of its block, seconds from the file start).",
     )
     p.add_argument(
         "audio", metavar="AUDIO", help="audio file (WAV/FLAC/OGG, or anything FFmpeg decodes)"
@@ -34,6 +34,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--onsets", required=True, metavar="OUT.txt", help="onset times, one a line")
     p.add_argument("--beats", metavar="OUT.txt", help="beat times, one a line")
+    p.add_argument(
+        "--downbeats",
+        metavar="OUT.txt",
+        help="downbeat times (beats that start a bar, from the audio alone), one a line",
+    )
     p.add_argument(
         "--band-onsets",
         metavar="PREFIX",
@@ -64,7 +69,8 @@ def analyze_array(
 
     fx = FeatureExtractor(sample_rate, hop=hop, channel=channel)
     block = block or hop
-    events: dict[str, list[int]] = {k: [] for k in ("onset", "low", "mid", "high", "beat")}
+    kinds = ("onset", "low", "mid", "high", "beat", "downbeat")
+    events: dict[str, list[int]] = {k: [] for k in kinds}
     n = len(x)
     rows = []
     last_hops = 0
@@ -78,6 +84,10 @@ def analyze_array(
         if fx.events:
             for kind, t in fx.drain_events():
                 events[kind].append(t)
+                # a downbeat is a beat after which the published bar position is in beat 1:
+                # exactly what live consumers of AudioFeatures.bar_position see
+                if kind == "beat" and feats.bar_position < 1.0:
+                    events["downbeat"].append(t)
     bands = np.array(rows, np.float32).reshape(-1, fx.n_bands)
     return {"events": events, "bands": bands, "extractor": fx}
 
@@ -91,7 +101,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.block is not None and args.block <= 0:
         print(f"vj analyze: --block {args.block} must be > 0", file=sys.stderr)
         return 2
-    for out in (args.onsets, args.beats, args.bands):
+    for out in (args.onsets, args.beats, args.downbeats, args.bands):
         if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
             print(f"vj analyze: {out}: folder does not exist", file=sys.stderr)
             return 2
@@ -115,6 +125,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     _write_times(args.onsets, ev["onset"])
     if args.beats:
         _write_times(args.beats, ev["beat"])
+    if args.downbeats:
+        _write_times(args.downbeats, ev["downbeat"])
     if args.band_onsets:
         for k in ("low", "mid", "high"):
             _write_times(f"{args.band_onsets}.{k}.txt", ev[k])
@@ -124,6 +136,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     fx = res["extractor"]
     print(
         f"{args.audio}: {len(x) / sr:.1f} s at {sr} Hz, hop {args.hop}: "
-        f"{len(ev['onset'])} onsets, {len(ev['beat'])} beats, tempo {fx.tracker.bpm:.1f} BPM"
+        f"{len(ev['onset'])} onsets, {len(ev['beat'])} beats, {len(ev['downbeat'])} downbeats, "
+        f"tempo {fx.tracker.bpm:.1f} BPM"
     )
     return 0

@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vj.audio.analysis import N_ODF, HopAnalyzer, PeakPicker, time_constant_coef
+from vj.audio.analysis import (
+    N_ODF,
+    ONSET_MERGE_S,
+    HopAnalyzer,
+    PeakPicker,
+    time_constant_coef,
+)
 from vj.audio.features import AudioFeatures
 from vj.audio.tempo import BeatTracker
 from vj.clock import now_ns
@@ -84,6 +90,8 @@ class FeatureExtractor:
         self._fill = 0
         self._mono = np.zeros(0, np.float32)
         self.onset_count = 0
+        self._last_onset_ns = -(1 << 62)
+        self._onset_merge_ns = ONSET_MERGE_S * 1e9
         self.band_onset_counts = [0, 0, 0]
         self.beat_count = 0  # beats of whichever tempo source is active
         self._src = "none"  # the active tempo source at the last publish
@@ -204,9 +212,7 @@ class FeatureExtractor:
         (v_all, v_low, v_mid, v_high), (v_on, _, _, _) = an.odfs.tolist()
         self.onset_strength = v_on
         pick_all, pick_low, pick_mid, pick_high = self._pick  # unrolled: no loop per hop
-        if pick_all(v_on):
-            self.onset_count += 1
-            self.events.append(("onset", t_ns))
+        hit = pick_all(v_on)
         if pick_low(v_low):
             self.band_onset_counts[0] += 1
             self.events.append(("low", t_ns))
@@ -216,11 +222,17 @@ class FeatureExtractor:
         if pick_high(v_high):
             self.band_onset_counts[2] += 1
             self.events.append(("high", t_ns))
+            hit = True  # hats/cymbals under a wash or 20 dB down: see analysis.ONSET_MERGE_S
+        if hit and t_ns - self._last_onset_ns >= self._onset_merge_ns:
+            self._last_onset_ns = t_ns
+            self.onset_count += 1
+            self.events.append(("onset", t_ns))
         # the tracker always runs (it must stay locked to take over), but its beats only
         # count while it is the active source; tap / MIDI clock / Link beats come in _publish.
         # Its phase cue is the high band: hats and cymbals sit on the beat in every annotated
         # file (kick + snare do not: syncopated kicks, off-beat snares)
-        if self.tracker.process(v_all, t_ns, v_high) and self._src in ("tracker", "none"):
+        beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid)  # low/mid: bar phase
+        if beat and self._src in ("tracker", "none"):
             self.beat_count += 1
             self.events.append(("beat", t_ns))
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB

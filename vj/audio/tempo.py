@@ -3,10 +3,12 @@ from a cumulative beat score (the online dynamic-programming scheme of Ellis / S
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
 
+from vj.audio.bars import BarTracker
 from vj.tempo import TempoState
 
 NEVER = 1 << 62  # no beat pending
@@ -112,23 +114,45 @@ class BeatTracker:
         self._active_level = active_level
         self._silence_frames = int(silence_s * fr)
         self._since_active = 1 << 30
+        # bar phase: per-frame kick / snare / cymbal rings, read one period after each beat
+        self.bars = BarTracker(beats_per_bar)
+        self._low = np.zeros(self._n_hist, np.float32)
+        self._mid = np.zeros(self._n_hist, np.float32)
+        self._high = np.zeros(self._n_hist, np.float32)
+        self._acc_l = self._acc_m = self._acc_h = 0.0
+        self._music_start = -1  # frame of the first onset after silence
+        self._pending: collections.deque[tuple[float, int]] = collections.deque(maxlen=8)
 
     # --- per hop -----------------------------------------------------------------------------
-    def process(self, value: float, t_ns: int, accent: float = 0.0) -> bool:
+    def process(
+        self, value: float, t_ns: int, accent: float = 0.0, low: float = 0.0, mid: float = 0.0
+    ) -> bool:
         """One onset-strength value per hop; t_ns is the hop's end. True when a beat fires.
 
         `accent` is the high band's (hats, cymbals) onset strength: the tracker follows
         value + accent_weight × accent, which puts the grid on the beat, not between beats,
-        where the kick and snare play syncopated figures.
+        where the kick and snare play syncopated figures. `low` / `mid` (kick / snare band
+        onset strength) feed the bar phase only.
         """
         u = value + self._wacc * accent
         if u > self._acc:
             self._acc = u
+        if low > self._acc_l:
+            self._acc_l = low
+        if mid > self._acc_m:
+            self._acc_m = mid
+        if accent > self._acc_h:
+            self._acc_h = accent
         h = self._hop
         self._hop = h + 1
         self._sub -= 1
         if self._sub == 0:
             self._sub = self.decim
+            i = self._pos
+            self._low[i] = self._acc_l
+            self._mid[i] = self._acc_m
+            self._high[i] = self._acc_h
+            self._acc_l = self._acc_m = self._acc_h = 0.0
             self._frame_step(self._acc)
             self._acc = 0.0
         if self._fire_hop > h:  # the common case: no beat due in this hop
@@ -138,9 +162,33 @@ class BeatTracker:
         self._next_beat = -1.0
         if self._since_active > self._silence_frames:
             return False  # the grid runs on through silence, but fires no beats
+        if self.beat_count == 0 or t_ns - self.last_beat_ns > 4e9:
+            self.bars.reset()  # the first beat, or after a pause: a new piece may start
+            self._pending.clear()
+        ms = self._music_start
+        if ms >= 0 and self._last_beat - ms < 12.0 * self.fr:
+            # the beat the music started on, counted back with today's period: the first beats
+            # and periods are the least reliable, so this is redone on every beat for 12 s
+            n = round((self._last_beat - ms) / self.period)
+            self.bars.start(self.beat_count - n)
         self.last_beat_ns = t_ns
         self.beat_count += 1
+        self._pending.append((self._last_beat, self.beat_count - 1))
         return True
+
+    def _bar_features(self, fb: float, p: float) -> tuple[float, float, float, float]:
+        """Kick, snare, cymbal strength around beat frame fb (-20..+50 ms) and the mean onset
+        value between it and the next beat (fills)."""
+        m = self._n_hist - 1
+        c = int(round(fb))
+        lo, hi = c - max(1, round(0.02 * self.fr)), c + max(2, round(0.05 * self.fr))
+        idx = np.arange(lo, hi + 1) & m
+        k = float(self._low[idx].max())
+        s = float(self._mid[idx].max())
+        h = float(self._high[idx].max())
+        dj = np.arange(hi + 1, max(hi + 2, int(fb + p) - 2)) & m
+        d = float(self._odf[dj].mean())
+        return k, s, h, d
 
     # --- per frame ---------------------------------------------------------------------------
     @property
@@ -152,9 +200,18 @@ class BeatTracker:
         """Push one frame (the largest value of its hops) and advance the beat score."""
         self._odf[self._pos] = v
         self._pos = (self._pos + 1) & (self._n_hist - 1)
-        self._since_active = 0 if v > self._active_level else self._since_active + 1
         t = self._frame
+        if v > self._active_level:
+            if self._since_active > self._silence_frames:
+                self._music_start = t  # the first onset after silence (or ever)
+            self._since_active = 0
+        else:
+            self._since_active += 1
         self._frame = t + 1
+        pend = self._pending
+        if pend and self.period > 0 and t >= pend[0][0] + self.period:
+            fb, idx = pend.popleft()
+            self.bars.beat(idx, self._bar_features(fb, self.period))
         if self._frame >= self._next_update:
             self._estimate_period()
             slow = self._steady >= self._settle_checks > 0
@@ -434,4 +491,5 @@ class BeatTracker:
         count = self.beat_count - 1 + whole
         phase = beats - whole
         bpb = self._beats_per_bar
-        return TempoState(60.0 * fr / p, phase, (count % bpb) + phase, bpb, count)
+        bar = ((count - self.bars.offset) % bpb) + phase  # the bar phase the drums voted for
+        return TempoState(60.0 * fr / p, phase, bar, bpb, count)
