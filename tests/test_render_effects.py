@@ -346,3 +346,21 @@ def test_shipped_effects_are_all_listed():
     names = list_effects(default_shader_dir())
     assert {"feedback", "kaleido", "mirror", "rgbsplit", "grade", "palette", "strobe"} <= set(names)
     assert {"zoomblur", "pixelate", "edgeglow", "vignette", "grain", "displace"} <= set(names)
+
+
+def test_every_effect_runs_as_the_compositor_effect(ctx):
+    """What `vj render --effect NAME` does for each shipped effect: no error, a changed frame."""
+    from vj.render.compositor import Compositor
+    from vj.render.offscreen import OffscreenTarget
+
+    frame = np.zeros((18, 18, 4), np.uint8)
+    frame[..., :3] = test_image()[:18, :18]
+    tgt = OffscreenTarget(ctx, 32, 18)
+    for name in list_effects(default_shader_dir()):
+        comp = Compositor(ctx, 32, 18, effect=name, filter="bilinear")
+        comp.submit_frame(frame, 0, 0)
+        comp.draw(tgt.fbo, 0, {"hud": 0.0}, None, None)
+        assert comp.last_error is None, (name, comp.last_error)
+        assert comp.effect == name and tgt.read_rgb().max() > 0
+        comp.release()
+    tgt.release()

@@ -215,6 +215,9 @@ def _render(args, audio, sr) -> int:
         seed=preset.seed if args.seed is None else args.seed,
         checkpoint=args.checkpoint or preset.generator.checkpoint,
         effect=args.effect or preset.effect,
+        chains=_chains(preset, args.effect),
+        fit=preset.stage.fit,
+        upscale=preset.stage.upscale,
         hop=preset.audio.hop,
         n_bands=preset.audio.n_bands,
         hud=args.hud,
@@ -230,6 +233,20 @@ def _render(args, audio, sr) -> int:
         f"{audio.shape[0] / sr:.1f} s, H.264 + AAC)"
     )
     return 0
+
+
+def _chains(preset, effect: str | None) -> dict | None:
+    """The preset's effect chains; `--effect NAME` replaces the master chain with NAME alone."""
+    from vj.render.effects import EffectError, check_effect_name
+
+    chains = dict(preset.effects or {})
+    if effect:
+        try:
+            check_effect_name(effect)
+        except EffectError as exc:
+            raise UserError(f"--effect: {exc}") from None
+        chains["master"] = (effect,)
+    return chains or None
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:

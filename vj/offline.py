@@ -25,6 +25,9 @@ class RenderJob:
     seed: int = 0
     checkpoint: str = "default"
     effect: str = "default"
+    chains: dict | None = None  # effect chains {"A": (...), "master": (...)}; None = `effect`
+    fit: str = "fill"  # how the generator frame fills the output (vj/render/fit.py)
+    upscale: str = "bicubic"  # bilinear | bicubic | lanczos
     hop: int = 256
     n_bands: int = 8
     hud: bool = False
@@ -56,7 +59,11 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
 
     ctx = create_headless_context()
     target = OffscreenTarget(ctx, job.width, job.height)
-    comp = Compositor(ctx, job.width, job.height, effect=job.effect)
+    comp = Compositor(
+        ctx, job.width, job.height, effect=job.effect, filter=job.upscale, fit=job.fit
+    )
+    if job.chains:
+        comp.set_chains(job.chains)
     if comp.last_error:
         print(f"vj: {comp.last_error}", file=sys.stderr)
 

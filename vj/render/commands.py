@@ -20,23 +20,39 @@ def register(subparsers) -> None:
 
 def check_shaders(ctx, shader_dir: Path) -> list[tuple[str, str | None]]:
     """(file, error or None) for every shader the compositor would load from `shader_dir`."""
+    from vj.render.effects import EffectError, parse_effect
     from vj.render.shaders import BUILTIN_PASSTHROUGH, HotProgram, list_effects
 
     vert = shader_dir / "fullscreen.vert"
+    comp, scale = shader_dir / "composite.frag", shader_dir / "scale.frag"
     jobs: list[tuple[Path, dict[str, str]]] = [
-        (shader_dir / "composite.frag", {}),
-        (shader_dir / "composite.frag", {"BICUBIC": "1"}),
+        (comp, {}),
+        (comp, {"BICUBIC": "1"}),
+        (comp, {"LANCZOS": "1", "OUTSIDE_BLACK": "1"}),
         (shader_dir / "present.frag", {}),
         (shader_dir / "hud.frag", {}),
     ]
+    if scale.is_file():  # the output scaler: one pass, and both separable passes
+        jobs += [(scale, {"OUTSIDE_MIRROR": "1"})]
+        jobs += [
+            (scale, {f: "1", p: "1"}) for f in ("LANCZOS", "BICUBIC") for p in ("PASS_X", "PASS_Y")
+        ]
     jobs += [(shader_dir / "effects" / f"{e}.frag", {}) for e in list_effects(shader_dir)]
     out = []
     for path, defines in jobs:
         hp = HotProgram(ctx, path, BUILTIN_PASSTHROUGH, vert, defines)
-        label = str(path) + (" (bicubic)" if defines else "")
-        out.append((label, hp.error))
-        hp.vao.release()
-        hp.program.release()
+        label = str(path) + (f" ({', '.join(d.lower() for d in defines)})" if defines else "")
+        err = hp.error_detail
+        if err is None and path.parent.name == "effects":
+            try:
+                spec = parse_effect(path)
+                missing = [spec.local(p) for p in spec.params if spec.local(p) not in hp.program]
+                if missing:  # declared but never read: the control would do nothing
+                    err = f"{path}: @param {', '.join(missing)} declared but not used by the shader"
+            except EffectError as exc:
+                err = str(exc)
+        out.append((label, err))
+        hp.release()
     return out
 
 

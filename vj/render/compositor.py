@@ -1,8 +1,9 @@
 """The compositor: uploads generator frames, crossfades them, applies effect and colour, draws HUD.
 
-Three full-screen passes, all from `shaders/`: composite (crossfade, cover-fit upscale, zoom,
-brightness/contrast/saturation) into a float texture; the effect (with its own feedback
-texture); present (master fader and HUD) into the caller's framebuffer. Works the same on an
+Full-screen passes, all from `shaders/`: composite (crossfade, fit-mode upscale, zoom,
+brightness/contrast/saturation) into a texture; the effect chains (vj/render/effects.py: the
+deck's, then the master's; feedback slots keep their own buffers); present (master fader and
+HUD) into the caller's framebuffer. Works the same on an
 EGL offscreen target and on a window's default framebuffer.
 """
 
@@ -16,10 +17,11 @@ import numpy as np
 
 from vj.audio.features import AudioFeatures
 from vj.clock import StampLog
+from vj.render.effects import ChainSet, EffectError, EffectLibrary, FxInputs
+from vj.render.fit import check_mode, fit_scale
 from vj.render.hud import HudText
 from vj.render.offscreen import gil_free_finish, is_software_renderer
 from vj.render.shaders import (
-    BUILTIN_PASSTHROUGH,
     BUILTIN_VERTEX,
     HotProgram,
     default_shader_dir,
@@ -73,7 +75,7 @@ out vec4 frag;
 void main() { frag = vec4(mix(texture(a, uv).rgb, texture(b, uv).rgb, w), 1.0); }
 """
 
-FILTERS = ("bilinear", "bicubic")
+FILTERS = ("bilinear", "bicubic", "lanczos")
 
 
 def _is_torch(x) -> bool:
@@ -126,9 +128,11 @@ class Compositor:
         interval_alpha: float = 0.25,
         onset_decay_s: float = 0.18,
         stamps: StampLog | None = None,
+        fit: str = "fill",
     ) -> None:
         if filter not in FILTERS:
             raise ValueError(f"compositor filter {filter!r}: allowed values are {FILTERS}")
+        self.fit = check_mode(fit)  # how the generator frame fills the output (vj/render/fit.py)
         self.ctx = ctx
         self.shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
         self._alpha = float(interval_alpha)
@@ -139,13 +143,16 @@ class Compositor:
         self.last_error: str | None = None
 
         vert = self.shader_dir / "fullscreen.vert"
-        defines = {"BICUBIC": "1"} if filter == "bicubic" else {}
+        defines = {"bicubic": {"BICUBIC": "1"}, "lanczos": {"LANCZOS": "1"}}.get(filter, {})
+        if fit == "fit":
+            defines["OUTSIDE_BLACK"] = "1"  # bars; the other modes mirror (zoom < 1 too)
         sd = self.shader_dir
         self._composite = HotProgram(ctx, sd / "composite.frag", _BUILTIN_COMPOSITE, vert, defines)
         self._present = HotProgram(ctx, sd / "present.frag", _BUILTIN_PRESENT, vert)
         self._hud_prog = HotProgram(ctx, sd / "hud.frag", _BUILTIN_HUD, vert)
+        self.effects_lib = EffectLibrary(ctx, self.shader_dir, finish=self._finish)
+        self.chains = ChainSet(self.effects_lib, (width, height))
         self._effect_name = ""
-        self._effect: HotProgram
         self.set_effect(effect)
 
         # generator frames [previous, current, spare]; textures are reused while the size holds
@@ -165,7 +172,6 @@ class Compositor:
         self._t0: int | None = None  # first draw time: the `time` uniform counts from here
         self._onset_seen = 0
         self._t_onset: int | None = None
-        self._bands = np.zeros(8, np.float32)
         self.last_mix = 1.0
 
         self._hud = HudText()
@@ -175,8 +181,6 @@ class Compositor:
         self.size = (0, 0)
         self._scene: moderngl.Texture | None = None
         self._scene_fbo: moderngl.Framebuffer | None = None
-        self._fx: list[tuple[moderngl.Texture, moderngl.Framebuffer]] = []
-        self._fx_i = 0
         self.resize(width, height)
         self._update_error()
 
@@ -187,47 +191,45 @@ class Compositor:
             raise ValueError(f"compositor size must be positive, got {width}x{height}")
         if (width, height) == self.size:
             return
-        for tex, fbo in ([(self._scene, self._scene_fbo)] if self._scene else []) + self._fx:
-            fbo.release()
-            tex.release()
+        if self._scene is not None:
+            self._scene_fbo.release()
+            self._scene.release()
         self.size = (int(width), int(height))
         # RGBA8 intermediates: half-float ones cost llvmpipe twice as much per pass
         self._scene = self.ctx.texture(self.size, 4)
         self._scene_fbo = self.ctx.framebuffer(color_attachments=[self._scene])
-        self._fx = []
-        for _ in range(2):
-            tex = self.ctx.texture(self.size, 4)
-            tex.repeat_x = tex.repeat_y = False
-            fbo = self.ctx.framebuffer(color_attachments=[tex])
-            fbo.clear(0.0, 0.0, 0.0, 1.0)
-            self._fx.append((tex, fbo))
         self._scene.repeat_x = self._scene.repeat_y = False
+        self.chains.resize(*self.size)
 
     def effects(self) -> list[str]:
         """Names of the effects in `shader_dir/effects/`."""
         return list_effects(self.shader_dir)
 
     def set_effect(self, name: str) -> None:
+        """Make `name` the master chain's only effect (the one-slot control of `vj --effect`)."""
         available = self.effects()
-        if name not in available and available:  # with no effects at all: built-in passthrough
-            raise ValueError(
-                f"unknown effect {name!r}: {self.shader_dir / 'effects'} has {available or 'none'}"
-            )
+        if not available:  # no effects at all: nothing applied, said in last_error
+            self._effect_name = name
+            self._update_error()
+            return
         if name == self._effect_name:
             return
-        old = getattr(self, "_effect", None)
-        self._effect = HotProgram(
-            self.ctx,
-            self.shader_dir / "effects" / f"{name}.frag",
-            BUILTIN_PASSTHROUGH,
-            self.shader_dir / "fullscreen.vert",
-        )
+        try:
+            self.set_chains({"master": (name,)})
+        except EffectError as exc:
+            raise ValueError(str(exc)) from None
         self._effect_name = name
-        if old is not None:
-            old.vao.release()
-            old.program.release()
-            for _, fbo in self._fx:  # the new effect starts without the old one's trails
-                fbo.clear(0.0, 0.0, 0.0, 1.0)
+
+    def set_chains(self, chains) -> None:
+        """Effect chains by name, as in `CompositorControls.chains` ({"A": (...), "master": ...}).
+
+        Raises EffectError for an unknown effect (nothing changes then). Deck "A" runs on the
+        composited frame before the master chain; "B" waits for the two-deck compositor.
+        """
+        self.chains.update(chains)
+        master = tuple(chains.get("master", ()))
+        if master:
+            self._effect_name = master[0]
         self._update_error()
 
     def cycle_effect(self, step: int = 1) -> str:
@@ -244,19 +246,24 @@ class Compositor:
         return self._effect_name
 
     def _programs(self) -> tuple[HotProgram, ...]:
-        return (self._composite, self._effect, self._present, self._hud_prog)
+        return (self._composite, self._present, self._hud_prog)
 
     def _update_error(self) -> None:
-        errs = [p.error for p in self._programs() if p.error]
+        errs = [p.error for p in self._programs() if p.error] + self.effects_lib.errors()
+        if not self.effects():
+            errs.append(f"{self.shader_dir / 'effects'}: no effects found; none applied")
         self.last_error = "\n".join(errs) if errs else None
 
     def reload_shaders(self) -> list[str]:
         """Rebuild programs whose files changed (cheap when nothing did: a few stats).
 
-        Returns one line per changed file: `file: reloaded` or the `file:line: error`.
-        A failed build keeps the previous program.
+        Returns one line per changed file: `file: reloaded` or the `file:line: error`, and one
+        per effect the slow-shader guard reverted or bypassed. A failed build keeps the
+        previous program.
         """
         events = [e for e in (p.poll() for p in self._programs()) if e is not None]
+        events += self.effects_lib.poll()
+        events += self.effects_lib.take_messages()  # slow-shader verdicts since the last call
         if events:
             self._update_error()
         return events
@@ -419,8 +426,8 @@ class Compositor:
             self._set(prog, "prev_tex", 0)
             self._set(prog, "cur_tex", 1)
             self._set(prog, "mix_w", mix_w)
-            self._set(prog, "prev_cover", cover_scale(*(prev or cur).size, w, h))
-            self._set(prog, "cur_cover", cover_scale(*cur.size, w, h))
+            self._set(prog, "prev_cover", fit_scale(self.fit, *(prev or cur).size, w, h))
+            self._set(prog, "cur_cover", fit_scale(self.fit, *cur.size, w, h))
             self._set(prog, "zoom", float(p("zoom", 1.0)))
             self._set(prog, "brightness", float(p("brightness", 0.0)))
             self._set(prog, "contrast", float(p("contrast", 1.0)))
@@ -428,39 +435,8 @@ class Compositor:
             self._composite.vao.render(moderngl.TRIANGLES, vertices=3)
             self._pass_done()
 
-        # 2. effect: scene (+ its own previous output) → fx[i]
-        env = self._onset_envelope(t_ns, features)
-        fb_tex = self._fx[self._fx_i][0]
-        self._fx_i ^= 1
-        out_tex, out_fbo = self._fx[self._fx_i]
-        out_fbo.use()
-        prog = self._effect.program
-        self._scene.use(location=0)
-        fb_tex.use(location=1)
-        self._set(prog, "scene", 0)
-        self._set(prog, "feedback", 1)
-        self._set(prog, "resolution", (float(w), float(h)))
-        self._set(prog, "time", float(seconds))
-        self._set(prog, "fx_amount", float(p("fx_amount", 0.35)))
-        self._set(prog, "fx_pulse", float(p("fx_pulse", 0.5)) * env)
-        self._set(prog, "onset_env", env)
-        for name in ("brightness", "contrast", "saturation", "master"):
-            self._set(prog, name, float(p(name, 0.0 if name == "brightness" else 1.0)))
-        if features is not None:
-            n = min(8, len(features.bands))
-            self._bands[:n] = features.bands[:n]
-            self._bands[n:] = 0.0
-            beat_phase, rms = float(features.beat_phase), float(features.rms)
-        else:
-            self._bands[:] = 0.0
-            beat_phase, rms = 0.0, 0.0
-        if "bands" in prog:
-            u = prog["bands"]  # the compiler may trim the array to the elements the shader reads
-            u.write(self._bands[: min(8, max(1, u.array_length))].tobytes())
-        self._set(prog, "beat_phase", beat_phase)
-        self._set(prog, "rms", rms)
-        self._effect.vao.render(moderngl.TRIANGLES, vertices=3)
-        self._pass_done()
+        # 2. effects: the deck chain, then the master chain (each slot's trails in its own buffers)
+        out_tex = self._apply_chains(t_ns, seconds, params, features)
 
         # 3. present: master → caller's framebuffer
         fbo.use()
@@ -494,6 +470,29 @@ class Compositor:
         if self._finish is not None:
             self._finish()
 
+    def _apply_chains(self, t_ns: int, seconds: float, params, features) -> moderngl.Texture:
+        """Scene → chain "A" → chain "master"; returns the texture to present."""
+        env = self._onset_envelope(t_ns, features)
+        if features is not None:
+            bar = float(features.bar_position)
+            inputs = FxInputs(
+                time=seconds,
+                beat=float(features.beat_count) + float(features.beat_phase),
+                beat_phase=float(features.beat_phase),
+                bar_phase=(bar / 4.0) % 1.0,
+                bpm=float(features.bpm),
+                onset_env=env,
+                rms=float(features.rms),
+                bands=tuple(float(b) for b in features.bands[:8]),
+            )
+        else:
+            inputs = FxInputs(time=seconds, onset_env=env)
+        fin = self._pass_done if self._finish is not None else None
+        tex = self.chains.run("A", self._scene, params, inputs, fin)
+        tex = self.chains.run("master", tex, params, inputs, fin)
+        self.effects_lib.end_frame()  # slow-shader verdicts: reported by reload_shaders()
+        return tex
+
     # -- HUD -----------------------------------------------------------------------------
     @staticmethod
     def hud_scale(out_height: int) -> int:
@@ -523,8 +522,9 @@ class Compositor:
 
     def release(self) -> None:
         for hp in self._programs():
-            hp.vao.release()
-            hp.program.release()
+            hp.release()
+        self.chains.release()
+        self.effects_lib.release()
         for tex in self._frames:
             if tex is not None:
                 tex.release()
@@ -532,9 +532,8 @@ class Compositor:
             fbo.release()
         self._blend_vao.release()
         self._blend.release()
-        for tex, fbo in [(self._scene, self._scene_fbo), *self._fx]:
-            fbo.release()
-            tex.release()
+        self._scene_fbo.release()
+        self._scene.release()
         self._hud_tex.release()
         if self._uploader is not None:
             self._uploader.release()

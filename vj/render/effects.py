@@ -18,6 +18,7 @@ keeps its own ping-pong pair, so trails survive other slots and other chains.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,19 @@ def effect_specs(shader_dir: Path | None = None) -> tuple[list[EffectSpec], list
     return specs, errors
 
 
+def check_effect_name(name: str, shader_dir: Path | None = None) -> None:
+    """Raise EffectError (with a did-you-mean) unless `name` is in shaders/effects/."""
+    shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
+    names = list_effects(shader_dir)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise EffectError(
+            f"unknown effect {name!r}{hint}: {shader_dir / 'effects'} has "
+            f"{', '.join(names) or 'none'}"
+        )
+
+
 def register_effect_params(registry: ParamRegistry, shader_dir: Path | None = None) -> list[str]:
     """Define every effect parameter in `registry` (once); returns declaration errors."""
     specs, errors = effect_specs(shader_dir)
@@ -176,7 +190,7 @@ class EffectLibrary:
         self.guard = guard or SlowShaderGuard()
         self.timer = PassTimer(ctx, finish=finish)
         self._fx: dict[str, _Effect] = {}
-        self.messages: list[str] = []  # reload / error / slow-shader lines not yet shown
+        self.messages: list[str] = []  # first-build errors and slow-shader verdicts not yet shown
         self.last_ms: dict[str, float] = {}  # newest measured pass time per effect
 
     def names(self) -> list[str]:
@@ -186,16 +200,7 @@ class EffectLibrary:
         return self.shader_dir / "effects" / f"{name}.frag"
 
     def check_name(self, name: str) -> None:
-        names = self.names()
-        if name not in names:
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise EffectError(
-                f"unknown effect {name!r}{hint}: {self.shader_dir / 'effects'} has "
-                f"{', '.join(names) or 'none'}"
-            )
+        check_effect_name(name, self.shader_dir)
 
     def get(self, name: str) -> _Effect:
         fx = self._fx.get(name)
@@ -241,7 +246,6 @@ class EffectLibrary:
                     for p in fx.spec.params:
                         if p.name not in registry:
                             registry.define(p)
-        self.messages += events
         return events
 
     def end_frame(self) -> list[str]:
