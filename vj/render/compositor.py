@@ -141,6 +141,8 @@ class Compositor:
         # on a CPU rasteriser, finish each pass outside the GIL (see gil_free_finish)
         self._finish = gil_free_finish() if is_software_renderer(ctx) else None
         self.last_error: str | None = None
+        self.defer_hud = False  # True: draw() leaves the HUD lines in pending_hud
+        self.pending_hud: list[str] | None = None
 
         vert = self.shader_dir / "fullscreen.vert"
         defines = {"bicubic": {"BICUBIC": "1"}, "lanczos": {"LANCZOS": "1"}}.get(filter, {})
@@ -175,6 +177,7 @@ class Compositor:
         self.last_mix = 1.0
 
         self._hud = HudText()
+        self._hud_graph = False
         self._hud_tex = ctx.texture((1, 1), 1, data=b"\x00")
         self._hud_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
@@ -440,7 +443,6 @@ class Compositor:
 
         # 3. present: master → caller's framebuffer
         fbo.use()
-        out_h = fbo.size[1]
         prog = self._present.program
         out_tex.use(location=0)
         self._set(prog, "image", 0)
@@ -448,23 +450,35 @@ class Compositor:
         self._present.vao.render(moderngl.TRIANGLES, vertices=3)
         self._pass_done()
 
-        # 4. HUD: only its box is drawn (viewport), blended over the output, not faded by master
-        if hud_lines and p("hud", 1.0) >= 0.5:
-            self._update_hud(hud_lines)
-            s = self.hud_scale(out_h)
-            ox, oy = self.hud_origin(out_h)
-            tw, th = self._hud_tex.size
-            saved = fbo.viewport
-            fbo.viewport = (ox, out_h - oy - th * s, tw * s, th * s)  # GL origin: bottom-left
-            self._hud_tex.use(location=0)
-            self._set(self._hud_prog.program, "hud_tex", 0)
-            ctx.enable(moderngl.BLEND)
-            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-            self._hud_prog.vao.render(moderngl.TRIANGLES, vertices=3)
-            ctx.disable(moderngl.BLEND)
-            fbo.viewport = saved
+        # 4. HUD over the output; deferred (to the window only, see vj/render/stage.py) when
+        # the output also feeds NDI / recording / virtual cameras
+        show_hud = bool(hud_lines) and p("hud", 1.0) >= 0.5
+        self.pending_hud = list(hud_lines) if show_hud and self.defer_hud else None
+        if show_hud and not self.defer_hud:
+            self.draw_hud(fbo, hud_lines)
         if self._stamps is not None and self._frame_ids[1] >= 0:
             self._stamps.stamp(self._frame_ids[1], "composite")
+
+    def draw_hud(self, fbo: moderngl.Framebuffer, hud_lines: list[str], graph=None) -> None:
+        """The HUD box (its viewport only), blended over what `fbo` holds, not faded by master.
+
+        `graph`: an optional coverage image [h, w] uint8 drawn below the text (frame times).
+        """
+        ctx = self.ctx
+        out_h = fbo.size[1]
+        self._update_hud(hud_lines, graph)
+        s = self.hud_scale(out_h)
+        ox, oy = self.hud_origin(out_h)
+        tw, th = self._hud_tex.size
+        saved = fbo.viewport
+        fbo.viewport = (ox, out_h - oy - th * s, tw * s, th * s)  # GL origin: bottom-left
+        self._hud_tex.use(location=0)
+        self._set(self._hud_prog.program, "hud_tex", 0)
+        ctx.enable(moderngl.BLEND)
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+        self._hud_prog.vao.render(moderngl.TRIANGLES, vertices=3)
+        ctx.disable(moderngl.BLEND)
+        fbo.viewport = saved
 
     def _pass_done(self) -> None:
         if self._finish is not None:
@@ -509,8 +523,15 @@ class Compositor:
         """The HUD coverage [h, w] uint8 (font pixels) for `lines`: the reference for tests."""
         return self._hud.render(lines)[0].copy()
 
-    def _update_hud(self, lines: list[str]) -> None:
+    def _update_hud(self, lines: list[str], graph=None) -> None:
         img, changed = self._hud.render(lines)
+        if graph is not None:
+            from vj.render.hud import stack
+
+            img, changed = stack(img, graph), True
+        elif self._hud_graph:
+            changed = True  # the texture still holds last frame's graph
+        self._hud_graph = graph is not None
         if not changed:
             return
         h, w = img.shape
