@@ -372,6 +372,11 @@ class Compositor:
         return tex
 
     @property
+    def scene_texture(self) -> moderngl.Texture:
+        """The composited frame before the effect chains (the deck preview of the operator view)."""
+        return self._scene
+
+    @property
     def current_frame_id(self) -> int:
         """Id of the newest submitted frame (-1 before the first)."""
         return self._frame_ids[1]
