@@ -132,3 +132,20 @@ def test_status_lines_and_frame_time_graph(ctx):
     tgt = OffscreenTarget(ctx, 64, 36)
     comp.draw_hud(tgt.fbo, ["X"], g)
     assert tgt.read_rgb().max() > 0
+
+
+def test_screenshot_key_in_the_live_app(ctx, tmp_path):
+    import glfw
+
+    from vj.app import LiveApp, LiveOptions
+    from vj.params import default_registry
+
+    app = LiveApp(default_registry(), None, LiveOptions(headless=True))
+    comp = Compositor(ctx, 32, 18, effect="none", filter="bilinear")
+    app._stage = Stage(ctx, comp, StageOptions(output=(48, 28), screenshot_dir=tmp_path))
+    app._on_key(glfw.KEY_P, glfw.PRESS, 0)
+    comp.draw(app._stage.fbo, 0, {"hud": 0.0})
+    app._stage.finish_frame(None)
+    (png,) = tmp_path.glob("vj-*.png")
+    assert decode_png(png.read_bytes()).shape == (28, 48, 3)
+    app._stage.release()

@@ -63,6 +63,12 @@ class LiveOptions:
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
+    # stage (vj/render/stage.py): output size independent of the window, outputs, operator view
+    stage: object | None = None  # vj.render.stage.StageOptions, None = draw to the window
+    operator: bool = False  # open the operator window (needs `stage`)
+    chains: dict | None = None  # effect chains {"A": (...), "master": (...)}
+    fit: str = "fill"
+    upscale: str = "bicubic"
 
 
 class GeneratorThread(threading.Thread):
@@ -251,19 +257,53 @@ class LiveApp:
         win = Window(o.width, o.height, fullscreen=o.fullscreen, monitor=o.monitor, vsync=o.vsync)
         win.on_key = self._on_key
         w, h = win.size
-        comp = Compositor(win.ctx, w, h, effect=o.effect)
+        comp = Compositor(win.ctx, w, h, effect=o.effect, filter=o.upscale, fit=o.fit)
+        if o.chains:
+            comp.set_chains(o.chains)
+        staged = self._open_stage(win, comp)  # None, or (target fbo, swap) of the stage
         t_end = None if o.duration is None else now_ns() + int(o.duration * 1e9)
         try:
             while not win.should_close() and not self._stop.is_set():
                 win.poll()
-                if (w, h) != tuple(win.size):  # window resized or went fullscreen
+                if staged is None and (w, h) != tuple(win.size):  # resized / went fullscreen
                     w, h = win.size
                     comp.resize(w, h)
-                self._frame(comp, win.fbo, swap=win.swap)
+                fbo, swap = staged or (win.fbo, win.swap)
+                self._frame(comp, fbo, swap=swap)
                 if t_end is not None and now_ns() >= t_end:
                     break
         finally:
+            self._close_stage()
             win.close()
+
+    def _open_stage(self, win, comp):
+        """Stage hook: output at its own size, outputs, operator window, screenshot key (P)."""
+        self._stage = self._operator = None
+        if self.options.stage is None:
+            return None
+        from vj.render.operator import OperatorWindow, operator_lines
+        from vj.render.stage import Stage
+
+        stage = self._stage = Stage(win.ctx, comp, self.options.stage)
+        op = self._operator = OperatorWindow(win) if self.options.operator else None
+
+        def swap() -> int:
+            stage.finish_frame(win.fbo)  # window view + HUD, outputs, pending screenshot
+            t = win.swap()
+            if op is not None and not op.should_close():
+                chains = {k: c.names for k, c in comp.chains.chains.items()}
+                status = (self._hud_lines(self.features.take()) + stage.status_lines())[:8]
+                lines = operator_lines(self.registry.snapshot(), chains, status=status)
+                op.draw({"A": comp.scene_texture, "B": None, "master": stage.tex}, lines)
+            return t
+
+        return stage.fbo, swap
+
+    def _close_stage(self) -> None:
+        if getattr(self, "_operator", None) is not None:
+            self._operator.close()
+        if getattr(self, "_stage", None) is not None:
+            self._stage.release()
 
     def _run_headless(self) -> None:
         from vj.render.compositor import Compositor
@@ -405,6 +445,8 @@ class LiveApp:
             r.trigger("fx_next", "key")
         elif key == glfw.KEY_0:
             r.reset(source="key")
+        elif key == glfw.KEY_P and getattr(self, "_stage", None) is not None:
+            self._stage.request_screenshot()  # PNG of the master at output resolution
         elif self.options.learn is not None and key in (
             glfw.KEY_LEFT_BRACKET,
             glfw.KEY_RIGHT_BRACKET,

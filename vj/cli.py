@@ -142,6 +142,16 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
+    p.add_argument("--operator", action="store_true", help="open the operator window too")
+    p.add_argument(
+        "--send",
+        action="append",
+        choices=("ndi", "vcam", "spout", "syphon"),
+        help="send the output to other software (repeatable); see the preset's stage.outputs",
+    )
+    p.add_argument(
+        "--output-size", type=_size, default=None, help="WxH output, independent of the window"
+    )
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -235,6 +245,25 @@ def _render(args, audio, sr) -> int:
     return 0
 
 
+def _stage_options(args, preset, size: tuple[int, int]) -> dict:
+    """LiveOptions fields for the stage: chains, fit, upscale, and a Stage when the preset
+    sets an output size or outputs, or --operator / --send / --output-size ask for one."""
+    from vj.render.stage import StageOptions
+
+    st = preset.stage
+    sends = tuple(st.outputs) + tuple(k for k in (args.send or []) if k not in st.outputs)
+    out = args.output_size or st.output
+    kw: dict = {"chains": _chains(preset, args.effect), "fit": st.fit, "upscale": st.upscale}
+    if out or sends or args.operator:
+        if args.headless:
+            raise UserError("--operator, --send and stage outputs need the window (no --headless)")
+        kw["stage"] = StageOptions(
+            output=out or size, outputs=sends, name=st.name, fps=float(preset.render.fps)
+        )
+        kw["operator"] = bool(args.operator)
+    return kw
+
+
 def _chains(preset, effect: str | None) -> dict | None:
     """The preset's effect chains; `--effect NAME` replaces the master chain with NAME alone."""
     from vj.render.effects import EffectError, check_effect_name
@@ -296,6 +325,7 @@ def cmd_live(args) -> int:
         checkpoint=args.checkpoint or preset.generator.checkpoint,
         device=args.device,
         record=args.record,
+        **_stage_options(args, preset, (w, h)),
     )
     if args.record and not args.headless:
         raise UserError("--record works with --headless (record the window with OBS for now)")
