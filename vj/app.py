@@ -241,6 +241,11 @@ class LiveApp:
         if self.gen.error is not None:
             raise RuntimeError(f"generator thread failed: {self.gen.error!r}") from self.gen.error
 
+    def request_chains(self, chains: dict | None) -> None:
+        """Set the effect chains at the next display frame (a preset switch; any thread)."""
+        if chains:
+            self._want_chains = dict(chains)
+
     def request_effect(self, name: str) -> None:
         """Switch the effect shader at the next display frame (any thread may ask)."""
         self._want_effect = name
@@ -313,7 +318,9 @@ class LiveApp:
         o = self.options
         ctx = create_headless_context()
         target = OffscreenTarget(ctx, o.width, o.height)
-        comp = Compositor(ctx, o.width, o.height, effect=o.effect)
+        comp = Compositor(ctx, o.width, o.height, effect=o.effect, filter=o.upscale, fit=o.fit)
+        if o.chains:
+            comp.set_chains(o.chains)
         rgb = np.empty((o.height, o.width, 3), np.uint8)
         writer = VideoWriter(o.record, o.width, o.height, int(round(o.fps))) if o.record else None
         period = int(1e9 / o.fps)
@@ -367,6 +374,12 @@ class LiveApp:
             try:
                 comp.set_effect(want)
             except ValueError as exc:  # an unknown effect is reported; the show goes on
+                warn(str(exc))
+        chains, self._want_chains = getattr(self, "_want_chains", None), None
+        if chains is not None:
+            try:
+                comp.set_chains(chains)
+            except ValueError as exc:  # EffectError: an unknown effect; the show goes on
                 warn(str(exc))
         fx = self.registry.get("fx_next")
         if fx != self._last_fx:

@@ -338,7 +338,11 @@ def cmd_live(args) -> int:
     switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
         registry,
         preset,
-        on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
+        on_switch=lambda p: (
+            app.request_effect(p.effect),
+            app.request_chains(p.effects),
+            print(f"vj: preset {p.name}"),
+        ),
         on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
     )
     controllers = start_controllers(args, preset, registry, clock, switcher)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from vj.render.hud import frame_time_graph
 from vj.render.outputs import FrameSender, OutputUnavailable, open_output
 from vj.render.outputs.readback import AsyncReadback
 from vj.render.png import write_png
@@ -58,16 +60,23 @@ class Stage:
         self._rgba = np.empty((h, w, 4), np.uint8) if self.senders else None
         self._shot_requested = False
         self.last_screenshot: Path | None = None
+        self.frame_ms: deque[float] = deque(maxlen=120)  # display frame times, for the graph
+        self._t_last: float | None = None
 
     # -- per frame -----------------------------------------------------------------------
     def finish_frame(self, window_fbo: moderngl.Framebuffer | None) -> None:
         """After `comp.draw(stage.fbo, ...)`: window view + HUD, outputs, screenshot."""
+        t = time.perf_counter()
+        if self._t_last is not None:
+            self.frame_ms.append((t - self._t_last) * 1e3)
+        self._t_last = t
         if window_fbo is not None:
             window_fbo.use()
             window_fbo.clear(0.0, 0.0, 0.0, 1.0)
             self._scaler.draw(self.tex, window_fbo, self.options.window_fit, "bilinear")
             if self.comp.pending_hud:
-                self.comp.draw_hud(window_fbo, self.comp.pending_hud)
+                graph = frame_time_graph(self.frame_ms)
+                self.comp.draw_hud(window_fbo, self.comp.pending_hud, graph)
         if self._readback is not None:
             self._readback.start(self.fbo)
             if self._readback.collect(self._rgba):
