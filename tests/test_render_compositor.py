@@ -373,5 +373,5 @@ def test_deck_and_master_chains_compose(ctx):
         img = np.round(np.clip(REFERENCES[name](img, loc, NO_INPUTS), 0, 1) * 255) / 255
     assert np.abs(out - np.round(img[::-1] * 255)).max() <= 1
     with pytest.raises(Exception, match="unknown effect 'nosuch'"):
-        comp.set_chains({"B": ("nosuch",)})
-    assert comp.chains.chains["master"].names == ("vignette", "mirror")  # unchanged
+        comp.set_chains({"master": ("grain",), "B": ("nosuch",)})
+    assert comp.chains.chains["master"].names == ("vignette", "mirror")  # nothing changed

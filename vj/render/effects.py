@@ -454,6 +454,10 @@ class ChainSet:
         self.chains: dict[str, EffectChain] = {}
 
     def update(self, chains: Mapping[str, Sequence[str]]) -> None:
+        """Set the named chains; every name is checked first, so a bad one changes nothing."""
+        for names in chains.values():
+            for n in names:
+                self.lib.get(n)
         for key, names in chains.items():
             ch = self.chains.get(key)
             if ch is None:
