@@ -50,3 +50,25 @@ def test_bad_sections_name_file_and_line(tmp_path, text, message):
     with pytest.raises(PresetError) as e:
         load(tmp_path, text)
     assert message in str(e.value)
+
+
+def test_cli_effect_typo_and_shader_params_listing():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    r = subprocess.run(
+        [sys.executable, "-m", "vj", "demo", "--effect", "kaleidp", "-o", "x.mp4"],
+        capture_output=True, text=True, timeout=120, cwd=root, env=env,
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown effect 'kaleidp' (did you mean 'kaleido'?)" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "vj", "shaders", "--params"],
+        capture_output=True, text=True, timeout=120, cwd=root, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "effects: default, displace" in r.stdout
+    assert "  pixelate.size = 8 [1..64] int  block size in output pixels" in r.stdout

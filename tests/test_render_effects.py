@@ -282,8 +282,10 @@ def test_hot_reload_good_broken_fixed(ctx, shader_dir):
     assert events[0].startswith(f"{fx}:8:")
     assert read(chain.run(src, {}, INPUTS)).max() == 100  # last good stays on screen
     assert lib.error("x") == events[0]
-    write(fx, FIXED)
-    assert lib.poll() == [f"{fx}: reloaded"]
+    write(fx, FIXED.replace("// @param gain 1 0 2", "// @param gain 1 0 2\n// @param extra 0 0 1"))
+    reg = ParamRegistry()
+    assert lib.poll(reg) == [f"{fx}: reloaded"]
+    assert "x.extra" in reg  # a reload's new parameter reaches the registry (MIDI, OSC)
     assert lib.error("x") is None
     assert read(chain.run(src, {"x.gain": 2.0}, INPUTS)).max() == 100  # 200 × 2 × 0.25
     chain.release()

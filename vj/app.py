@@ -263,6 +263,7 @@ class LiveApp:
         win.on_key = self._on_key
         w, h = win.size
         comp = Compositor(win.ctx, w, h, effect=o.effect, filter=o.upscale, fit=o.fit)
+        comp.param_registry = self.registry  # a hot-reloaded effect's new params: MIDI/OSC
         if o.chains:
             comp.set_chains(o.chains)
         staged = self._open_stage(win, comp)  # None, or (target fbo, swap) of the stage
@@ -319,6 +320,7 @@ class LiveApp:
         ctx = create_headless_context()
         target = OffscreenTarget(ctx, o.width, o.height)
         comp = Compositor(ctx, o.width, o.height, effect=o.effect, filter=o.upscale, fit=o.fit)
+        comp.param_registry = self.registry
         if o.chains:
             comp.set_chains(o.chains)
         rgb = np.empty((o.height, o.width, 3), np.uint8)

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
         "context; errors name file:line. Exit 1 if any shader fails.",
     )
     p.add_argument("--dir", type=Path, default=None, help="shader folder (default: shaders/)")
+    p.add_argument(
+        "--params", action="store_true", help="also list each effect's declared parameters"
+    )
     p.set_defaults(func=run_shaders)
 
 
@@ -77,5 +80,13 @@ def run_shaders(args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAILED {label}\n{err}", file=sys.stderr)
     print(f"effects: {', '.join(list_effects(shader_dir)) or 'none'}")
+    if getattr(args, "params", False):
+        from vj.render.effects import effect_specs
+
+        for spec in effect_specs(shader_dir)[0]:
+            print(f"{spec.name}: {spec.doc}")
+            for p in spec.params:
+                kind = "" if p.kind == "float" else f" {p.kind}"
+                print(f"  {p.name} = {p.default:g} [{p.min:g}..{p.max:g}]{kind}  {p.doc}")
     ctx.release()
     return 1 if failed else 0

@@ -142,6 +142,7 @@ class Compositor:
         self._finish = gil_free_finish() if is_software_renderer(ctx) else None
         self.last_error: str | None = None
         self.defer_hud = False  # True: draw() leaves the HUD lines in pending_hud
+        self.param_registry = None  # a ParamRegistry: reloaded effects define new params there
         self.pending_hud: list[str] | None = None
 
         vert = self.shader_dir / "fullscreen.vert"
@@ -265,7 +266,7 @@ class Compositor:
         previous program.
         """
         events = [e for e in (p.poll() for p in self._programs()) if e is not None]
-        events += self.effects_lib.poll()
+        events += self.effects_lib.poll(self.param_registry)
         events += self.effects_lib.take_messages()  # slow-shader verdicts since the last call
         if events:
             self._update_error()
