@@ -29,6 +29,7 @@ import moderngl
 import numpy as np
 
 from vj.params import ParamRegistry, ParamSpec
+from vj.render.offscreen import is_software_renderer
 from vj.render.passtime import PassTimer, SlowShaderGuard
 from vj.render.shaders import BUILTIN_PASSTHROUGH, HotProgram, default_shader_dir, list_effects
 
@@ -187,7 +188,11 @@ class EffectLibrary:
     ) -> None:
         self.ctx = ctx
         self.shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
-        self.guard = guard or SlowShaderGuard()
+        if guard is None:
+            # a CPU rasteriser takes hundreds of ms per 1080p pass on a busy machine: no
+            # absolute limit there, only the relative one against the previous build
+            guard = SlowShaderGuard(max_ms=float("inf") if is_software_renderer(ctx) else 250.0)
+        self.guard = guard
         self.timer = PassTimer(ctx, finish=finish)
         self._fx: dict[str, _Effect] = {}
         self.messages: list[str] = []  # first-build errors and slow-shader verdicts not yet shown
