@@ -291,6 +291,8 @@ class LiveApp:
         from vj.render.stage import Stage
 
         stage = self._stage = Stage(win.ctx, comp, self.options.stage)
+        if stage.senders or stage.warnings:  # outputs' state and failures on the HUD
+            self.options.extra_hud.append(lambda: "  ".join(stage.status_lines()))
         op = self._operator = OperatorWindow(win) if self.options.operator else None
 
         def swap() -> int:
@@ -321,6 +323,7 @@ class LiveApp:
         target = OffscreenTarget(ctx, o.width, o.height)
         comp = Compositor(ctx, o.width, o.height, effect=o.effect, filter=o.upscale, fit=o.fit)
         comp.param_registry = self.registry
+        comp.defer_hud = o.record is not None  # the HUD never lands in a recording
         if o.chains:
             comp.set_chains(o.chains)
         rgb = np.empty((o.height, o.width, 3), np.uint8)
