@@ -334,6 +334,22 @@ def test_hopelessly_slow_first_build_is_bypassed(ctx, shader_dir):
     assert lib.error("x") is None and chain.run(src, {}, INPUTS) is not src
 
 
+def test_slow_first_build_is_reported_on_a_cpu_rasteriser(ctx, shader_dir):
+    fx = shader_dir / "effects" / "x.frag"
+    write(fx, SLOW)
+    guard = SlowShaderGuard(probe=2, max_ms=0.01, bypass=False)
+    lib = EffectLibrary(ctx, shader_dir, guard=guard)
+    src = upload(ctx, np.full((H, W, 3), 200, np.uint8))
+    chain = EffectChain(lib, ["x"], (W, H))
+    msgs = []
+    for _ in range(6):
+        chain.run(src, {}, INPUTS)
+        msgs += lib.end_frame()
+    assert len(msgs) == 1 and "very slow" in msgs[0] and str(fx) in msgs[0]
+    assert chain.run(src, {}, INPUTS) is not src  # still drawn
+    assert EffectLibrary(ctx).guard.bypass is False  # llvmpipe: report, do not bypass
+
+
 def test_pass_timer_uses_gl_timer_queries_here(ctx):
     lib = EffectLibrary(ctx)
     assert lib.timer.method == "GL timer query"

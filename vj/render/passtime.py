@@ -91,7 +91,7 @@ class _Track:
 @dataclass(frozen=True)
 class GuardVerdict:
     name: str
-    action: str  # "revert" (reload too slow: previous version back) or "bypass" (always too slow)
+    action: str  # "revert" (reload too slow: previous back), "bypass" or "warn" (always too slow)
     new_ms: float
     old_ms: float | None
 
@@ -105,14 +105,16 @@ class SlowShaderGuard:
     """
 
     def __init__(
-        self, probe: int = 5, factor: float = 4.0, min_extra_ms: float = 2.0, max_ms: float = 250.0
+        self,
+        probe: int = 5,
+        factor: float = 4.0,
+        min_extra_ms: float = 2.0,
+        max_ms: float = 250.0,
+        bypass: bool = True,
     ) -> None:
-        self.probe, self.factor, self.min_extra_ms, self.max_ms = (
-            probe,
-            factor,
-            min_extra_ms,
-            max_ms,
-        )
+        self.probe, self.factor, self.min_extra_ms = probe, factor, min_extra_ms
+        self.max_ms = max_ms
+        self.bypass = bypass  # False: a first build over max_ms is only reported
         self._tracks: dict[str, _Track] = {}
 
     def baseline(self, name: str) -> float | None:
@@ -140,7 +142,8 @@ class SlowShaderGuard:
             t.settled = False  # the reverted version is probed again under its own generation
             return GuardVerdict(name, "revert", new, old)
         if old is None and new > self.max_ms:
-            return GuardVerdict(name, "bypass", new, None)
+            t.baseline_ms = None if self.bypass else new
+            return GuardVerdict(name, "bypass" if self.bypass else "warn", new, None)
         t.baseline_ms = new
         return None
 
