@@ -13,10 +13,20 @@ uniform float saturation;     // 0 = grey, 1 = unchanged
 in vec2 uv;
 out vec4 frag;
 
+// `cover` is the fit mode's per-axis scale (vj/render/fit.py): < 1 crops, > 1 shows outside
 vec2 source_coord(vec2 cover) {
     vec2 s = 0.5 + (uv - 0.5) * cover / zoom;
-    s = 1.0 - abs(mod(s, 2.0) - 1.0);  // mirror outside the image
+    s = 1.0 - abs(mod(s, 2.0) - 1.0);  // mirror outside the image (OUTSIDE_BLACK: see main)
     return vec2(s.x, 1.0 - s.y);       // texture row 0 is the image's top row
+}
+
+float inside(vec2 cover) {
+#ifdef OUTSIDE_BLACK
+    vec2 s = 0.5 + (uv - 0.5) * cover / zoom;
+    return (s.x < 0.0 || s.x > 1.0 || s.y < 0.0 || s.y > 1.0) ? 0.0 : 1.0;
+#else
+    return 1.0;
+#endif
 }
 
 // BICUBIC (defined by the compositor for filter="bicubic"): Catmull-Rom through 4x4 texels;
@@ -50,12 +60,46 @@ vec4 sample_bicubic(sampler2D tex, vec2 st) {
 }
 #endif
 
+// LANCZOS: Lanczos-3 through 6x6 texels (upscaling; the separable scaler in scale.frag is the
+// cheaper two-pass form of the same filter for the output stage).
+#ifdef LANCZOS
+float lanczos3(float x) {
+    x = abs(x);
+    if (x < 1e-5) return 1.0;
+    if (x >= 3.0) return 0.0;
+    float px = 3.14159265 * x;
+    return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
+}
+
+vec4 sample_lanczos(sampler2D tex, vec2 st) {
+    ivec2 size = textureSize(tex, 0);
+    vec2 p = st * vec2(size) - 0.5;
+    vec2 i = floor(p);
+    vec2 t = p - i;
+    ivec2 base = ivec2(i) - 2;
+    ivec2 hi = size - 1;
+    vec4 acc = vec4(0.0);
+    float wsum = 0.0;
+    for (int y = 0; y < 6; y++) {
+        float wy = lanczos3(float(y - 2) - t.y);
+        for (int x = 0; x < 6; x++) {
+            float w = wy * lanczos3(float(x - 2) - t.x);
+            acc += w * texelFetch(tex, clamp(base + ivec2(x, y), ivec2(0), hi), 0);
+            wsum += w;
+        }
+    }
+    return clamp(acc / wsum, 0.0, 1.0);
+}
+#endif
+
 vec3 fetch(sampler2D tex, vec2 cover) {
     vec2 st = source_coord(cover);
-#ifdef BICUBIC
-    return sample_bicubic(tex, st).rgb;
+#if defined(BICUBIC)
+    return sample_bicubic(tex, st).rgb * inside(cover);
+#elif defined(LANCZOS)
+    return sample_lanczos(tex, st).rgb * inside(cover);
 #else
-    return texture(tex, st).rgb;
+    return texture(tex, st).rgb * inside(cover);
 #endif
 }
 

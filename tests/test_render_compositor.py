@@ -39,7 +39,7 @@ def render(ctx, comp, t_ns, params, size=None, features=None, hud=None):
     return out
 
 
-@pytest.mark.parametrize("filt", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("filt", ["bilinear", "bicubic", "lanczos"])
 def test_known_frame_passes_through_exactly(ctx, filt):
     comp = Compositor(ctx, 40, 30, effect="none", filter=filt)
     assert comp.last_error is None
@@ -49,7 +49,7 @@ def test_known_frame_passes_through_exactly(ctx, filt):
     np.testing.assert_array_equal(out, a[..., :3])  # top row first, exact
 
 
-@pytest.mark.parametrize("filt", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("filt", ["bilinear", "bicubic", "lanczos"])
 def test_cover_crops_centre_of_wider_source(ctx, filt):
     assert cover_scale(8, 4, 4, 4) == (0.5, 1.0)
     comp = Compositor(ctx, 4, 4, effect="none", filter=filt)
@@ -303,7 +303,9 @@ def test_bad_inputs(ctx):
     with pytest.raises(ValueError, match="unknown effect 'nope'.*default"):
         Compositor(ctx, 16, 16, effect="nope")
     with pytest.raises(ValueError, match="filter"):
-        Compositor(ctx, 16, 16, filter="lanczos")
+        Compositor(ctx, 16, 16, filter="sharpest")
+    with pytest.raises(ValueError, match="fit mode"):
+        Compositor(ctx, 16, 16, fit="cover")
     comp = Compositor(ctx, 16, 16)
     with pytest.raises(ValueError, match=r"uint8 \[h, w, 4\]"):
         comp.submit_frame(np.zeros((16, 16, 4), np.float32), 0, 0)
@@ -351,3 +353,40 @@ def test_missing_shader_folder_runs_on_builtins(ctx, tmp_path):
     comp.submit_frame(a, 0, 0)
     np.testing.assert_array_equal(render(ctx, comp, 0, {"hud": 1.0}, hud=["x"])[20:], a[20:, :, :3])
     assert render(ctx, comp, 0, {"master": 0.0}).max() == 0
+
+
+@pytest.mark.parametrize("mode", ["fit", "fill", "stretch", "tile"])
+def test_fit_modes_in_the_composite_pass(ctx, mode):
+    """A square frame on a 16:9 output, each fit mode, vs the NumPy twin (GL row order)."""
+    from vj.render.fit import fit_reference
+
+    comp = Compositor(ctx, 49, 27, effect="none", filter="bilinear", fit=mode)
+    a = rand_frame(12, 12, 21)
+    comp.submit_frame(a, 0, 0)
+    out = render(ctx, comp, 0, {}).astype(int)
+    want = fit_reference(a[::-1, :, :3] / 255, mode, 49, 27)[::-1]
+    assert np.abs(out - np.round(want * 255)).max() <= 1
+    if mode == "fit":
+        assert out[:, :10].max() == 0 and out[:, -10:].max() == 0
+
+
+def test_deck_and_master_chains_compose(ctx):
+    from vj.render.effect_refs import REFERENCES
+    from vj.render.effects import NO_INPUTS
+
+    comp = Compositor(ctx, 24, 16, effect="none", filter="bilinear")
+    comp.set_chains({"A": ("grade",), "master": ("vignette", "mirror")})
+    assert comp.chains.chains["master"].names == ("vignette", "mirror")
+    a = rand_frame(16, 24, 22)
+    comp.submit_frame(a, 0, 0)
+    params = {"grade.gamma": 1.8, "vignette.radius": 0.5, "mirror.axis": 1.0}
+    out = render(ctx, comp, 0, params).astype(int)
+    img = a[::-1, :, :3] / 255  # GL rows
+    for name in ("grade", "vignette", "mirror"):
+        spec = comp.effects_lib.get(name).spec
+        loc = {spec.local(p): params.get(p.name, p.default) for p in spec.params}
+        img = np.round(np.clip(REFERENCES[name](img, loc, NO_INPUTS), 0, 1) * 255) / 255
+    assert np.abs(out - np.round(img[::-1] * 255)).max() <= 1
+    with pytest.raises(Exception, match="unknown effect 'nosuch'"):
+        comp.set_chains({"master": ("grain",), "B": ("nosuch",)})
+    assert comp.chains.chains["master"].names == ("vignette", "mirror")  # nothing changed

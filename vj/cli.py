@@ -163,6 +163,16 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
     p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
+    p.add_argument("--operator", action="store_true", help="open the operator window too")
+    p.add_argument(
+        "--send",
+        action="append",
+        choices=("ndi", "vcam", "spout", "syphon"),
+        help="send the output to other software (repeatable); see the preset's stage.outputs",
+    )
+    p.add_argument(
+        "--output-size", type=_size, default=None, help="WxH output, independent of the window"
+    )
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -244,6 +254,9 @@ def _render(args, audio, sr) -> int:
         seed=args.seed,  # None: the preset's (its decks' when it has them)
         checkpoint=args.checkpoint,
         effect=args.effect or preset.effect,
+        chains=_chains(preset, args.effect),
+        fit=preset.stage.fit,
+        upscale=preset.stage.upscale,
         hop=preset.audio.hop,
         n_bands=preset.audio.n_bands,
         hud=args.hud,
@@ -265,6 +278,39 @@ def _render(args, audio, sr) -> int:
         f"{audio.shape[0] / sr:.1f} s, H.264 + AAC)"
     )
     return 0
+
+
+def _stage_options(args, preset, size: tuple[int, int]) -> dict:
+    """LiveOptions fields for the stage: chains, fit, upscale, and a Stage when the preset
+    sets an output size or outputs, or --operator / --send / --output-size ask for one."""
+    from vj.render.stage import StageOptions
+
+    st = preset.stage
+    sends = tuple(st.outputs) + tuple(k for k in (args.send or []) if k not in st.outputs)
+    out = args.output_size or st.output
+    kw: dict = {"chains": _chains(preset, args.effect), "fit": st.fit, "upscale": st.upscale}
+    if out or sends or args.operator:
+        if args.headless:
+            raise UserError("--operator, --send and stage outputs need the window (no --headless)")
+        kw["stage"] = StageOptions(
+            output=out or size, outputs=sends, name=st.name, fps=float(preset.render.fps)
+        )
+        kw["operator"] = bool(args.operator)
+    return kw
+
+
+def _chains(preset, effect: str | None) -> dict | None:
+    """The preset's effect chains; `--effect NAME` replaces the master chain with NAME alone."""
+    from vj.render.effects import EffectError, check_effect_name
+
+    chains = dict(preset.effects or {})
+    if effect:
+        try:
+            check_effect_name(effect)
+        except EffectError as exc:
+            raise UserError(f"--effect: {exc}") from None
+        chains["master"] = (effect,)
+    return chains or None
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
@@ -318,6 +364,7 @@ def cmd_live(args) -> int:
         device=args.device,
         record=args.record,
         deck_b=getattr(args, "deck_b", None),
+        **_stage_options(args, preset, (w, h)),
     )
     if args.record and not args.headless:
         raise UserError("--record works with --headless (record the window with OBS for now)")

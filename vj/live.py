@@ -74,6 +74,12 @@ class LiveOptions:
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
+    # stage (vj/render/stage.py): output size independent of the window, outputs, operator view
+    stage: object | None = None  # vj.render.stage.StageOptions, None = draw to the window
+    operator: bool = False  # open the operator window (needs `stage`)
+    chains: dict | None = None  # effect chains {"A": (...), "master": (...)}; None: preset's
+    fit: str = "fill"  # how a generator frame fills the output (vj/render/fit.py)
+    upscale: str = "bicubic"  # bilinear | bicubic | lanczos
 
 
 class _ShowSlot:
@@ -284,6 +290,7 @@ class LiveApp:
             sample_rate=sr,
             effect=options.effect,
             clock=clock,
+            chains=options.chains,
         )
         if extractor is not None:
             self.show.extractor = extractor  # the caller's analysis settings (channel, hop)
@@ -315,8 +322,10 @@ class LiveApp:
         self.display_fps = FpsMeter()
         self._next_reload_ns = 0
         self._want_effect: str | None = None  # set from controller threads, applied by render
-        self._chain_seen: str | None = None  # the master effect the last ShowFrame asked for
+        self._want_chains: dict | None = None  # likewise (request_chains)
         self._bad_effects: set[str] = set()
+        self._stage = self._operator = None  # vj.render.stage.Stage / OperatorWindow, if open
+        self._last: tuple[GenFrame | None, CompositorControls | None] = (None, None)
         self._shown = -1
         self._stop = threading.Event()
 
@@ -354,41 +363,95 @@ class LiveApp:
         self._want_effect = name
         self.show.event(ControlEvent(self.clock(), "app", "effect", name))
 
+    def request_chains(self, chains: dict | None) -> None:
+        """Set effect chains ({"A": (...), "master": (...)}) at the next display frame (any
+        thread); they hold until the Show's own chains next change (a preset switch, an
+        `effect` event, fx_next)."""
+        if chains:
+            self._want_chains = dict(chains)
+
     def latency_report(self) -> dict[str, np.ndarray]:
         return stage_latencies_ms(self.stamps.rows())
 
     # -- render loops ---------------------------------------------------------------------
     def _run_window(self) -> None:
-        from vj.render.compositor import Compositor
         from vj.render.window import Window
 
         o = self.options
         win = Window(o.width, o.height, fullscreen=o.fullscreen, monitor=o.monitor, vsync=o.vsync)
         win.on_key = self._on_key
         w, h = win.size
-        comp = Compositor(win.ctx, w, h, effect=o.effect)
+        comp = self._compositor(win.ctx, w, h)
         t_end = None if o.duration is None else now_ns() + int(o.duration * 1e9)
         try:
+            staged = self._open_stage(win, comp)  # None, or (target fbo, swap) of the stage
             while not win.should_close() and not self._stop.is_set():
                 win.poll()
-                if (w, h) != tuple(win.size):  # window resized or went fullscreen
+                if staged is None and (w, h) != tuple(win.size):  # resized / went fullscreen
                     w, h = win.size
                     comp.resize(w, h)
-                self._frame(comp, win.fbo, swap=win.swap)
+                fbo, swap = staged or (win.fbo, win.swap)
+                self._frame(comp, fbo, swap=swap)
                 if t_end is not None and now_ns() >= t_end:
                     break
         finally:
+            self._close_stage()
             win.close()
 
-    def _run_headless(self) -> None:
+    def _compositor(self, ctx, w: int, h: int):
         from vj.render.compositor import Compositor
+
+        o = self.options
+        comp = Compositor(ctx, w, h, effect=o.effect, filter=o.upscale, fit=o.fit)
+        comp.param_registry = self.registry  # a hot-reloaded effect's new params: MIDI/OSC
+        return comp
+
+    def _open_stage(self, win, comp):
+        """Stage hook: output at its own size, outputs, operator window, screenshot key (P)."""
+        self._stage = self._operator = None
+        if self.options.stage is None:
+            return None
+        from vj.render.operator import OperatorWindow, operator_lines
+        from vj.render.stage import Stage
+
+        stage = self._stage = Stage(win.ctx, comp, self.options.stage)
+        if stage.senders or stage.warnings:  # outputs' state and failures on the HUD
+            self.options.extra_hud.append(lambda: "  ".join(stage.status_lines()))
+        op = self._operator = OperatorWindow(win) if self.options.operator else None
+        cues = [c.preset for c in self.show.cues.cues]
+
+        def swap() -> int:
+            stage.finish_frame(win.fbo)  # window view + HUD, outputs, pending screenshot
+            t = win.swap()
+            if op is not None and not op.should_close():
+                item, cc = self._last
+                chains = {k: c.names for k, c in comp.chains.chains.items()}
+                params = dict(cc.params) if cc is not None else self.registry.snapshot()
+                status = (self._hud_lines(item) + stage.status_lines())[:8]
+                cue = item.show.cue if item is not None and item.show is not None else None
+                lines = operator_lines(params, chains, cues, cue, status=status)
+                op.draw(comp.deck_textures() | {"master": stage.tex}, lines)
+            return t
+
+        return stage.fbo, swap
+
+    def _close_stage(self) -> None:
+        if self._operator is not None:
+            self._operator.close()
+            self._operator = None
+        if self._stage is not None:
+            self._stage.release()
+            self._stage = None
+
+    def _run_headless(self) -> None:
         from vj.render.offscreen import OffscreenTarget, create_headless_context
         from vj.render.record import VideoWriter
 
         o = self.options
         ctx = create_headless_context()
         target = OffscreenTarget(ctx, o.width, o.height)
-        comp = Compositor(ctx, o.width, o.height, effect=o.effect)
+        comp = self._compositor(ctx, o.width, o.height)
+        comp.defer_hud = o.record is not None  # the HUD never lands in a recording
         rgb = np.empty((o.height, o.width, 3), np.uint8)
         writer = VideoWriter(o.record, o.width, o.height, int(round(o.fps))) if o.record else None
         period = int(1e9 / o.fps)
@@ -437,16 +500,22 @@ class LiveApp:
             raise RuntimeError(f"generator thread failed: {self.gen.error!r}") from self.gen.error
         item = self.frames.take()
         fr = item.show if item is not None else None
+        if fr is not None and fr.compositor is not None:
+            bad = comp.follow_chains(fr.compositor.chains)  # cheap while they stay the same
+            if bad is not None:  # an unknown effect: reported once, the show goes on
+                warn(bad)
         want, self._want_effect = self._want_effect, None
-        chain = fr.compositor.chains["master"][0] if fr is not None and fr.compositor else None
-        if chain is not None and chain != self._chain_seen:
-            self._chain_seen = chain
-            want = want or (chain if chain != comp.effect else None)
-        if want is not None and want not in self._bad_effects:
+        if want is not None and want not in self._bad_effects and want != comp.effect:
             try:
                 comp.set_effect(want)
             except ValueError as exc:  # an unknown effect is reported once; the show goes on
                 self._bad_effects.add(want)
+                warn(str(exc))
+        chains, self._want_chains = self._want_chains, None
+        if chains is not None:
+            try:
+                comp.set_chains(chains)
+            except ValueError as exc:  # EffectError: an unknown effect; the show goes on
                 warn(str(exc))
         if self._reload_due():  # hot reload: edits in shaders/ show up while playing
             for line in comp.reload_shaders():
@@ -465,6 +534,7 @@ class LiveApp:
             cc = compositor_at(fr, t if self.clock is now_ns else fr.t_ns)
         else:
             cc = CompositorControls(params=self.registry.snapshot())
+        self._last = (item if item is not None else self._last[0], cc)
         comp.draw(fbo, t, cc, None, self._hud_lines(item) if cc.hud else None)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
@@ -535,6 +605,8 @@ class LiveApp:
             r.trigger("fx_next", "key")
         elif key == glfw.KEY_0:
             r.reset(source="key")
+        elif key == glfw.KEY_P and self._stage is not None:
+            self._stage.request_screenshot()  # PNG of the master at output resolution
         elif key == glfw.KEY_ENTER:
             r.trigger("cue_go", "key")
         elif key == glfw.KEY_RIGHT:

@@ -32,6 +32,9 @@ class RenderJob:
     seed: int | None = 0  # deck A's; None = the preset's
     checkpoint: str | None = "default"  # deck A's; None = the preset's
     effect: str = "default"
+    chains: dict | None = None  # effect chains {"A": (...), "master": (...)}; None = `effect`
+    fit: str = "fill"  # how the generator frame fills the output (vj/render/fit.py)
+    upscale: str = "bicubic"  # bilinear | bicubic | lanczos
     hop: int = 256
     n_bands: int = 8
     hud: bool = False
@@ -130,6 +133,7 @@ def build_offline(job: RenderJob, registry: ParamRegistry):
         sample_rate=job.sample_rate,
         effect=job.effect,
         params=params,
+        chains=job.chains,
     )
     return show, engines
 
@@ -169,7 +173,10 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
 
     ctx = create_headless_context()
     target = OffscreenTarget(ctx, job.width, job.height)
-    comp = Compositor(ctx, job.width, job.height, effect=job.effect)
+    # the output at its own resolution: the generator frame fitted and upscaled into it
+    comp = Compositor(
+        ctx, job.width, job.height, effect=job.effect, filter=job.upscale, fit=job.fit
+    )
     if comp.last_error:
         print(f"vj: {comp.last_error}", file=sys.stderr)
     rgb = np.empty((job.height, job.width, 3), np.uint8)
@@ -191,6 +198,9 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
                 if not fr.decks and not write:
                     continue
                 draw_show_frame(comp, engines, fr, i)
+                bad = comp.follow_chains(fr.compositor.chains)  # the Show's effect chains
+                if bad is not None:
+                    print(f"vj: {bad}", file=sys.stderr)
                 comp.draw(
                     target.fbo,
                     fr.t_ns,

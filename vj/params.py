@@ -229,5 +229,12 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-def default_registry() -> ParamRegistry:
-    return ParamRegistry(DEFAULT_PARAMS)
+def default_registry(effects: bool = True) -> ParamRegistry:
+    """The built-in parameters plus, with `effects`, every `effect.param` declared in
+    shaders/effects/ (bad declarations are skipped here; `vj shaders` reports them)."""
+    reg = ParamRegistry(DEFAULT_PARAMS)
+    if effects:
+        from vj.render.effects import register_effect_params  # no GL: reads the files only
+
+        register_effect_params(reg)
+    return reg

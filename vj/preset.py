@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import queue
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -54,6 +55,17 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class StageConfig:
+    """The `stage:` section: how the output is made, independent of the window (vj/render)."""
+
+    fit: str = "fill"  # fit | fill | stretch | tile: a square frame on any output aspect
+    upscale: str = "bicubic"  # bilinear | bicubic | lanczos: generator → output resolution
+    output: tuple[int, int] | None = None  # output resolution (None = the render size)
+    outputs: tuple[str, ...] = ()  # sent to other software: ndi, vcam, spout, syphon
+    name: str = "vj"  # the NDI / Spout / Syphon source name
+
+
+@dataclass(frozen=True)
 class MidiDevice:
     port: str  # regex searched (case-insensitive) in MIDI input port names
     mappings: tuple[Mapping, ...] | list[Mapping] = ()
@@ -76,6 +88,9 @@ class Preset:
     seed: int = 0
     params: dict[str, float] = field(default_factory=dict)
     effect: str = "default"  # a shader in shaders/effects/
+    # effect chains {"A": (...), "B": (...), "master": (...)}; None = just `effect` on master
+    effects: dict[str, tuple[str, ...]] | None = None
+    stage: StageConfig = StageConfig()
     generator: GeneratorConfig = GeneratorConfig()
     audio: AudioConfig = AudioConfig()
     render: RenderConfig = RenderConfig()
@@ -155,7 +170,7 @@ def _compose(path: Path) -> tuple[_Doc, yaml.Node | None]:
 # -- presets -------------------------------------------------------------------------------
 _TOP = (
     "name", "description", "seed", "effect", "params", "generator", "audio", "render", "midi",
-    "osc", "decks", "routes", "cues",
+    "osc", "decks", "routes", "cues", "effects", "stage",
 )  # fmt: skip
 
 
@@ -200,7 +215,57 @@ def load_preset(
         fx = list_effects() if effects is None else sorted(effects)
         sc = parse_show(doc, top, set(registry.names()), path.parent, fx, kw.get("seed", 0))
         kw.update(decks=sc.decks, routes=sc.routes, cues=sc.cues)
+    if "effects" in top:
+        kw["effects"] = _effects(doc, top["effects"][1], effects)
+    if "stage" in top:
+        kw["stage"] = _stage(doc, top["stage"][1])
     return Preset(**kw, warnings=tuple(doc.warnings))
+
+
+def _effects(doc: _Doc, node, effects: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """`effects: {master: [kaleido, rgbsplit], A: [feedback], B: []}` (shaders/effects names)."""
+    allowed = list_effects() if effects is None else sorted(effects)
+    it = doc.items(node, "effects")
+    doc.check_keys(it, ("A", "B", "master"), "effects")
+    out = {}
+    for key, (_, val) in it.items():
+        names = []
+        for i, n in enumerate(doc.seq(val, f"effects.{key}")):
+            where = f"effects.{key}[{i}]"
+            names.append(doc.choice(n, where, allowed) if allowed else doc.string(n, where))
+        out[key] = tuple(names)
+    return out
+
+
+def _stage(doc: _Doc, node) -> StageConfig:
+    it = doc.items(node, "stage")
+    doc.check_keys(it, ("fit", "upscale", "output", "outputs", "name"), "stage")
+    kw: dict[str, Any] = {}
+    if "fit" in it:
+        kw["fit"] = doc.choice(it["fit"][1], "stage.fit", ("fit", "fill", "stretch", "tile"))
+    if "upscale" in it:
+        kw["upscale"] = doc.choice(
+            it["upscale"][1], "stage.upscale", ("bilinear", "bicubic", "lanczos")
+        )
+    if "output" in it:
+        n = it["output"][1]
+        text = doc.string(n, "stage.output")
+        m = re.fullmatch(r"(\d+)x(\d+)", text or "")
+        if m is None:
+            raise doc.err(n, "stage.output", f"{text!r} must be WIDTHxHEIGHT, e.g. 3840x2160")
+        w, h = int(m.group(1)), int(m.group(2))
+        if not (16 <= w <= 8192 and 16 <= h <= 8192) or w % 2 or h % 2:
+            raise doc.err(n, "stage.output", f"{text}: each side even, 16..8192")
+        kw["output"] = (w, h)
+    if "outputs" in it:
+        kinds = ("ndi", "vcam", "spout", "syphon")
+        seq = doc.seq(it["outputs"][1], "stage.outputs")
+        kw["outputs"] = tuple(
+            doc.choice(n, f"stage.outputs[{i}]", kinds) for i, n in enumerate(seq)
+        )
+    if "name" in it:
+        kw["name"] = doc.string(it["name"][1], "stage.name")
+    return StageConfig(**kw)
 
 
 def apply_preset(preset: Preset, registry: ParamRegistry, source: str = "preset") -> None:

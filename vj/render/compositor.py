@@ -1,8 +1,9 @@
 """The compositor: uploads generator frames, crossfades them, applies effect and colour, draws HUD.
 
-Three full-screen passes, all from `shaders/`: composite (crossfade, cover-fit upscale, zoom,
-brightness/contrast/saturation) into a float texture; the effect (with its own feedback
-texture); present (master fader and HUD) into the caller's framebuffer. Works the same on an
+Full-screen passes, all from `shaders/`: composite (crossfade, fit-mode upscale, zoom,
+brightness/contrast/saturation) into a texture; the effect chains (vj/render/effects.py: the
+deck's, then the master's; feedback slots keep their own buffers); present (master fader and
+HUD) into the caller's framebuffer. Works the same on an
 EGL offscreen target and on a window's default framebuffer.
 """
 
@@ -15,10 +16,11 @@ import numpy as np
 
 from vj.audio.features import AudioFeatures
 from vj.clock import StampLog
+from vj.render.effects import ChainSet, EffectError, EffectLibrary, FxInputs
+from vj.render.fit import check_mode, fit_scale
 from vj.render.hud import HudText
 from vj.render.offscreen import gil_free_finish, is_software_renderer
 from vj.render.shaders import (
-    BUILTIN_PASSTHROUGH,
     BUILTIN_VERTEX,
     HotProgram,
     default_shader_dir,
@@ -99,7 +101,7 @@ void main() {
 }
 """
 
-FILTERS = ("bilinear", "bicubic")
+FILTERS = ("bilinear", "bicubic", "lanczos")
 
 
 def blend_reference(a: np.ndarray, b: np.ndarray, x: float, mode: str) -> np.ndarray:
@@ -161,7 +163,7 @@ def as_controls(
     params: CompositorControls | dict[str, float], features: AudioFeatures | None = None
 ) -> CompositorControls:
     """A CompositorControls as given, or one made from a plain parameter dict (no pulse; raw
-    band / rms / beat-phase uniforms from `features` when given)."""
+    band / rms / beat / bar uniforms from `features` when given)."""
     if isinstance(params, CompositorControls):
         return params
     if features is None:
@@ -171,6 +173,23 @@ def as_controls(
         bands=tuple(float(b) for b in features.bands[:8]),
         rms=float(features.rms),
         beat_phase=float(features.beat_phase),
+        beat=float(features.beat_count) + float(features.beat_phase),
+        bar_phase=(float(features.bar_position) / 4.0) % 1.0,
+        bpm=float(features.bpm),
+    )
+
+
+def fx_inputs(seconds: float, cc: CompositorControls) -> FxInputs:
+    """The effects' standard uniforms for one frame: the Show's pulse, tempo and levels."""
+    return FxInputs(
+        time=float(seconds),
+        beat=float(cc.beat),
+        beat_phase=float(cc.beat_phase),
+        bar_phase=float(cc.bar_phase),
+        bpm=float(cc.bpm),
+        onset_env=float(cc.pulse),
+        rms=float(cc.rms),
+        bands=tuple(float(b) for b in cc.bands[:8]),
     )
 
 
@@ -183,13 +202,15 @@ class Compositor:
         width: int,
         height: int,
         shader_dir: Path | None = None,
-        effect: str = "default",
+        effect: str | None = "default",
         filter: str = "bicubic",
         interval_alpha: float = 0.25,
         stamps: StampLog | None = None,
+        fit: str = "fill",
     ) -> None:
         if filter not in FILTERS:
             raise ValueError(f"compositor filter {filter!r}: allowed values are {FILTERS}")
+        self.fit = check_mode(fit)  # how the generator frame fills the output (vj/render/fit.py)
         self.ctx = ctx
         self.shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
         self._alpha = float(interval_alpha)
@@ -198,16 +219,24 @@ class Compositor:
         # on a CPU rasteriser, finish each pass outside the GIL (see gil_free_finish)
         self._finish = gil_free_finish() if is_software_renderer(ctx) else None
         self.last_error: str | None = None
+        self.defer_hud = False  # True: draw() leaves the HUD lines in pending_hud
+        self.param_registry = None  # a ParamRegistry: reloaded effects define new params there
+        self.pending_hud: list[str] | None = None
 
         vert = self.shader_dir / "fullscreen.vert"
-        defines = {"BICUBIC": "1"} if filter == "bicubic" else {}
+        defines = {"bicubic": {"BICUBIC": "1"}, "lanczos": {"LANCZOS": "1"}}.get(filter, {})
+        if fit == "fit":
+            defines["OUTSIDE_BLACK"] = "1"  # bars; the other modes mirror (zoom < 1 too)
         sd = self.shader_dir
         self._composite = HotProgram(ctx, sd / "composite.frag", _BUILTIN_COMPOSITE, vert, defines)
         self._present = HotProgram(ctx, sd / "present.frag", _BUILTIN_PRESENT, vert)
         self._hud_prog = HotProgram(ctx, sd / "hud.frag", _BUILTIN_HUD, vert)
+        self.effects_lib = EffectLibrary(ctx, self.shader_dir, finish=self._finish)
+        self.chains = ChainSet(self.effects_lib, (width, height))
         self._effect_name = ""
-        self._effect: HotProgram
-        self.set_effect(effect)
+        self._chains_seen: tuple | None = None  # the chains follow_chains took last
+        if effect is not None:  # None: no master chain (deck B's composite-only layer)
+            self.set_effect(effect)
 
         # generator frames [previous, current, spare]; textures are reused while the size holds
         self._frames: list[moderngl.Texture | None] = [None, None, None]
@@ -224,21 +253,19 @@ class Compositor:
         self.interop_reason: str | None = None  # why CUDA frames go through the host, if they do
 
         self._t0: int | None = None  # first draw time: the `time` uniform counts from here
-        self._bands = np.zeros(8, np.float32)
         self._deck_b: Compositor | None = None  # deck B's frames, made on its first frame
         self._mix: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._deck_blend: moderngl.Program | None = None
         self.last_mix = 1.0
 
         self._hud = HudText()
+        self._hud_graph = False
         self._hud_tex = ctx.texture((1, 1), 1, data=b"\x00")
         self._hud_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
         self.size = (0, 0)
         self._scene: moderngl.Texture | None = None
         self._scene_fbo: moderngl.Framebuffer | None = None
-        self._fx: list[tuple[moderngl.Texture, moderngl.Framebuffer]] = []
-        self._fx_i = 0
         self.resize(width, height)
         self._update_error()
 
@@ -249,48 +276,62 @@ class Compositor:
             raise ValueError(f"compositor size must be positive, got {width}x{height}")
         if (width, height) == self.size:
             return
-        for tex, fbo in ([(self._scene, self._scene_fbo)] if self._scene else []) + self._fx:
-            fbo.release()
-            tex.release()
+        if self._scene is not None:
+            self._scene_fbo.release()
+            self._scene.release()
         self.size = (int(width), int(height))
         # RGBA8 intermediates: half-float ones cost llvmpipe twice as much per pass
         self._scene = self.ctx.texture(self.size, 4)
         self._scene_fbo = self.ctx.framebuffer(color_attachments=[self._scene])
-        self._fx = []
-        for _ in range(2):
-            tex = self.ctx.texture(self.size, 4)
-            tex.repeat_x = tex.repeat_y = False
-            fbo = self.ctx.framebuffer(color_attachments=[tex])
-            fbo.clear(0.0, 0.0, 0.0, 1.0)
-            self._fx.append((tex, fbo))
         self._scene.repeat_x = self._scene.repeat_y = False
+        self.chains.resize(*self.size)
 
     def effects(self) -> list[str]:
         """Names of the effects in `shader_dir/effects/`."""
         return list_effects(self.shader_dir)
 
     def set_effect(self, name: str) -> None:
+        """Make `name` the master chain's only effect (the one-slot control of `vj --effect`)."""
         available = self.effects()
-        if name not in available and available:  # with no effects at all: built-in passthrough
-            raise ValueError(
-                f"unknown effect {name!r}: {self.shader_dir / 'effects'} has {available or 'none'}"
-            )
+        if not available:  # no effects at all: nothing applied, said in last_error
+            self._effect_name = name
+            self._update_error()
+            return
         if name == self._effect_name:
             return
-        old = getattr(self, "_effect", None)
-        self._effect = HotProgram(
-            self.ctx,
-            self.shader_dir / "effects" / f"{name}.frag",
-            BUILTIN_PASSTHROUGH,
-            self.shader_dir / "fullscreen.vert",
-        )
+        try:
+            self.set_chains({"master": (name,)})
+        except EffectError as exc:
+            raise ValueError(str(exc)) from None
         self._effect_name = name
-        if old is not None:
-            old.vao.release()
-            old.program.release()
-            for _, fbo in self._fx:  # the new effect starts without the old one's trails
-                fbo.clear(0.0, 0.0, 0.0, 1.0)
+
+    def set_chains(self, chains) -> None:
+        """Effect chains by name, as in `CompositorControls.chains` ({"A": (...), "master": ...}).
+
+        Raises EffectError for an unknown effect (nothing changes then); keys left out keep
+        their chain. Chain "A" runs on deck A's composited frame, "B" on deck B's (before the
+        decks are blended), then "master" on the blend.
+        """
+        self.chains.update(chains)
+        master = tuple(chains.get("master", ()))
+        if master:
+            self._effect_name = master[0]
         self._update_error()
+
+    def follow_chains(self, chains) -> str | None:
+        """Take a ShowFrame's `compositor.chains` (cheap when they are the ones taken last).
+
+        An unknown effect changes nothing; its message is returned once for those chains.
+        """
+        key = tuple(sorted((k, tuple(v)) for k, v in chains.items()))
+        if key == self._chains_seen:
+            return None
+        self._chains_seen = key
+        try:
+            self.set_chains(chains)
+        except EffectError as exc:
+            return str(exc)
+        return None
 
     def cycle_effect(self, step: int = 1) -> str:
         """Switch to the next (or previous, step=-1) effect in name order; returns its name."""
@@ -306,19 +347,24 @@ class Compositor:
         return self._effect_name
 
     def _programs(self) -> tuple[HotProgram, ...]:
-        return (self._composite, self._effect, self._present, self._hud_prog)
+        return (self._composite, self._present, self._hud_prog)
 
     def _update_error(self) -> None:
-        errs = [p.error for p in self._programs() if p.error]
+        errs = [p.error for p in self._programs() if p.error] + self.effects_lib.errors()
+        if not self.effects():
+            errs.append(f"{self.shader_dir / 'effects'}: no effects found; none applied")
         self.last_error = "\n".join(errs) if errs else None
 
     def reload_shaders(self) -> list[str]:
         """Rebuild programs whose files changed (cheap when nothing did: a few stats).
 
-        Returns one line per changed file: `file: reloaded` or the `file:line: error`.
-        A failed build keeps the previous program.
+        Returns one line per changed file: `file: reloaded` or the `file:line: error`, and one
+        per effect the slow-shader guard reverted or bypassed. A failed build keeps the
+        previous program.
         """
         events = [e for e in (p.poll() for p in self._programs()) if e is not None]
+        events += self.effects_lib.poll(self.param_registry)
+        events += self.effects_lib.take_messages()  # slow-shader verdicts since the last call
         if events:
             self._update_error()
         return events
@@ -428,6 +474,17 @@ class Compositor:
         return tex
 
     @property
+    def scene_texture(self) -> moderngl.Texture:
+        """The composited frame before the effect chains (the deck preview of the operator view)."""
+        return self._scene
+
+    def deck_textures(self) -> dict[str, moderngl.Texture | None]:
+        """Each deck's composited frame before the effect chains (the operator's previews);
+        "B" is None until deck B's first frame."""
+        b = self._deck_b
+        return {"A": self._scene, "B": b._scene if b is not None else None}
+
+    @property
     def current_frame_id(self) -> int:
         """Id of the newest submitted frame (-1 before the first)."""
         return self._frame_ids[1]
@@ -455,8 +512,8 @@ class Compositor:
         self._set(prog, "prev_tex", 0)
         self._set(prog, "cur_tex", 1)
         self._set(prog, "mix_w", mix_w)
-        self._set(prog, "prev_cover", cover_scale(*(prev or cur).size, w, h))
-        self._set(prog, "cur_cover", cover_scale(*cur.size, w, h))
+        self._set(prog, "prev_cover", fit_scale(self.fit, *(prev or cur).size, w, h))
+        self._set(prog, "cur_cover", fit_scale(self.fit, *cur.size, w, h))
         self._set(prog, "zoom", float(p("zoom", 1.0)))
         self._set(prog, "brightness", float(p("brightness", 0.0)))
         self._set(prog, "contrast", float(p("contrast", 1.0)))
@@ -492,43 +549,18 @@ class Compositor:
         ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         w, h = self.size
 
-        # 1. composite: crossfade + cover + zoom + colour → scene (deck B: its own, blended in)
+        # 1. composite: crossfade + fit + zoom + colour → scene; deck chains; decks blended
+        fin = self._pass_done if self._finish is not None else None
+        inputs = fx_inputs(seconds, cc)
         self._composite_frames(t_ns, p)
-        scene = self._decks_scene(t_ns, cc)
+        scene = self._decks_scene(t_ns, cc, inputs, fin)
 
-        # 2. effect: scene (+ its own previous output) → fx[i]
-        env = float(cc.pulse)
-        fb_tex = self._fx[self._fx_i][0]
-        self._fx_i ^= 1
-        out_tex, out_fbo = self._fx[self._fx_i]
-        out_fbo.use()
-        prog = self._effect.program
-        scene.use(location=0)
-        fb_tex.use(location=1)
-        self._set(prog, "scene", 0)
-        self._set(prog, "feedback", 1)
-        self._set(prog, "resolution", (float(w), float(h)))
-        self._set(prog, "time", float(seconds))
-        self._set(prog, "fx_amount", float(p("fx_amount", 0.35)))
-        self._set(prog, "fx_pulse", float(p("fx_pulse", 0.5)) * env)
-        self._set(prog, "onset_env", env)
-        for name in ("brightness", "contrast", "saturation", "master"):
-            self._set(prog, name, float(p(name, 0.0 if name == "brightness" else 1.0)))
-        n = min(8, len(cc.bands))
-        self._bands[:n] = cc.bands[:n]
-        self._bands[n:] = 0.0
-        beat_phase, rms = float(cc.beat_phase), float(cc.rms)
-        if "bands" in prog:
-            u = prog["bands"]  # the compiler may trim the array to the elements the shader reads
-            u.write(self._bands[: min(8, max(1, u.array_length))].tobytes())
-        self._set(prog, "beat_phase", beat_phase)
-        self._set(prog, "rms", rms)
-        self._effect.vao.render(moderngl.TRIANGLES, vertices=3)
-        self._pass_done()
+        # 2. the master chain (each slot's trails in its own buffers)
+        out_tex = self.chains.run("master", scene, cc.params, inputs, fin)
+        self.effects_lib.end_frame()  # slow-shader verdicts: reported by reload_shaders()
 
         # 3. present: master → caller's framebuffer
         fbo.use()
-        out_h = fbo.size[1]
         prog = self._present.program
         out_tex.use(location=0)
         self._set(prog, "image", 0)
@@ -536,25 +568,37 @@ class Compositor:
         self._present.vao.render(moderngl.TRIANGLES, vertices=3)
         self._pass_done()
 
-        # 4. HUD: only its box is drawn (viewport), blended over the output, not faded by master
-        if hud_lines and (
+        # 4. HUD over the output; deferred (to the window only, see vj/render/stage.py) when
+        # the output also feeds NDI / recording / virtual cameras
+        show_hud = bool(hud_lines) and (
             cc.hud if isinstance(params, CompositorControls) else p("hud", 1.0) >= 0.5
-        ):
-            self._update_hud(hud_lines)
-            s = self.hud_scale(out_h)
-            ox, oy = self.hud_origin(out_h)
-            tw, th = self._hud_tex.size
-            saved = fbo.viewport
-            fbo.viewport = (ox, out_h - oy - th * s, tw * s, th * s)  # GL origin: bottom-left
-            self._hud_tex.use(location=0)
-            self._set(self._hud_prog.program, "hud_tex", 0)
-            ctx.enable(moderngl.BLEND)
-            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-            self._hud_prog.vao.render(moderngl.TRIANGLES, vertices=3)
-            ctx.disable(moderngl.BLEND)
-            fbo.viewport = saved
+        )
+        self.pending_hud = list(hud_lines) if show_hud and self.defer_hud else None
+        if show_hud and not self.defer_hud:
+            self.draw_hud(fbo, hud_lines)
         if self._stamps is not None and self._frame_ids[1] >= 0:
             self._stamps.stamp(self._frame_ids[1], "composite")
+
+    def draw_hud(self, fbo: moderngl.Framebuffer, hud_lines: list[str], graph=None) -> None:
+        """The HUD box (its viewport only), blended over what `fbo` holds, not faded by master.
+
+        `graph`: an optional coverage image [h, w] uint8 drawn below the text (frame times).
+        """
+        ctx = self.ctx
+        out_h = fbo.size[1]
+        self._update_hud(hud_lines, graph)
+        s = self.hud_scale(out_h)
+        ox, oy = self.hud_origin(out_h)
+        tw, th = self._hud_tex.size
+        saved = fbo.viewport
+        fbo.viewport = (ox, out_h - oy - th * s, tw * s, th * s)  # GL origin: bottom-left
+        self._hud_tex.use(location=0)
+        self._set(self._hud_prog.program, "hud_tex", 0)
+        ctx.enable(moderngl.BLEND)
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+        self._hud_prog.vao.render(moderngl.TRIANGLES, vertices=3)
+        ctx.disable(moderngl.BLEND)
+        fbo.viewport = saved
 
     def _pass_done(self) -> None:
         if self._finish is not None:
@@ -563,22 +607,34 @@ class Compositor:
     # -- decks ---------------------------------------------------------------------------
     def _deck_b_layer(self) -> Compositor:
         """Deck B's frames live in a second compositor on this context (its composite pass
-        only); made on deck B's first frame, so a one-deck show pays nothing."""
+        only: its chain runs from this one's ChainSet); made on deck B's first frame, so a
+        one-deck show pays nothing."""
         if self._deck_b is None:
             self._deck_b = Compositor(
-                self.ctx, *self.size, self.shader_dir, "none", self._filter, self._alpha
+                self.ctx,
+                *self.size,
+                self.shader_dir,
+                effect=None,
+                filter=self._filter,
+                interval_alpha=self._alpha,
+                fit=self.fit,
             )
         return self._deck_b
 
-    def _decks_scene(self, t_ns: int, cc: CompositorControls) -> moderngl.Texture:
-        """Deck A's scene, or A and B blended by the crossfader and blend mode."""
+    def _decks_scene(
+        self, t_ns: int, cc: CompositorControls, inputs: FxInputs, fin
+    ) -> moderngl.Texture:
+        """Deck A's scene through chain "A", or that blended with deck B's scene through chain
+        "B" by the crossfader and blend mode."""
+        a = self.chains.run("A", self._scene, cc.params, inputs, fin)
         b = self._deck_b
         x = min(max(float(cc.crossfader), 0.0), 1.0)
         if b is None or b._frames[1] is None or (x <= 0.0 and cc.blend == "normal"):
-            return self._scene
+            return a
         if b.size != self.size:
             b.resize(*self.size)
         b._composite_frames(t_ns, cc.params.get)
+        b_tex = self.chains.run("B", b._scene, cc.params, inputs, fin)
         if self._mix is None or self._mix[0].size != self.size:
             if self._mix is not None:
                 self._mix[1].release()
@@ -593,8 +649,8 @@ class Compositor:
             self._deck_blend_vao = self.ctx.vertex_array(self._deck_blend, [])
         tex, fbo = self._mix
         fbo.use()
-        self._scene.use(location=0)
-        b._scene.use(location=1)
+        a.use(location=0)
+        b_tex.use(location=1)
         prog = self._deck_blend
         prog["deck_a"].value = 0
         prog["deck_b"].value = 1
@@ -633,8 +689,15 @@ class Compositor:
         """The HUD coverage [h, w] uint8 (font pixels) for `lines`: the reference for tests."""
         return self._hud.render(lines)[0].copy()
 
-    def _update_hud(self, lines: list[str]) -> None:
+    def _update_hud(self, lines: list[str], graph=None) -> None:
         img, changed = self._hud.render(lines)
+        if graph is not None:
+            from vj.render.hud import stack
+
+            img, changed = stack(img, graph), True
+        elif self._hud_graph:
+            changed = True  # the texture still holds last frame's graph
+        self._hud_graph = graph is not None
         if not changed:
             return
         h, w = img.shape
@@ -646,8 +709,9 @@ class Compositor:
 
     def release(self) -> None:
         for hp in self._programs():
-            hp.vao.release()
-            hp.program.release()
+            hp.release()
+        self.chains.release()
+        self.effects_lib.release()
         for tex in self._frames:
             if tex is not None:
                 tex.release()
@@ -655,9 +719,8 @@ class Compositor:
             fbo.release()
         self._blend_vao.release()
         self._blend.release()
-        for tex, fbo in [(self._scene, self._scene_fbo), *self._fx]:
-            fbo.release()
-            tex.release()
+        self._scene_fbo.release()
+        self._scene.release()
         self._hud_tex.release()
         if self._uploader is not None:
             self._uploader.release()

@@ -6,6 +6,9 @@ Lower-case letters are drawn as capitals; characters without a glyph are drawn a
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 GLYPH_W, GLYPH_H = 5, 7
@@ -122,3 +125,84 @@ class HudText:
                 img[y : y + GLYPH_H, x : x + GLYPH_W] = self.glyph(ch)
         self._lines, self._image = key, img
         return img, True
+
+
+# -- the operator overlay: status lines and a frame-time graph ------------------------------
+@dataclass(frozen=True)
+class HudStatus:
+    """What the HUD / operator view reports; the live driver fills it once per frame."""
+
+    display_fps: float = 0.0
+    generator_fps: float = 0.0
+    latency_ms: float = float("nan")  # audio capture → composited frame on screen
+    bpm: float = 0.0
+    beat_phase: float = 0.0  # 0..1
+    bar_phase: float = 0.0  # 0..1
+    beats_per_bar: int = 4
+    tempo_source: str = "none"
+    midi_events: int = 0  # MIDI messages so far
+    midi_age_s: float = float("inf")  # seconds since the last one
+    preset: str = ""
+    cue: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def _phase_bar(phase: float, n: int) -> str:
+    """`[##--]`: n cells, filled up to the phase."""
+    k = min(n, max(0, int(phase * n) + 1))
+    return "[" + "#" * k + "-" * (n - k) + "]"
+
+
+def status_lines(st: HudStatus) -> list[str]:
+    """The HUD's text, one fact per line, fixed widths so it does not jump."""
+    lat = f"{st.latency_ms:6.1f} MS" if math.isfinite(st.latency_ms) else "    --"
+    beat = int(st.bar_phase * st.beats_per_bar) + 1
+    midi = (
+        "MIDI --"
+        if st.midi_events == 0
+        else (f"MIDI {st.midi_events:6d}  {'*' if st.midi_age_s < 0.25 else ' '}")
+    )
+    lines = [
+        f"display {st.display_fps:5.1f} fps  generator {st.generator_fps:5.1f} fps",
+        f"latency {lat}",
+        f"bpm {st.bpm:6.1f} ({st.tempo_source})  beat {beat}/{st.beats_per_bar} "
+        f"{_phase_bar(st.beat_phase, 4)} bar {_phase_bar(st.bar_phase, 8)}",
+        midi,
+        f"preset {st.preset or '-'}  cue {st.cue or '-'}",
+    ]
+    return lines + [f"! {w}" for w in st.warnings]
+
+
+def frame_time_graph(
+    times_ms,
+    width: int = 120,
+    height: int = 20,
+    full_ms: float = 50.0,
+    budget_ms: float = 1000 / 60,
+) -> np.ndarray:
+    """Coverage [height, width] uint8: one column per frame (newest right), bar = frame time.
+
+    A dotted line marks the budget (one 60 Hz frame); bars over `full_ms` are clipped.
+    """
+    img = np.zeros((height, width), np.uint8)
+    t = np.asarray(list(times_ms)[-width:], np.float64)
+    if t.size:
+        bars = np.clip(np.round(t / full_ms * height), 1, height).astype(int)
+        x0 = width - t.size
+        for i, b in enumerate(bars):
+            img[height - b :, x0 + i] = 160
+    y = height - max(1, int(round(budget_ms / full_ms * height)))
+    img[y, ::2] = 255
+    return img
+
+
+def stack(text: np.ndarray, graph: np.ndarray | None, gap: int = 2) -> np.ndarray:
+    """The text coverage with the graph below it (left-aligned, padded to one width)."""
+    if graph is None:
+        return text
+    w = max(text.shape[1], graph.shape[1] + 2 * PAD)
+    out = np.zeros((text.shape[0] + gap + graph.shape[0] + PAD, w), np.uint8)
+    out[: text.shape[0], : text.shape[1]] = text
+    y = text.shape[0] + gap
+    out[y : y + graph.shape[0], PAD : PAD + graph.shape[1]] = graph
+    return out

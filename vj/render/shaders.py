@@ -70,6 +70,19 @@ def format_gl_error(text: str, paths: dict[str, str]) -> str:
     return "\n".join(out) if out else f"{paths.get(stage, stage)}: {text.strip()}"
 
 
+def concise_error(detail: str) -> str:
+    """The first `file:line: error` line of a formatted log, plus how many lines followed.
+
+    One typo can make a driver print dozens of follow-on errors; the first is the one to fix.
+    """
+    lines = [s for s in detail.splitlines() if s.strip()]
+    if not lines:
+        return detail
+    first = next((s for s in lines if "error" in s.lower()), lines[0])
+    rest = len(lines) - 1
+    return first + (f" (+{rest} more driver line{'s' if rest > 1 else ''})" if rest else "")
+
+
 def with_defines(source: str, defines: dict[str, str]) -> str:
     """Insert `#define`s after the `#version` line, keeping the file's line numbers for errors.
 
@@ -128,7 +141,9 @@ class HotProgram:
             vertex if vertex is not None and vertex.is_file() else None, BUILTIN_VERTEX
         )
         self._frag = _Source(fragment, fallback_fragment)
-        self.error: str | None = None
+        self.error: str | None = None  # one line: file:line: first error (+N more)
+        self.error_detail: str | None = None  # the whole formatted driver log
+        self._previous: moderngl.Program | None = None  # last good build, kept for revert()
         self.program: moderngl.Program
         self.vao: moderngl.VertexArray
         self.generation = 0  # bumps on every successful (re)build
@@ -149,8 +164,31 @@ class HotProgram:
         self.generation += 1
         if old_vao is not None:
             old_vao.release()
-        if old is not None:
-            old.release()
+        if self._previous is not None:
+            self._previous.release()
+        self._previous = old  # kept, so a reload that turns out too slow can be reverted
+
+    def revert(self, reason: str) -> bool:
+        """Go back to the build before the current one (kept until the file changes again).
+
+        Returns False when there is none. `error` becomes `reason`.
+        """
+        if self._previous is None:
+            return False
+        bad, self.program, self._previous = self.program, self._previous, None
+        self.vao.release()
+        self.vao = self.ctx.vertex_array(self.program, [])
+        bad.release()
+        self.generation += 1
+        self.error = self.error_detail = reason
+        return True
+
+    def release(self) -> None:
+        self.vao.release()
+        self.program.release()
+        if self._previous is not None:
+            self._previous.release()
+            self._previous = None
 
     def _build(self) -> str | None:
         """(Re)build from the sources; returns an error message or None on success."""
@@ -159,16 +197,17 @@ class HotProgram:
         try:
             vs, fs = self._vert.read(), with_defines(self._frag.read(), self.defines)
         except (OSError, UnicodeDecodeError) as exc:
-            self.error = f"{self._frag.name()}: cannot read shader: {exc}"
+            self.error = self.error_detail = f"{self._frag.name()}: cannot read shader: {exc}"
             return self.error
         try:
             prog = self.ctx.program(vertex_shader=vs, fragment_shader=fs)
         except moderngl.Error as exc:
             names = {"vertex": self._vert.name(), "fragment": self._frag.name()}
-            self.error = format_gl_error(str(exc), names)
+            self.error_detail = format_gl_error(str(exc), names)
+            self.error = concise_error(self.error_detail)
             return self.error
         self._install(prog)
-        self.error = None
+        self.error = self.error_detail = None
         return None
 
     def changed(self) -> bool:

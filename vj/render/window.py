@@ -93,7 +93,11 @@ class Window:
         vsync: bool = True,
         title: str = "vj",
         context_api: str = "egl" if sys.platform.startswith("linux") else "native",
+        share: Window | None = None,
     ) -> None:
+        """`share`: another Window whose GL objects (textures, programs, buffers) this one
+        uses — one context share group, e.g. the operator window beside the output."""
+        self._share = share
         if context_api not in ("egl", "native"):
             raise ValueError(f"context_api {context_api!r}: allowed values are 'egl', 'native'")
         reason = _init_glfw()
@@ -118,13 +122,16 @@ class Window:
         if fullscreen:
             mode = glfw.get_video_mode(mon)
             glfw.window_hint(glfw.REFRESH_RATE, mode.refresh_rate)
-            args = (mode.size.width, mode.size.height, title, mon, None)
+            args = (mode.size.width, mode.size.height, title, mon, self._share_handle())
         else:
-            args = (int(width), int(height), title, None, None)
+            args = (int(width), int(height), title, None, self._share_handle())
         errors = []
         win = None
         # EGL first where asked (safe beside headless EGL contexts), then the native API
-        for api in ("egl", "native") if context_api == "egl" else ("native",):
+        apis = ("egl", "native") if context_api == "egl" else ("native",)
+        if self._share is not None:  # a shared context must use the same API as its partner
+            apis = (self._share.context_api,)
+        for api in apis:
             glfw.window_hint(
                 glfw.CONTEXT_CREATION_API,
                 glfw.EGL_CONTEXT_API if api == "egl" else glfw.NATIVE_CONTEXT_API,
@@ -150,12 +157,27 @@ class Window:
         glfw.swap_interval(1 if vsync else 0)
         self.vsync = bool(vsync)
         self.fullscreen = bool(fullscreen)
-        self.ctx = moderngl.create_context(require=330)
+        if self._share is not None:
+            # The partner's moderngl context object drives this GL context too: textures and
+            # programs are shared; VAOs and framebuffers made while this one is current are its
+            # own. (glcontext cannot detect a second EGL context through GLX.)
+            self.ctx = self._share.ctx
+            fw, fh = glfw.get_framebuffer_size(win)
+            self.ctx.viewport = (0, 0, fw, fh)  # detect_framebuffer takes its size from here
+        else:
+            self.ctx = moderngl.create_context(require=330)
         self.fbo = self.ctx.detect_framebuffer()
         self.size = tuple(glfw.get_framebuffer_size(win))
         self.on_key: Callable[[int, int, int], None] | None = None
         self.on_resize: Callable[[int, int], None] | None = None
         glfw.set_key_callback(win, self._key)
+
+    def _share_handle(self):
+        return None if self._share is None else self._share._win
+
+    def make_current(self) -> None:
+        """Make this window's GL context current (before drawing into it after another)."""
+        glfw.make_context_current(self._win)
 
     def _key(self, _win, key: int, _scancode: int, action: int, mods: int) -> None:
         if self.on_key is not None:
@@ -202,14 +224,16 @@ class Window:
         self.fullscreen = on
         glfw.swap_interval(1 if self.vsync else 0)
 
-    def close(self) -> None:
+    def close(self, terminate: bool = True) -> None:
+        """Close the window; `terminate=False` keeps glfw up for the other windows."""
         if self._win is not None:
             ctx = getattr(self, "ctx", None)
-            if ctx is not None:
+            if ctx is not None and self._share is None:  # a shared one is its partner's
                 ctx.release()
             glfw.destroy_window(self._win)
             self._win = None
-        glfw.terminate()
+        if terminate:
+            glfw.terminate()
 
     def __enter__(self) -> Window:
         return self

@@ -81,6 +81,9 @@ class CompositorControls:
     bands: tuple[float, ...] = ()  # newest band energies 0..1, low → high (effect uniforms)
     rms: float = 0.0  # newest normalised level 0..1
     beat_phase: float = 0.0  # 0..1 within the beat of the active tempo (0 without one)
+    beat: float = 0.0  # beats since the start of the active tempo (effect `beat` uniform)
+    bar_phase: float = 0.0  # 0..1 within the bar of the active tempo
+    bpm: float = 0.0  # the active tempo, 0 = none
     probe: float = 0.0  # 0..1 latency-probe marker intensity (profiler); 0 = not drawn
     hud: bool = False
 

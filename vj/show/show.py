@@ -62,6 +62,7 @@ class Show:
         preset: str = "default",
         clock: Callable[[], int] | None = None,
         routing: tuple | None = None,
+        chains: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if not decks:
             raise ValueError("a Show needs at least one deck")
@@ -75,7 +76,8 @@ class Show:
         self._value = dict(self._target)  # smoothed values, each at its time in _tp
         self._tau = {n: self._specs[n].smoothing for n in self._float_names}
         self._tp = dict.fromkeys(self._float_names, 0)
-        self._effect = effect
+        # effect chains (CHAINS): the preset's, `effect` first on the master where it has none
+        self._chains = effect_chains(effect, chains)
         self._effects = list(effects)
         self.cues = CueList(cues)
         self._resolve = resolve_preset
@@ -356,7 +358,7 @@ class Show:
             elif name == "fx_next":
                 self._cycle_effect()
             elif name == "effect":
-                self._effect = str(value)
+                self._set_effect(str(value))
             elif name == "preset":
                 self._start_morph(str(value), self._p("morph_beats", t), t)
             elif name in CUE_ACTIONS or name in CUE_TRIGGERS:
@@ -395,8 +397,20 @@ class Show:
         names = self._effects
         if not names:
             return
-        i = names.index(self._effect) if self._effect in names else -1
-        self._effect = names[(i + 1) % len(names)]
+        cur = self.effect
+        i = names.index(cur) if cur in names else -1
+        self._set_effect(names[(i + 1) % len(names)])
+
+    @property
+    def effect(self) -> str | None:
+        """The master chain's first effect (None: an empty master chain)."""
+        master = self._chains["master"]
+        return master[0] if master else None
+
+    def _set_effect(self, name: str) -> None:
+        """`effect` events and fx_next change the master chain's first slot (a new dict: the
+        frames already emitted keep theirs)."""
+        self._chains = {**self._chains, "master": (name, *self._chains["master"][1:])}
 
     def _start_morph(self, name: str, beats: float, t: int, keyframe: int | None = None) -> None:
         preset = self._preset_cache.get(name)
@@ -409,7 +423,10 @@ class Show:
         self._settle(t)
         params = getattr(preset, "params", {})
         to = {n: s.clamp(params.get(n, s.default)) for n, s in self._items()}
-        self._effect = getattr(preset, "effect", self._effect)
+        if hasattr(preset, "effect") or hasattr(preset, "effects"):
+            self._chains = effect_chains(
+                getattr(preset, "effect", self.effect), getattr(preset, "effects", None)
+            )
         self.preset = getattr(preset, "name", name)
         if keyframe is not None:
             self._drift_to(t)
@@ -496,7 +513,7 @@ class Show:
             p["zoom"], p["fx_amount"], p["lfo_zoom"], p["lfo_fx"], p["lfo_beats"], self._t_onset
         )
         f = self._features
-        comp = _compositor(p, basis, tempo, t, self._effect, f)
+        comp = _compositor(p, basis, tempo, t, self._chains, f)
         stamps = {}
         if self._clock is not None:
             stamps = {
@@ -564,7 +581,7 @@ def _compositor(
     basis: DisplayBasis,
     tempo: TempoView,
     t: int,
-    effect: str,
+    chains: Mapping[str, tuple[str, ...]],
     f: AudioFeatures,
 ) -> CompositorControls:
     v = lfo_value(tempo, basis.lfo_beats) if (basis.lfo_zoom > 0 or basis.lfo_fx > 0) else 0.0
@@ -579,12 +596,15 @@ def _compositor(
         params=p,
         crossfader=p.get("crossfader", 0.0),
         blend=blend,
-        chains={"A": (), "B": (), "master": (effect,)},
+        chains=chains,
         pulse=pulse,
         hud=p.get("hud", 0.0) >= 0.5,
         bands=tuple(float(x) for x in f.bands[:8]),
         rms=float(f.rms),
         beat_phase=tempo.beat % 1.0 if tempo.bpm > 0 else 0.0,
+        beat=tempo.beat if tempo.bpm > 0 else 0.0,
+        bar_phase=tempo.bar_phase if tempo.bpm > 0 else 0.0,
+        bpm=tempo.bpm,
     )
 
 
@@ -596,5 +616,18 @@ def compositor_at(frame: ShowFrame, t_ns: int) -> CompositorControls:
         return cc
     tv = frame.tempo
     if tv.bpm > 0:
-        tv = tv._replace(beat=tv.beat + (t_ns - frame.t_ns) * tv.bpm / 60e9)
-    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains["master"][0], frame.features)
+        db = (t_ns - frame.t_ns) * tv.bpm / 60e9
+        bar = (tv.bar_phase + db / max(tv.beats_per_bar, 1)) % 1.0
+        tv = tv._replace(beat=tv.beat + db, bar_phase=bar)
+    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains, frame.features)
+
+
+def effect_chains(
+    effect: str | None, chains: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The effect chains of a frame (every key of CHAINS): `chains` as given (a preset's
+    `effects:`), the master chain `(effect,)` where it leaves that out."""
+    out: dict[str, tuple[str, ...]] = {"A": (), "B": (), "master": (effect,) if effect else ()}
+    for key, names in (chains or {}).items():
+        out[key] = tuple(names)
+    return out

@@ -86,6 +86,7 @@ def build_show(
     clock: Callable[[], int] | None = None,
     params: Mapping[str, float] | None = None,
     resolve_preset: Callable[[str], object] | None = None,
+    chains: Mapping[str, Sequence[str]] | None = None,
 ) -> Show:
     """A Show for `preset` with one deck per generator (deck A, then B).
 
@@ -93,6 +94,8 @@ def build_show(
     starting values (apply the preset to it first). `generators[i]` is deck i's network
     (already on its device: the engine is built first). `clock` stamps frames for the
     profiler (live: now_ns; offline: None, so frames hold nothing that differs between runs).
+    `chains`: the effect chains ({"A": ..., "B": ..., "master": ...}; default: the preset's
+    `effects:`), `effect` first on the master where they leave it out.
     """
     from vj.audio.stream import FeatureExtractor
     from vj.render.shaders import default_shader_dir, list_effects
@@ -129,6 +132,7 @@ def build_show(
         preset=getattr(preset, "name", "default"),
         clock=clock,
         routing=routing,
+        chains=chains if chains is not None else getattr(preset, "effects", None),
     )
 
 

@@ -1,0 +1,108 @@
+"""A sink's own thread fed through a latest-value hand-off of preallocated frame buffers.
+
+The render thread fills a free buffer (a readback lands there) and publishes it; the sender
+thread takes the newest, flips it to top-row-first and sends it. A frame the sink was too slow
+for is overwritten, never queued (counted in `dropped`). A failing sink is reported in `error`
+and reopened every `retry_s`, while the show goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+
+class OutputUnavailable(RuntimeError):
+    """An output cannot be opened here; the message says what is missing and how to fix it."""
+
+
+class FrameSender:
+    def __init__(self, sink, width: int, height: int, retry_s: float = 2.0) -> None:
+        self.sink = sink
+        self.kind = getattr(sink, "kind", type(sink).__name__)
+        self.size = (int(width), int(height))
+        comps = getattr(sink, "components", 4)
+        # three buffers: one being sent, one newest, one being filled; GL row order
+        self._bufs = [np.zeros((height, width, comps), np.uint8) for _ in range(3)]
+        self._lock = threading.Lock()  # guards the three indices only, never held while sending
+        self._newest = -1
+        self._busy = -1
+        self._filling = -1
+        self._wake = threading.Event()
+        self._stop = False
+        self._retry_s = retry_s
+        self.sent = 0
+        self.dropped = 0
+        self.errors = 0
+        self.error: str | None = None
+        self.last_send_ms = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"vj-out-{self.kind}", daemon=True)
+        self._thread.start()
+
+    @property
+    def components(self) -> int:
+        return self._bufs[0].shape[2]
+
+    def buffer(self) -> np.ndarray:
+        """A free [H, W, C] uint8 buffer to fill (GL row order, bottom first); then `publish()`."""
+        with self._lock:
+            i = next(k for k in range(3) if k not in (self._newest, self._busy))
+            self._filling = i
+        return self._bufs[i]
+
+    def publish(self) -> None:
+        """Hand the buffer from `buffer()` to the sender thread (never blocks)."""
+        with self._lock:
+            if self._newest >= 0:
+                self.dropped += 1  # the sink never saw the previous one
+            self._newest, self._filling = self._filling, -1
+        self._wake.set()
+
+    def submit(self, frame: np.ndarray) -> None:
+        """Copy a GL-order [H, W, C] frame in and publish it (one memcpy on the caller's thread)."""
+        np.copyto(self.buffer(), frame[..., : self.components])
+        self.publish()
+
+    def _run(self) -> None:
+        next_retry = 0.0
+        while not self._stop:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            with self._lock:
+                i, self._newest = self._newest, -1
+                self._busy = i
+            if i < 0:
+                continue
+            try:
+                if self.error is not None:
+                    if time.monotonic() < next_retry:
+                        continue
+                    self.sink.reopen()
+                    self.error = None
+                t0 = time.perf_counter()
+                self.sink.send(np.ascontiguousarray(self._bufs[i][::-1]))  # top row first
+                self.last_send_ms = (time.perf_counter() - t0) * 1e3
+                self.sent += 1
+            except Exception as exc:  # a failed sink must not end the show: report, retry
+                self.errors += 1
+                self.error = f"{self.kind} output failed: {exc}"
+                next_retry = time.monotonic() + self._retry_s
+            finally:
+                with self._lock:
+                    self._busy = -1
+
+    def status(self) -> str:
+        """One HUD line."""
+        s = f"{self.kind}: {self.sent} sent, {self.dropped} dropped, {self.last_send_ms:.1f} ms"
+        return s + (f"  ! {self.error}" if self.error else "")
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=2.0)
+        try:
+            self.sink.close()
+        except Exception:
+            pass
