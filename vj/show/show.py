@@ -487,7 +487,9 @@ class Show:
                 continue
             o = outs.decks.get(d.name) if outs is not None else None
             psi = p["truncation"] + (o.truncation if o is not None else 0.0)
-            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"])
+            mod = self.mods.get(d.name) if o is not None else None
+            walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
+            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
             if o is not None:
                 c = self.mods[d.name].apply(c, o, tempo)
             out.append(c)
