@@ -349,3 +349,31 @@ def test_event_log_round_trip_and_errors(tmp_path):
     bad.write_text('{"t_ns": 1, "nme": "tap"}\n')
     with pytest.raises(EventLogError, match=r"bad.jsonl:1: unknown key 'nme'"):
         read_event_log(bad)
+
+
+def test_external_tempo_becomes_few_events_that_replay_the_beats(G):
+    """Link / MIDI clock are sampled into tempo events: one anchor, then only on change."""
+    from vj.live import ExternalTempo
+    from vj.tempo import TapTempo
+
+    src = TapTempo(hold=True)  # stands in for a Link session: any TempoSource
+    for i in range(4):
+        src.tap(i * S // 2)
+    sent: list[ControlEvent] = []
+    ext = ExternalTempo({"link": src}, sent.append)
+    for k in range(10):
+        ext.poll(2 * S + k * 100 * MS)
+    assert [e.name for e in sent] == ["tempo", "tempo.beat"]  # steady: nothing more
+    show = _show(G)
+    show.frame(0)
+    for e in sent:
+        show.event(e)
+    fr = show.frame(3 * S)
+    st = src.state(3 * S)
+    assert fr.tempo.source == "link" and fr.tempo.bpm == pytest.approx(st.bpm)
+    assert fr.tempo.beat == pytest.approx(st.beat_count + st.beat_phase, abs=1e-9)
+    for i in range(3):  # the session changes tempo: one new anchor
+        src.tap(4 * S + i * S // 3)
+    ext.poll(5 * S)
+    assert [e.name for e in sent[2:]] == ["tempo", "tempo.beat"]
+    assert sent[2].value == pytest.approx(180.0)
