@@ -149,6 +149,17 @@ class Show:
         """Make a loaded preset known under `name` (a live switcher loads off the tick)."""
         self._preset_cache[name] = preset
 
+    def preload(self, names: Iterable[str]) -> None:
+        """Load presets ahead (a cue list's), so a cue does no file I/O on the tick; a broken
+        one is reported in `errors` and fails again, reported, when its cue fires."""
+        for name in names:
+            if name in self._preset_cache or self._resolve is None:
+                continue
+            try:
+                self._preset_cache[name] = self._resolve(name)
+            except (ValueError, OSError) as exc:
+                self.errors.append(f"preset {name!r}: {exc}")
+
     # -- the tick -------------------------------------------------------------------------
     @torch.no_grad()
     def frame(self, t_ns: int, decks: Collection[str] | None = None) -> ShowFrame:
@@ -367,7 +378,7 @@ class Show:
                 self._tempo_event(ev, t)
             elif spec is None:
                 self.errors.append(f"event {name!r} from {ev.source}: unknown name, ignored")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError, OSError) as exc:  # e.g. a broken preset file
             self.errors.append(f"event {name!r} from {ev.source}: {exc}")
 
     def _press(self, t: int) -> None:
@@ -525,10 +536,6 @@ class Show:
         out = list(self.errors)
         self.errors.clear()
         return out
-
-    def run_events(self, events: Iterable[ControlEvent]) -> None:
-        for ev in events:
-            self.event(ev)
 
 
 def _style_mix(decks: list[DeckControls], layer: int) -> list[DeckControls]:

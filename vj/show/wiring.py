@@ -116,7 +116,7 @@ def build_show(
     from vj.show.modulate import build_routing
 
     routing = build_routing(preset, generators, params=dict(registry_specs(registry)))
-    return Show(
+    show = Show(
         show_decks,
         extractor,
         registry=registry,
@@ -130,6 +130,8 @@ def build_show(
         clock=clock,
         routing=routing,
     )
+    show.preload([c.preset for c in show.cues.cues])  # now, not on the generator thread
+    return show
 
 
 def registry_specs(registry: ParamRegistry):
