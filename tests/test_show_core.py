@@ -377,3 +377,30 @@ def test_external_tempo_becomes_few_events_that_replay_the_beats(G):
     ext.poll(5 * S)
     assert [e.name for e in sent[2:]] == ["tempo", "tempo.beat"]
     assert sent[2].value == pytest.approx(180.0)
+
+
+def test_cli_render_bad_event_log_and_frame_range_are_clear_errors(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    wav = tmp_path / "in.wav"
+    sf.write(wav, demo_track(SR, seconds=1.0), SR)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"t_ns": 0, "name": "tap"}\nnot json\n')
+
+    def vj(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "vj", "render", str(wav), "-o", str(tmp_path / "o.mp4"),
+             "--size", "64x48", "--no-progress", *args],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    r = vj("--events", str(log))
+    assert r.returncode == 2 and f"{log}:2: not JSON" in r.stderr and "Traceback" not in r.stderr
+    r = vj("--frames", "10:5")
+    assert r.returncode == 2 and "frames 10:5" in r.stderr
+    r = vj("--frames", "20:900")
+    assert r.returncode == 2 and "frame range 20..900 outside 0..30" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.mp4").exists()
