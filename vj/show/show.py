@@ -314,7 +314,9 @@ class Show:
         else:
             self._env_at(t, self._env)
         self._t_env = t
-        np.maximum(self._env, np.clip(np.nan_to_num(bands, nan=0.0), 0.0, 1.0), out=self._env)
+        # fmax ignores a NaN band (the envelope keeps its value); env ≥ 0 floors negatives
+        np.fmax(self._env, bands, out=self._env)
+        np.minimum(self._env, 1.0, out=self._env)
         # onsets: each new one moves the decks a fraction of the way to a fresh keyframe
         if self._onsets_seen is None:
             self._onsets_seen = f.onset_count  # history before we started is not news
