@@ -404,3 +404,21 @@ def test_cli_render_bad_event_log_and_frame_range_are_clear_errors(tmp_path):
     r = vj("--frames", "20:900")
     assert r.returncode == 2 and "frame range 20..900 outside 0..30" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_preset_switch_brings_its_routes(G, tmp_path):
+    (tmp_path / "routed.yaml").write_text(
+        "name: routed\nparams:\n  brightness: 0.0\n"
+        "routes:\n  - {source: param.fx_pulse, target: brightness, amount: 0.5}\n"
+    )
+    reg = default_registry()
+    reg.set("morph_beats", 0.0)
+    show = _show(G, reg, resolve_preset=preset_resolver(tmp_path, reg))
+    assert len(show.matrix.routes) == 0
+    show.frame(0)
+    show.event(ControlEvent(MS, "osc", "preset", "routed"))
+    fr = show.frame(2 * MS)
+    assert len(show.matrix.routes) == 1 and fr.preset == "routed"
+    # the route adds 0.5 × fx_pulse (a level source, no envelope times) to brightness
+    want = 0.5 * fr.compositor.params["fx_pulse"]
+    assert fr.compositor.params["brightness"] == pytest.approx(want, abs=1e-6)

@@ -62,6 +62,7 @@ class Show:
         preset: str = "default",
         clock: Callable[[], int] | None = None,
         routing: tuple | None = None,
+        routing_for: Callable[[object], tuple] | None = None,
     ) -> None:
         if not decks:
             raise ValueError("a Show needs at least one deck")
@@ -79,7 +80,8 @@ class Show:
         self._effects = list(effects)
         self.cues = CueList(cues)
         self._resolve = resolve_preset
-        self._preset_cache: dict[str, object] = {}
+        self._preset_cache: dict[str, tuple[object, tuple | None]] = {}  # (preset, routing)
+        self._routing_for = routing_for  # preset → (matrix, mods) for this show's decks
         self.preset = preset
         self._clock = clock
         self.errors: deque[str] = deque(maxlen=64)  # problems with events, for the drivers
@@ -146,8 +148,10 @@ class Show:
         self._events.put(ev)
 
     def add_preset(self, name: str, preset) -> None:
-        """Make a loaded preset known under `name` (a live switcher loads off the tick)."""
-        self._preset_cache[name] = preset
+        """Make a loaded preset known under `name`, its routes built (any thread: a live
+        switcher calls this on its worker, so the tick does no loading)."""
+        routing = self._routing_for(preset) if self._routing_for is not None else None
+        self._preset_cache[name] = (preset, routing)
 
     def preload(self, names: Iterable[str]) -> None:
         """Load presets ahead (a cue list's), so a cue does no file I/O on the tick; a broken
@@ -156,7 +160,7 @@ class Show:
             if name in self._preset_cache or self._resolve is None:
                 continue
             try:
-                self._preset_cache[name] = self._resolve(name)
+                self.add_preset(name, self._resolve(name))
             except (ValueError, OSError) as exc:
                 self.errors.append(f"preset {name!r}: {exc}")
 
@@ -412,11 +416,14 @@ class Show:
         self._effect = names[(i + 1) % len(names)]
 
     def _start_morph(self, name: str, beats: float, t: int, keyframe: int | None = None) -> None:
-        preset = self._preset_cache.get(name)
-        if preset is None:
+        if name not in self._preset_cache:
             if self._resolve is None:
                 raise ValueError(f"preset {name!r}: this show cannot load presets")
-            preset = self._preset_cache[name] = self._resolve(name)
+            self.add_preset(name, self._resolve(name))
+        preset, routing = self._preset_cache[name]
+        if routing is not None:  # the new preset's routes take over at once (a cut)
+            self.matrix, self.mods = routing
+            self.matrix.reset()
         if self._morph is not None:
             self._finish_morph_at(t)
         self._settle(t)

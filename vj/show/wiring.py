@@ -115,7 +115,12 @@ def build_show(
     path = getattr(preset, "path", None)
     from vj.show.modulate import build_routing
 
-    routing = build_routing(preset, generators, params=dict(registry_specs(registry)))
+    specs_table = dict(registry_specs(registry))
+
+    def routing_for(p):
+        return build_routing(p, generators, params=specs_table)
+
+    routing = routing_for(preset)
     show = Show(
         show_decks,
         extractor,
@@ -129,6 +134,7 @@ def build_show(
         preset=getattr(preset, "name", "default"),
         clock=clock,
         routing=routing,
+        routing_for=routing_for,
     )
     show.preload([c.preset for c in show.cues.cues])  # now, not on the generator thread
     return show
