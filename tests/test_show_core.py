@@ -349,3 +349,76 @@ def test_event_log_round_trip_and_errors(tmp_path):
     bad.write_text('{"t_ns": 1, "nme": "tap"}\n')
     with pytest.raises(EventLogError, match=r"bad.jsonl:1: unknown key 'nme'"):
         read_event_log(bad)
+
+
+def test_external_tempo_becomes_few_events_that_replay_the_beats(G):
+    """Link / MIDI clock are sampled into tempo events: one anchor, then only on change."""
+    from vj.live import ExternalTempo
+    from vj.tempo import TapTempo
+
+    src = TapTempo(hold=True)  # stands in for a Link session: any TempoSource
+    for i in range(4):
+        src.tap(i * S // 2)
+    sent: list[ControlEvent] = []
+    ext = ExternalTempo({"link": src}, sent.append)
+    for k in range(10):
+        ext.poll(2 * S + k * 100 * MS)
+    assert [e.name for e in sent] == ["tempo", "tempo.beat"]  # steady: nothing more
+    show = _show(G)
+    show.frame(0)
+    for e in sent:
+        show.event(e)
+    fr = show.frame(3 * S)
+    st = src.state(3 * S)
+    assert fr.tempo.source == "link" and fr.tempo.bpm == pytest.approx(st.bpm)
+    assert fr.tempo.beat == pytest.approx(st.beat_count + st.beat_phase, abs=1e-9)
+    for i in range(3):  # the session changes tempo: one new anchor
+        src.tap(4 * S + i * S // 3)
+    ext.poll(5 * S)
+    assert [e.name for e in sent[2:]] == ["tempo", "tempo.beat"]
+    assert sent[2].value == pytest.approx(180.0)
+
+
+def test_cli_render_bad_event_log_and_frame_range_are_clear_errors(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    wav = tmp_path / "in.wav"
+    sf.write(wav, demo_track(SR, seconds=1.0), SR)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"t_ns": 0, "name": "tap"}\nnot json\n')
+
+    def vj(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "vj", "render", str(wav), "-o", str(tmp_path / "o.mp4"),
+             "--size", "64x48", "--no-progress", *args],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    r = vj("--events", str(log))
+    assert r.returncode == 2 and f"{log}:2: not JSON" in r.stderr and "Traceback" not in r.stderr
+    r = vj("--frames", "10:5")
+    assert r.returncode == 2 and "frames 10:5" in r.stderr
+    r = vj("--frames", "20:900")
+    assert r.returncode == 2 and "frame range 20..900 outside 0..30" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_preset_switch_brings_its_routes(G, tmp_path):
+    (tmp_path / "routed.yaml").write_text(
+        "name: routed\nparams:\n  brightness: 0.0\n"
+        "routes:\n  - {source: param.fx_pulse, target: brightness, amount: 0.5}\n"
+    )
+    reg = default_registry()
+    reg.set("morph_beats", 0.0)
+    show = _show(G, reg, resolve_preset=preset_resolver(tmp_path, reg))
+    assert len(show.matrix.routes) == 0
+    show.frame(0)
+    show.event(ControlEvent(MS, "osc", "preset", "routed"))
+    fr = show.frame(2 * MS)
+    assert len(show.matrix.routes) == 1 and fr.preset == "routed"
+    # the route adds 0.5 × fx_pulse (a level source, no envelope times) to brightness
+    want = 0.5 * fr.compositor.params["fx_pulse"]
+    assert fr.compositor.params["brightness"] == pytest.approx(want, abs=1e-6)

@@ -149,3 +149,25 @@ def test_headless_recording_is_finalised_on_ctrl_c(tmp_path):
         frames = list(c.decode(c.streams.video[0]))
     assert len(frames) >= 7
     assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    "env", [None, np.zeros(8, np.float32), np.linspace(0, 1, 8, dtype=np.float32)]
+)
+def test_deck_numpy_controls_equal_the_torch_twin(env):
+    from vj.show.decks import Deck
+
+    d = Deck("A", small_generator(seed=2), seed=4)
+    d.jump(0.6, 2)
+    d.drift(0.3, 0.5)
+    for psi, band, noise, inten in (
+        (0.7, 1.0, 1.0, 1.0),
+        (1.2, 0.3, 2.0, 0.5),
+        (0.5, 0.0, 0.0, 1.0),
+    ):
+        fast = d.controls(psi, env, band, noise, inten)
+        ref = d.controls_reference(psi, env, band, noise, inten)
+        assert fast.ws.shape == ref.ws.shape and fast.ws.dtype == ref.ws.dtype
+        torch.testing.assert_close(fast.ws, ref.ws, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast.noise_strength, ref.noise_strength, rtol=1e-6, atol=1e-6)
+        assert fast.keyframe_index == ref.keyframe_index == 2

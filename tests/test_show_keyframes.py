@@ -8,6 +8,7 @@ import torch
 
 from tests.gan_nets import tiny_generator
 from vj.audio.features import AudioFeatures
+from vj.gan.latent import seeded_normal
 from vj.show.directions import (
     DirectionError,
     DirectionSpec,
@@ -337,3 +338,14 @@ def test_routing_facade_runs_a_preset_over_two_decks(G):
     assert moved[list(lm.ws_indices("middle"))].min() > 0
     assert moved[list(lm.ws_indices("coarse"))].max() == 0
     assert r.apply("B", base) is base  # nothing shaping deck B's W+ this tick
+
+
+def test_expression_targets_do_not_depend_on_batching(G):
+    from vj.show.keyframes import EXPRESSION_BLOCK
+
+    e = ExpressionMode(G, layers="middle", seed=9, glide=0.0)
+    rows = list(LayerMap.of(G).ws_indices("middle"))
+    for i in (0, 5, EXPRESSION_BLOCK + 1):
+        z = torch.from_numpy(seeded_normal(9, (1 << 25) + i, (16,)))
+        want = G.mapping(z[None], None, truncation_psi=0.7)[0, rows]
+        torch.testing.assert_close(e._target(i), want, atol=1e-5, rtol=1e-5)

@@ -460,6 +460,7 @@ class LiveApp:
 
         t_rec0 = now_ns()
         written = 0
+        max_frames = None if o.duration is None else int(round(o.duration * o.fps))
 
         def swap() -> int:
             nonlocal written
@@ -469,6 +470,8 @@ class LiveApp:
                 # The recording keeps wall-clock time: when the loop runs slower than the
                 # nominal fps, this picture stays on screen for several output frames.
                 due = int(np.ceil((t - t_rec0) * o.fps / 1e9))
+                if max_frames is not None:  # a late last frame must not run past --duration
+                    due = min(due, max_frames)
                 if due > written:
                     writer.write(rgb, hold=due - written)
                     written = due

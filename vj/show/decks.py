@@ -72,6 +72,9 @@ class Deck:
         self._drift_phi = rng.uniform(0.0, 2 * math.pi, N_DRIFT)
         self._band_cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._ones = torch.ones(self.n_noise, device=self.device)
+        self._drift_b_np = self._drift_b.cpu().numpy()
+        self._w_avg_np = self.w_avg.cpu().numpy()
+        self._band_np: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -81,6 +84,8 @@ class Deck:
         self.z = self._on_sphere(self.keys[0])  # [z_dim]
         self._theta = 0.0
         self._glide: tuple[torch.Tensor, torch.Tensor] | None = None  # (from, to) z's
+        self._zv = 0  # bumped on every change of z: the mapped W is reused until then
+        self._w_cache: tuple[int, np.ndarray] | None = None
 
     def _on_sphere(self, z: torch.Tensor) -> torch.Tensor:
         return z * (self._radius / z.norm().clamp_min(1e-6))
@@ -109,6 +114,7 @@ class Deck:
         for _ in range(min(count, MAX_JUMPS_PER_STEP)):
             self.keyframe_index += 1
             self.z = slerp(self.z, self._on_sphere(self.keys[self.keyframe_index]), frac)
+        self._zv += 1
 
     @torch.no_grad()
     def land(self, count: int = 1) -> None:
@@ -118,6 +124,7 @@ class Deck:
         self._glide = None
         self.keyframe_index += count
         self.z = self._on_sphere(self.keys[self.keyframe_index])
+        self._zv += 1
 
     def glide_to(self, index: int) -> None:
         """Start a glide toward keyframe `index` (a cue); `glide(progress)` moves along it."""
@@ -134,6 +141,7 @@ class Deck:
             self.z, self._glide = b, None
         else:
             self.z = slerp(a, b, max(progress, 0.0))
+        self._zv += 1
 
     @torch.no_grad()
     def drift(self, dt: float, rate: float) -> None:
@@ -143,10 +151,20 @@ class Deck:
         dtheta = dt * rate * DRIFT_RATE
         self._theta += dtheta
         c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
-        v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
-        u = self.z / self._radius
-        v = v - (v @ u) * u  # tangent to the sphere
-        self.z = self._on_sphere(self.z + dtheta * v)
+        if self.device.type == "cpu":  # numpy: a handful of tiny ops, ~10x cheaper than torch
+            z = self.z.numpy()
+            v = c @ self._drift_b_np  # [z_dim]
+            u = z / np.float32(self._radius)
+            v -= (v @ u) * u  # tangent to the sphere
+            z = z + np.float32(dtheta) * v
+            z *= np.float32(self._radius / max(float(np.sqrt(z @ z)), 1e-6))
+            self.z = torch.from_numpy(z)
+        else:
+            v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
+            u = self.z / self._radius
+            v = v - (v @ u) * u
+            self.z = self._on_sphere(self.z + dtheta * v)
+        self._zv += 1
 
     @torch.no_grad()
     def controls(
@@ -156,8 +174,64 @@ class Deck:
         band_push: float,
         noise_push: float,
         intensity: float,
+        walk: bool = True,
     ) -> DeckControls:
-        """The frame's DeckControls: map, truncate, push W along band directions, noise."""
+        """The frame's DeckControls: map, truncate, push W along band directions, noise.
+
+        A CPU deck takes a numpy path after the mapping network (torch costs ~10 µs per op
+        on these tiny tensors); `controls_reference` is the torch twin, held equal by a test.
+        The mapped W is reused while z has not moved. `walk=False`: something else (a
+        keyframe loop) replaces W+, so the walk is not mapped at all (W = w_avg).
+        """
+        if self.device.type != "cpu":
+            return self.controls_reference(psi, env, band_push, noise_push, intensity)
+        if not walk:
+            w = self._w_avg_np
+        elif self._w_cache is not None and self._w_cache[0] == self._zv:
+            w = self._w_cache[1]
+        else:
+            w = self._map(self.z[None])[0, 0].numpy()  # [w_dim]: the rows of W+ are equal
+            self._w_cache = (self._zv, w)
+        avg = self._w_avg_np
+        base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
+        ws = None
+        noise = None
+        if env is not None and env.size:
+            dirs, w_layers, w_noise = self._bands_np(env.size)
+            gain = self.w_scale * BAND_GAIN * band_push * intensity
+            if gain != 0.0:
+                ws = (w_layers * (env * np.float32(gain))) @ dirs  # [num_ws, w_dim]
+                ws += base
+            ngain = NOISE_GAIN * noise_push * intensity
+            if ngain != 0.0:
+                noise = w_noise @ (env * np.float32(ngain))  # [n_noise]
+                noise += 1.0
+        if ws is None:
+            ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+        return DeckControls(
+            deck=self.name,
+            ws=torch.from_numpy(ws[None]),
+            noise_strength=self._ones if noise is None else torch.from_numpy(noise),
+            keyframe_index=self.keyframe_index,
+        )
+
+    def _bands_np(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hit = self._band_np.get(n_bands)
+        if hit is None:
+            hit = tuple(t.cpu().numpy() for t in self._bands_setup(n_bands))
+            self._band_np[n_bands] = hit
+        return hit
+
+    @torch.no_grad()
+    def controls_reference(
+        self,
+        psi: float,
+        env: np.ndarray | None,
+        band_push: float,
+        noise_push: float,
+        intensity: float,
+    ) -> DeckControls:
+        """The torch twin of `controls` (any device)."""
         ws = truncate(self._map(self.z[None]), self.w_avg, psi)  # [1, num_ws, w_dim]
         noise = self._ones
         if env is not None and env.size:

@@ -20,6 +20,7 @@ from vj.show.layers import LayerMap
 INTERPOLATIONS = ("slerp", "spline", "linear")
 MAX_FILE_BYTES = 256 << 20
 _EXPRESSION_STREAM = 1 << 25  # seeded-z stream for expression targets (apart from keyframes)
+EXPRESSION_BLOCK = 32  # expression targets mapped per mapping-network call
 
 
 class KeyframeError(ValueError):
@@ -256,6 +257,7 @@ class ExpressionMode:
         self.G, self.seed, self.truncation, self.bank = G, int(seed), float(truncation), bank
         self.glide, self.strength = max(float(glide), 0.0), float(strength)
         self._device = next(G.mapping.parameters()).device
+        self._blocks: dict[int, torch.Tensor] = {}
         self.w_avg = w_avg
         self.reset()
 
@@ -271,10 +273,19 @@ class ExpressionMode:
         """Rows [len(rows), w_dim] of expression target i."""
         if self.bank is not None:
             return self.bank[i][self._idx.to(self.bank.ws.device)].clone()
-        z = torch.from_numpy(seeded_normal(self.seed, _EXPRESSION_STREAM + i, (self.G.z_dim,)))
-        with torch.no_grad():
-            w = self.G.mapping(z[None].to(self._device), None, truncation_psi=self.truncation)
-        return w[0, self._idx.to(w.device)].float()
+        # Targets are mapped EXPRESSION_BLOCK at a time, ahead of need: the beat's own tick
+        # then costs an index, not a mapping-network forward (each z is still seed-addressed).
+        blk = i // EXPRESSION_BLOCK
+        if blk not in self._blocks:
+            ids = range(blk * EXPRESSION_BLOCK, (blk + 1) * EXPRESSION_BLOCK)
+            z = np.stack([seeded_normal(self.seed, _EXPRESSION_STREAM + j, (self.G.z_dim,))
+                          for j in ids])  # fmt: skip
+            with torch.no_grad():
+                w = self.G.mapping(
+                    torch.from_numpy(z).to(self._device), None, truncation_psi=self.truncation
+                )
+            self._blocks = {blk: w[:, self._idx.to(w.device)].float()}  # keep one block
+        return self._blocks[blk][i % EXPRESSION_BLOCK].clone()
 
     def current(self) -> torch.Tensor:
         """The expression rows now (mid-glide: a smoothstep blend of the last two targets)."""

@@ -262,7 +262,8 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
         try:
             mods[name] = DeckModulation(G, out, dirs, w_scale, expression=expr, loop=loop)
         except ValueError as exc:
-            raise ValueError(f"deck {name}: {exc}") from None
+            where = getattr(preset, "path", None) or getattr(preset, "name", "preset")
+            raise ValueError(f"{where}: deck {name}: {exc}") from None
     return matrix, mods
 
 

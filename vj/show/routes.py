@@ -86,7 +86,6 @@ class Route:
     quantize: str = "none"  # keyframe.jump: land on the next beat / bar
     period: float = 1.0  # lfo.*: beats per cycle
     phase: float = 0.0  # lfo.*: fraction of a cycle
-    comment: str = ""
 
 
 def is_trigger_source(name: str) -> bool:

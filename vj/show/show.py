@@ -63,6 +63,7 @@ class Show:
         clock: Callable[[], int] | None = None,
         routing: tuple | None = None,
         chains: Mapping[str, Sequence[str]] | None = None,
+        routing_for: Callable[[object], tuple] | None = None,
     ) -> None:
         if not decks:
             raise ValueError("a Show needs at least one deck")
@@ -81,7 +82,8 @@ class Show:
         self._effects = list(effects)
         self.cues = CueList(cues)
         self._resolve = resolve_preset
-        self._preset_cache: dict[str, object] = {}
+        self._preset_cache: dict[str, tuple[object, tuple | None]] = {}  # (preset, routing)
+        self._routing_for = routing_for  # preset → (matrix, mods) for this show's decks
         self.preset = preset
         self._clock = clock
         self.errors: deque[str] = deque(maxlen=64)  # problems with events, for the drivers
@@ -148,8 +150,21 @@ class Show:
         self._events.put(ev)
 
     def add_preset(self, name: str, preset) -> None:
-        """Make a loaded preset known under `name` (a live switcher loads off the tick)."""
-        self._preset_cache[name] = preset
+        """Make a loaded preset known under `name`, its routes built (any thread: a live
+        switcher calls this on its worker, so the tick does no loading)."""
+        routing = self._routing_for(preset) if self._routing_for is not None else None
+        self._preset_cache[name] = (preset, routing)
+
+    def preload(self, names: Iterable[str]) -> None:
+        """Load presets ahead (a cue list's), so a cue does no file I/O on the tick; a broken
+        one is reported in `errors` and fails again, reported, when its cue fires."""
+        for name in names:
+            if name in self._preset_cache or self._resolve is None:
+                continue
+            try:
+                self.add_preset(name, self._resolve(name))
+            except (ValueError, OSError) as exc:
+                self.errors.append(f"preset {name!r}: {exc}")
 
     # -- the tick -------------------------------------------------------------------------
     @torch.no_grad()
@@ -305,7 +320,9 @@ class Show:
         else:
             self._env_at(t, self._env)
         self._t_env = t
-        np.maximum(self._env, np.clip(np.nan_to_num(bands, nan=0.0), 0.0, 1.0), out=self._env)
+        # fmax ignores a NaN band (the envelope keeps its value); env ≥ 0 floors negatives
+        np.fmax(self._env, bands, out=self._env)
+        np.minimum(self._env, 1.0, out=self._env)
         # onsets: each new one moves the decks a fraction of the way to a fresh keyframe
         if self._onsets_seen is None:
             self._onsets_seen = f.onset_count  # history before we started is not news
@@ -369,7 +386,7 @@ class Show:
                 self._tempo_event(ev, t)
             elif spec is None:
                 self.errors.append(f"event {name!r} from {ev.source}: unknown name, ignored")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError, OSError) as exc:  # e.g. a broken preset file
             self.errors.append(f"event {name!r} from {ev.source}: {exc}")
 
     def _press(self, t: int) -> None:
@@ -413,11 +430,14 @@ class Show:
         self._chains = {**self._chains, "master": (name, *self._chains["master"][1:])}
 
     def _start_morph(self, name: str, beats: float, t: int, keyframe: int | None = None) -> None:
-        preset = self._preset_cache.get(name)
-        if preset is None:
+        if name not in self._preset_cache:
             if self._resolve is None:
                 raise ValueError(f"preset {name!r}: this show cannot load presets")
-            preset = self._preset_cache[name] = self._resolve(name)
+            self.add_preset(name, self._resolve(name))
+        preset, routing = self._preset_cache[name]
+        if routing is not None:  # the new preset's routes take over at once (a cut)
+            self.matrix, self.mods = routing
+            self.matrix.reset()
         if self._morph is not None:
             self._finish_morph_at(t)
         self._settle(t)
@@ -504,7 +524,9 @@ class Show:
                 continue
             o = outs.decks.get(d.name) if outs is not None else None
             psi = p["truncation"] + (o.truncation if o is not None else 0.0)
-            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"])
+            mod = self.mods.get(d.name) if o is not None else None
+            walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
+            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
             if o is not None:
                 c = self.mods[d.name].apply(c, o, tempo)
             out.append(c)
@@ -540,10 +562,6 @@ class Show:
         out = list(self.errors)
         self.errors.clear()
         return out
-
-    def run_events(self, events: Iterable[ControlEvent]) -> None:
-        for ev in events:
-            self.event(ev)
 
 
 def _style_mix(decks: list[DeckControls], layer: int) -> list[DeckControls]:

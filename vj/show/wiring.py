@@ -118,8 +118,13 @@ def build_show(
     path = getattr(preset, "path", None)
     from vj.show.modulate import build_routing
 
-    routing = build_routing(preset, generators, params=dict(registry_specs(registry)))
-    return Show(
+    specs_table = dict(registry_specs(registry))
+
+    def routing_for(p):
+        return build_routing(p, generators, params=specs_table)
+
+    routing = routing_for(preset)
+    show = Show(
         show_decks,
         extractor,
         registry=registry,
@@ -133,7 +138,10 @@ def build_show(
         clock=clock,
         routing=routing,
         chains=chains if chains is not None else getattr(preset, "effects", None),
+        routing_for=routing_for,
     )
+    show.preload([c.preset for c in show.cues.cues])  # now, not on the generator thread
+    return show
 
 
 def registry_specs(registry: ParamRegistry):
