@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        extra = _missing_extra(exc)
+        if extra is None:
+            raise
+        print(f"vj: {extra}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vj: interrupted", file=sys.stderr)
         return 130
@@ -73,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="synthesise the demo track and render it to an MP4")
     d.add_argument("-o", "--output", default=DEMO_OUT)
-    d.add_argument("--seconds", type=float, default=24.0)
-    d.add_argument("--bpm", type=float, default=124.0)
+    d.add_argument("--seconds", type=_positive_float(3600.0), default=24.0)
+    d.add_argument("--bpm", type=_positive_float(400.0), default=124.0)
     _render_args(d)
     d.set_defaults(func=cmd_demo)
 
@@ -108,9 +114,9 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 def _render_args(p: argparse.ArgumentParser) -> None:
     _common_args(p)
-    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--fps", type=_int_in(1, 240), default=30)
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=_int_in(1, 256), default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -124,8 +130,8 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--file", default=None, help="play this audio file as the input (looped)")
     p.add_argument("--demo", action="store_true", help="use the synthetic demo track as the input")
-    p.add_argument("--sample-rate", type=int, default=None)
-    p.add_argument("--block-size", type=int, default=None)
+    p.add_argument("--sample-rate", type=_int_in(8000, 384000), default=None)
+    p.add_argument("--block-size", type=_int_in(16, 8192), default=None)
     p.add_argument(
         "--channel", type=int, default=None, help="analyse this input channel (default: downmix)"
     )
@@ -134,12 +140,16 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vsync", action="store_true")
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--record", default=None, help="headless: record the output to this MP4")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--duration", type=_positive_float(), default=None, help="stop after this many seconds"
+    )
     p.add_argument(
         "--midi", default=None, help="MIDI input port pattern (regex); overrides the preset"
     )
     p.add_argument("--no-midi", action="store_true")
-    p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
+    p.add_argument(
+        "--osc-port", type=_int_in(0, 65535), default=None, help="OSC server port (0 = off)"
+    )
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
 
@@ -154,19 +164,93 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _int_in(lo: int, hi: int):
+    """argparse type: an integer in lo..hi."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is out of range: allowed {lo}..{hi}")
+        return v
+
+    return parse
+
+
+def _positive_float(hi: float | None = None):
+    """argparse type: a finite number > 0 (and <= hi)."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if not (v > 0 and v < float("inf")) or (hi is not None and v > hi):
+            limit = f"0 < value <= {hi:g}" if hi is not None else "a finite number > 0"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: allowed {limit}")
+        return v
+
+    return parse
+
+
+# Optional packages -> the extra that installs them (named when an import fails).
+_EXTRAS = {"onnx": "export", "onnxscript": "export", "onnxruntime": "export", "aalink": "link"}
+
+
+def _missing_extra(exc: ImportError) -> str | None:
+    """'onnxscript is not installed: pip install -e ".[export]"', or None if not an extra's."""
+    name = (exc.name or "").split(".")[0]
+    if name not in _EXTRAS:
+        text = str(exc)
+        name = next((m for m in _EXTRAS if f"'{m}'" in text or f" {m} " in text), "")
+    if name not in _EXTRAS:
+        return None
+    return f'{name} is not installed; install its extra: pip install -e ".[{_EXTRAS[name]}]"'
+
+
+def _check_effect(name: str | None) -> None:
+    """An unknown --effect is a user error (the compositor would raise deep inside)."""
+    from vj.preset import list_effects
+
+    known = list_effects()
+    if name is not None and known and name not in known:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"--effect {name}: no such effect{hint}; available: {', '.join(known)}")
+
+
+def _check_output(path: str, flag: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"{flag} {out}: the output must be an .mp4 file")
+    if not out.parent.is_dir():
+        raise UserError(f"{flag} {out}: no such directory {out.parent}")
+    return out
+
+
 # -- presets ------------------------------------------------------------------------------
-def load_preset_or_default(name: str, registry):
-    """Load a preset; a broken one is reported (file:line) and the built-in default used."""
+def load_preset_or_default(name: str, registry, strict: bool = False):
+    """Load a preset; a broken one is reported (file:line) and the built-in default used
+    (live: the show goes on), or, with `strict` (batch renders), a UserError (exit 2)."""
     from vj.preset import PresetError, apply_preset, builtin_preset_path, load_preset
 
     path = Path(name)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
-        path = builtin_preset_path(name)
+    try:
+        if not (path.suffix in (".yaml", ".yml") or path.exists()):
+            path = builtin_preset_path(name)
+    except PresetError as exc:  # an unknown name is a typo, not a broken file: never guess
+        raise UserError(f"--preset {name}: {exc.problem}") from None
     try:
         preset = load_preset(path, registry)
     except (PresetError, OSError) as exc:
         if name == "default":
             raise UserError(f"the built-in preset is broken: {exc}") from exc
+        if strict:
+            raise UserError(str(exc)) from None
         print(f"vj: {exc}\nvj: carrying on with the default preset", file=sys.stderr)
         preset = load_preset(builtin_preset_path("default"), registry)
     for w in preset.warnings:
@@ -198,13 +282,14 @@ def _render(args, audio, sr) -> int:
     from vj.params import default_registry
 
     registry = default_registry()
-    preset = load_preset_or_default(args.preset, registry)
+    preset = load_preset_or_default(args.preset, registry, strict=True)
     w, h = args.size or (preset.render.width, preset.render.height)
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
+    _check_effect(args.effect)
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -260,6 +345,7 @@ def cmd_live(args) -> int:
     from vj.app import LiveApp, LiveOptions
     from vj.params import default_registry
 
+    _check_live_args(args)
     registry = default_registry()
     preset = load_preset_or_default(args.preset, registry)
     w, h = args.size or (preset.render.width, preset.render.height)
@@ -280,8 +366,6 @@ def cmd_live(args) -> int:
         device=args.device,
         record=args.record,
     )
-    if args.record and not args.headless:
-        raise UserError("--record works with --headless (record the window with OBS for now)")
     try:
         app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
     except _checkpoint_errors() as exc:
@@ -319,6 +403,24 @@ def cmd_live(args) -> int:
             f"p95 {np.percentile(t, 95):.1f} ms over {len(t)} frames"
         )
     return 0
+
+
+def _check_live_args(args) -> None:
+    """What `vj live` can refuse before opening anything: a clear message, exit 2."""
+    _check_effect(args.effect)
+    if args.record:
+        if not args.headless:
+            raise UserError("--record works with --headless (record the window with OBS for now)")
+        _check_output(args.record, "--record")
+    if not args.headless and args.command == "live":
+        from vj.render.window import display_available
+
+        why = display_available()
+        if why is not None:
+            raise UserError(
+                f"cannot open the live window ({why}); run `vj live --headless` "
+                f"(add --record out.mp4 to keep the output) or start it from a desktop session"
+            )
 
 
 def _monitor(text: str) -> int | str:

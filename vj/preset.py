@@ -7,6 +7,7 @@ a typo in a parameter name or an out-of-range value is reported where it is, nev
 from __future__ import annotations
 
 import difflib
+import math
 import queue
 import re
 import sys
@@ -22,6 +23,7 @@ import vj
 from vj.control.mapping import CURVES, KINDS, NOTE_MODES, Mapping
 from vj.params import ParamRegistry
 from vj.resources import data_dir
+from vj.yaml_limits import YamlLimitError, check_depth, read_bounded_text
 
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 
@@ -220,9 +222,15 @@ class _Doc:
         if none:
             types += (type(None),)
             what += " or null"
-        v = self.scalar(node, where, types, what)
+        v = self.scalar(node, where, types + (str,), what)
+        if isinstance(v, str):  # YAML 1.1 reads 1.0e9 (no sign) as a string; 1.2 as a number
+            v = _exponent_float(v) if not integer else None
+            if v is None:
+                raise self.err(node, where, f"expected {what}, got {self.value(node)!r}")
         if v is None:
             return None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise self.err(node, where, f"expected a finite number, got {v}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise self.err(node, where, f"{v} out of range [{lo}, {hi}]")
         return v if integer else float(v)
@@ -253,6 +261,13 @@ class _Doc:
         return pat
 
 
+def _exponent_float(text: str) -> float | None:
+    """'1.0e9' -> 1e9, as YAML 1.2 reads it; None for any other string."""
+    if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", text.strip()):
+        return float(text)
+    return None
+
+
 def _join(where: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{where}[{key}]"
@@ -266,11 +281,16 @@ def _kind(node: yaml.Node) -> str:
 def _compose(path: Path) -> tuple[_Doc, yaml.Node | None]:
     doc = _Doc(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded_text(path)
+    except YamlLimitError as exc:
+        raise PresetError(path, None, "", f"cannot read: {exc.problem}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(path, None, "", f"cannot read: {exc}") from None
     try:
+        check_depth(text)
         return doc, yaml.compose(text, Loader=yaml.SafeLoader)
+    except YamlLimitError as exc:
+        raise PresetError(path, exc.line, "", exc.problem) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -293,7 +313,8 @@ def load_preset(
     path = Path(path)
     doc, root = _compose(path)
     if root is None:
-        return Preset(name=path.stem, path=path)
+        note = f"{path}: the preset file is empty: every parameter at its default"
+        return Preset(name=path.stem, path=path, warnings=(note,))
     top = doc.items(root, "")
     doc.check_keys(top, _TOP, "")
     kw: dict[str, Any] = {"name": path.stem, "path": path}
