@@ -382,6 +382,7 @@ def cmd_live(args) -> int:
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(arbiter))
+    app.options.extra_hud.append(lambda: _audio_status(app))
     app.options.learn = _learn_session(controllers, preset)
     app.options.extra_hud += [
         c.summary for c in controllers if hasattr(c, "summary") and callable(c.summary)
@@ -421,6 +422,12 @@ def _check_live_args(args) -> None:
                 f"cannot open the live window ({why}); run `vj live --headless` "
                 f"(add --record out.mp4 to keep the output) or start it from a desktop session"
             )
+
+
+def _audio_status(app) -> str:
+    """The HUD line for the audio input: empty while it is fine, "audio input lost ..." not."""
+    source = getattr(app.audio, "source", None)
+    return str(getattr(source, "status", "") or "")
 
 
 def _monitor(text: str) -> int | str:
