@@ -370,13 +370,14 @@ def cmd_live(args) -> int:
         app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
+    from vj.control.osc_presets import RateLimitedReport
     from vj.preset import PresetSwitcher
 
     switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
         registry,
         preset,
         on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
-        on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
+        on_error=RateLimitedReport(lambda m: print(f"vj: {m}", file=sys.stderr)),
     )
     controllers = start_controllers(args, preset, registry, clock, switcher)
     from vj.control.tempo_sources import tempo_hud_text
@@ -527,7 +528,7 @@ def start_controllers(args, preset, registry, clock, switcher) -> list:
                 registry,
                 host=preset.osc.get("host", "127.0.0.1"),
                 port=port,
-                on_preset=switcher.switch_name,
+                on_preset=_osc_preset_gate(preset, switcher),
                 on_cue=switcher.switch,  # cue n = the preset bound to program n
             )
             osc.start()
@@ -536,6 +537,17 @@ def start_controllers(args, preset, registry, clock, switcher) -> list:
         except (ImportError, OSError) as exc:
             print(f"vj: OSC server not started: {exc}", file=sys.stderr)
     return started
+
+
+def _osc_preset_gate(preset, switcher):
+    """OSC may load presets from the shipped folder and the current preset's folder only."""
+    from vj.control.osc_presets import PresetGate, RateLimitedReport
+    from vj.preset import presets_dir
+
+    folders = [presets_dir()] + ([preset.path.parent] if preset.path is not None else [])
+    report = switcher.on_error or RateLimitedReport(lambda m: print(f"vj: {m}", file=sys.stderr))
+    anywhere = preset.osc.get("presets_anywhere") is True
+    return PresetGate(switcher.switch_name, folders, report, anywhere=anywhere)
 
 
 def _osc_port(preset) -> int:
