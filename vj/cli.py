@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from vj import __version__
+from vj import __version__, cli_checks
 
 # Areas that add their own subcommands through `register(subparsers)`.
 _COMMAND_MODULES = (
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vj: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        extra = _missing_extra(exc)
+        extra = cli_checks.missing_extra(exc)
         if extra is None:
             raise
         print(f"vj: {extra}", file=sys.stderr)
@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="synthesise the demo track and render it to an MP4")
     d.add_argument("-o", "--output", default=DEMO_OUT)
-    d.add_argument("--seconds", type=_positive_float(3600.0), default=24.0)
-    d.add_argument("--bpm", type=_positive_float(400.0), default=124.0)
+    d.add_argument("--seconds", type=cli_checks.positive_float(3600.0), default=24.0)
+    d.add_argument("--bpm", type=cli_checks.positive_float(400.0), default=124.0)
     _render_args(d)
     d.set_defaults(func=cmd_demo)
 
@@ -114,9 +114,11 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 def _render_args(p: argparse.ArgumentParser) -> None:
     _common_args(p)
-    p.add_argument("--fps", type=_int_in(1, 240), default=30)
+    p.add_argument("--fps", type=cli_checks.int_in(1, 240), default=30)
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
-    p.add_argument("--threads", type=_int_in(1, 256), default=None, help="torch CPU threads")
+    p.add_argument(
+        "--threads", type=cli_checks.int_in(1, 256), default=None, help="torch CPU threads"
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -130,8 +132,8 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--file", default=None, help="play this audio file as the input (looped)")
     p.add_argument("--demo", action="store_true", help="use the synthetic demo track as the input")
-    p.add_argument("--sample-rate", type=_int_in(8000, 384000), default=None)
-    p.add_argument("--block-size", type=_int_in(16, 8192), default=None)
+    p.add_argument("--sample-rate", type=cli_checks.int_in(8000, 384000), default=None)
+    p.add_argument("--block-size", type=cli_checks.int_in(16, 8192), default=None)
     p.add_argument(
         "--channel", type=int, default=None, help="analyse this input channel (default: downmix)"
     )
@@ -141,14 +143,20 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--record", default=None, help="headless: record the output to this MP4")
     p.add_argument(
-        "--duration", type=_positive_float(), default=None, help="stop after this many seconds"
+        "--duration",
+        type=cli_checks.positive_float(),
+        default=None,
+        help="stop after this many seconds",
     )
     p.add_argument(
         "--midi", default=None, help="MIDI input port pattern (regex); overrides the preset"
     )
     p.add_argument("--no-midi", action="store_true")
     p.add_argument(
-        "--osc-port", type=_int_in(0, 65535), default=None, help="OSC server port (0 = off)"
+        "--osc-port",
+        type=cli_checks.int_in(0, 65535),
+        default=None,
+        help="OSC server port (0 = off)",
     )
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
@@ -162,74 +170,6 @@ def _size(text: str) -> tuple[int, int]:
     if not (16 <= w <= 8192 and 16 <= h <= 8192) or w % 2 or h % 2:
         raise argparse.ArgumentTypeError(f"size {text}: width and height must be even, 16..8192")
     return w, h
-
-
-def _int_in(lo: int, hi: int):
-    """argparse type: an integer in lo..hi."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{v} is out of range: allowed {lo}..{hi}")
-        return v
-
-    return parse
-
-
-def _positive_float(hi: float | None = None):
-    """argparse type: a finite number > 0 (and <= hi)."""
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-        if not (v > 0 and v < float("inf")) or (hi is not None and v > hi):
-            limit = f"0 < value <= {hi:g}" if hi is not None else "a finite number > 0"
-            raise argparse.ArgumentTypeError(f"{text} is out of range: allowed {limit}")
-        return v
-
-    return parse
-
-
-# Optional packages -> the extra that installs them (named when an import fails).
-_EXTRAS = {"onnx": "export", "onnxscript": "export", "onnxruntime": "export", "aalink": "link"}
-
-
-def _missing_extra(exc: ImportError) -> str | None:
-    """'onnxscript is not installed: pip install -e ".[export]"', or None if not an extra's."""
-    name = (exc.name or "").split(".")[0]
-    if name not in _EXTRAS:
-        text = str(exc)
-        name = next((m for m in _EXTRAS if f"'{m}'" in text or f" {m} " in text), "")
-    if name not in _EXTRAS:
-        return None
-    return f'{name} is not installed; install its extra: pip install -e ".[{_EXTRAS[name]}]"'
-
-
-def _check_effect(name: str | None) -> None:
-    """An unknown --effect is a user error (the compositor would raise deep inside)."""
-    from vj.preset import list_effects
-
-    known = list_effects()
-    if name is not None and known and name not in known:
-        import difflib
-
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"--effect {name}: no such effect{hint}; available: {', '.join(known)}")
-
-
-def _check_output(path: str, flag: str) -> Path:
-    out = Path(path)
-    if out.suffix.lower() != ".mp4":
-        raise UserError(f"{flag} {out}: the output must be an .mp4 file")
-    if not out.parent.is_dir():
-        raise UserError(f"{flag} {out}: no such directory {out.parent}")
-    return out
 
 
 # -- presets ------------------------------------------------------------------------------
@@ -289,7 +229,7 @@ def _render(args, audio, sr) -> int:
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
-    _check_effect(args.effect)
+    cli_checks.check_effect(args.effect)
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -409,11 +349,11 @@ def cmd_live(args) -> int:
 
 def _check_live_args(args) -> None:
     """What `vj live` can refuse before opening anything: a clear message, exit 2."""
-    _check_effect(args.effect)
+    cli_checks.check_effect(args.effect)
     if args.record:
         if not args.headless:
             raise UserError("--record works with --headless (record the window with OBS for now)")
-        _check_output(args.record, "--record")
+        cli_checks.check_output(args.record, "--record")
     if not args.headless and args.command == "live":
         from vj.render.window import display_available
 
