@@ -3,6 +3,7 @@ input. The loss is reported, analysis keeps running on silence, the input comes 
 stop() never hangs on the dead stream. Runs in its own process with its own server, since
 PortAudio binds to one JACK server per process."""
 
+import glob
 import json
 import os
 import subprocess
@@ -86,12 +87,16 @@ def test_jack_server_loss_is_survived_and_reconnected():
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
     name = f"vjloss-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCENARIO, name], cwd=root, env=env,
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", SCENARIO, name], cwd=root, env=env,
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        for f in glob.glob(f"/dev/shm/jack*{name}*"):  # a killed server leaves these behind
+            os.unlink(f)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert lines, f"rc {proc.returncode}\n" + proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(lines[-1])
     assert proc.returncode == 0, (r, proc.stderr[-2000:])  # no abort at exit either
     assert r["first_blocks"] is not None
