@@ -125,3 +125,31 @@ def test_bad_weights_are_refused(tmp_path, kind):
     with pytest.raises(CheckpointError, match=rf"{kind}\.safetensors: refused weights: {key} "
                        rf".*{pattern}"):  # fmt: skip
         load_generator(path)
+
+
+def test_full_disk_on_save_is_a_checkpoint_error(tmp_path):
+    # A file-size limit makes writes fail like a full disk; run it in its own process.
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+        from tests.gan_nets import tiny_generator
+        from vj.gan.checkpoint import CheckpointError, save_generator
+        G = tiny_generator(**{SMALL!r})
+        try:
+            save_generator(G, {str(tmp_path / "g.safetensors")!r})
+        except CheckpointError as e:
+            print("REFUSED", e)
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert "REFUSED" in r.stdout and "cannot write (disk full?)" in r.stdout, r.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []  # no half-written file, no temp file

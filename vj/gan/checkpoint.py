@@ -136,6 +136,12 @@ def save_generator(G: Generator, path: str | Path, meta: dict | None = None) -> 
             save_file(tensors, str(tmp), metadata=info)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot write: {e.strerror or e}") from None
+    except Exception as e:  # safetensors' own SafetensorError wraps I/O errors (disk full ...)
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise CheckpointError(
+            f"{path}: cannot write (disk full?): {e}; nothing was written"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- safetensors
