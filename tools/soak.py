@@ -83,9 +83,9 @@ def main() -> int:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
     )  # fmt: skip
     errors: list[str] = []
-    threading.Thread(target=_collect_errors, args=(child, errors), daemon=True).start()
+    counts = {"osc": 0, "midi": 0, "reloads": 0, "reloaded": 0}
+    threading.Thread(target=_collect_errors, args=(child, errors, counts), daemon=True).start()
     stop = threading.Event()
-    counts = {"osc": 0, "midi": 0, "reloads": 0}
     traffic = threading.Thread(
         target=_traffic, args=(stop, port, midi_out, counts, args.effect), daemon=True
     )
@@ -144,14 +144,17 @@ def _summary(samples: list[dict], errors: list[str], rc: int | None, counts: dic
         print(f"  audio overruns {b['overruns']} device, {b['analysis_overruns']} analysis, "
               f"{b['late_callbacks']} late; analysis errors {b['audio_errors']}; "
               f"generator error {b['gen_error']}")  # fmt: skip
-    print(f"  traffic: {counts['osc']} OSC messages, {counts['midi']} MIDI messages, "
-          f"{counts['reloads']} shader reloads")  # fmt: skip
+    touches, seen = counts["reloads"], counts["reloaded"]
+    print(f"  traffic: {counts['osc']} OSC, {counts['midi']} MIDI messages; "
+          f"{touches} shader touches ({seen} reloads reported)")  # fmt: skip
 
 
-def _collect_errors(child: subprocess.Popen, errors: list[str]) -> None:
+def _collect_errors(child: subprocess.Popen, errors: list[str], counts: dict) -> None:
     for line in child.stderr:
         low = line.lower()
-        if "traceback" in low or "error" in low or "failed" in low:
+        if ": reloaded" in low:
+            counts["reloaded"] += 1  # the app's own word that the shader was recompiled
+        elif "traceback" in low or "error" in low or "failed" in low:
             errors.append(line.rstrip())
 
 
