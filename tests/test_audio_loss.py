@@ -3,37 +3,23 @@ input. The loss is reported, analysis keeps running on silence, the input comes 
 stop() never hangs on the dead stream. Runs in its own process with its own server, since
 PortAudio binds to one JACK server per process."""
 
-import glob
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.jack_restart import JACKD, cleanup, new_server
 from tests.jackutil import jackd_available
 
 pytestmark = pytest.mark.jack
 
-SCENARIO = textwrap.dedent(
+SCENARIO = JACKD + textwrap.dedent(
     """
-    import json, os, subprocess, sys, time
-    name = sys.argv[1]
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    from tests.jackutil import _wait_ready
-
-    def jackd():
-        p = subprocess.Popen(
-            ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
-        )
-        _wait_ready(name, p)
-        return p
+    import json, time
 
     def until(cond, timeout):
         t0 = time.monotonic()
@@ -81,20 +67,19 @@ SCENARIO = textwrap.dedent(
 )
 
 
-def test_jack_server_loss_is_survived_and_reconnected():
+def test_jack_server_loss_is_survived_and_reconnected(tmp_path):
     if not jackd_available():
         pytest.skip("jackd not installed (apt-get install jackd2)")
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
-    name = f"vjloss-{uuid.uuid4().hex[:8]}"
+    name, pids = new_server(tmp_path, "vjloss")
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", SCENARIO, name], cwd=root, env=env,
+            [sys.executable, "-c", SCENARIO, name, str(pids)], cwd=root, env=env,
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
     finally:
-        for f in glob.glob(f"/dev/shm/jack*{name}*"):  # a killed server leaves these behind
-            os.unlink(f)
+        cleanup(name, pids)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert lines, f"rc {proc.returncode}\n" + proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(lines[-1])
@@ -108,3 +93,57 @@ def test_jack_server_loss_is_survived_and_reconnected():
     assert r["back_after_s"] is not None, r
     assert r["reopens"] >= 1 and any(e.startswith("audio input back") for e in r["events"])
     assert r["stop_s"] < 2.5, r
+
+
+LIVE = JACKD + textwrap.dedent(
+    """
+    import socket, threading, time
+    os.environ.pop("DISPLAY", None)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = jackd()
+    t0 = time.monotonic()
+    vj = subprocess.Popen(
+        [sys.executable, "-m", "vj", "live", "--headless", "--duration", "25", "--size",
+         "64x48", "--no-midi", "--osc-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    err = []
+    threading.Thread(target=lambda: err.extend(vj.stderr), daemon=True).start()
+    for line in vj.stdout:  # "vj: OSC on ...": the app is built, audio starts right after
+        if "OSC on" in line:
+            break
+    time.sleep(3.0)
+    server.kill(); server.wait()
+    time.sleep(2.0)
+    server = jackd()
+    rc = vj.wait(timeout=120)
+    server.terminate(); server.wait()
+    time.sleep(0.5)
+    print("RC", rc)
+    print("".join(err))
+    """
+)
+
+
+def test_vj_live_survives_the_jack_server_going_away(tmp_path):
+    # The product path: `vj live` on a JACK input; the log says so and the show ends on time.
+    if not jackd_available():
+        pytest.skip("jackd not installed (apt-get install jackd2)")
+    root = Path(__file__).resolve().parents[1]
+    name, pids = new_server(tmp_path, "vjlive")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", LIVE, name, str(pids)], cwd=root, capture_output=True,
+            text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(root)),
+        )  # fmt: skip
+    finally:
+        cleanup(name, pids)
+    out = proc.stdout
+    assert "RC 0" in out, out[-3000:] + proc.stderr[-2000:]
+    assert "vj: audio input lost: " in out, out[-3000:]
+    assert "vj: audio input back: " in out, out[-3000:]
+    assert "Traceback" not in out and "Assertion" not in out, out[-3000:]

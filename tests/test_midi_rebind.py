@@ -1,42 +1,28 @@
 """JACK MIDI after a server restart: jackd (dummy) is killed and started again; the MIDI input
 re-binds the controller and its messages move parameters again. Own process, own server."""
 
-import glob
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.jack_restart import JACKD, cleanup, new_server
 from tests.jackutil import jackd_available
 
 pytestmark = pytest.mark.jack
 
-SCENARIO = textwrap.dedent(
+SCENARIO = JACKD + textwrap.dedent(
     """
-    import json, os, subprocess, sys, time
-    name = sys.argv[1]
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
+    import json, time
     import rtmidi
-    from tests.jackutil import _wait_ready
     from tests.waiting import wait_for
     from vj.control.mapping import Mapping, MidiMapper
     from vj.control.midi import MidiInput
     from vj.params import default_registry
-
-    def jackd():
-        p = subprocess.Popen(
-            ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
-        )
-        _wait_ready(name, p)
-        return p
 
     def controller():
         out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="ctl")
@@ -75,19 +61,18 @@ SCENARIO = textwrap.dedent(
 )
 
 
-def test_jack_midi_is_rebound_after_a_server_restart():
+def test_jack_midi_is_rebound_after_a_server_restart(tmp_path):
     if not jackd_available():
         pytest.skip("jackd not installed (apt-get install jackd2)")
     root = Path(__file__).resolve().parents[1]
-    name = f"vjmidi-{uuid.uuid4().hex[:8]}"
+    name, pids = new_server(tmp_path, "vjmidi")
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", SCENARIO, name], cwd=root, capture_output=True, text=True,
-            timeout=120, env=dict(os.environ, PYTHONPATH=str(root)),
+            [sys.executable, "-c", SCENARIO, name, str(pids)], cwd=root, capture_output=True,
+            text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(root)),
         )  # fmt: skip
     finally:
-        for f in glob.glob(f"/dev/shm/jack*{name}*"):  # a killed server leaves these behind
-            os.unlink(f)
+        cleanup(name, pids)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert lines, f"rc {proc.returncode}\n" + proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(lines[-1])
