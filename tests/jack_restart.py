@@ -1,12 +1,15 @@
 """For tests that kill and restart a JACK server in a scenario process: the scenario records
 each jackd it starts, and the test ends any still running and removes their /dev/shm files,
-whatever happened to the scenario (a killed server never unregisters itself)."""
+whatever happened to the scenario (a killed server never unregisters itself: the test starts
+one under the same name and ends it cleanly, which frees the name's entry in JACK's server
+table — eight entries for the whole machine, so leaked ones soon stop every JACK test)."""
 
 from __future__ import annotations
 
 import glob
 import os
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -47,5 +50,30 @@ def cleanup(name: str, pidfile: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except (OSError, ProcessLookupError):
             continue
+    if pids:
+        _unregister(name)
     for f in glob.glob(f"/dev/shm/jack*{name}*"):
         os.unlink(f)
+
+
+def _unregister(name: str) -> None:
+    """A jackd under a dead server's name reclaims its table entry; SIGTERM unregisters it."""
+    from tests.jackutil import _wait_ready
+
+    p = subprocess.Popen(
+        ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
+    )
+    try:
+        _wait_ready(name, p)
+    except RuntimeError:
+        pass  # it could not start: nothing of ours to unregister
+    finally:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
