@@ -42,6 +42,29 @@ def test_exponent_without_sign_is_a_number(tmp_path):
     assert load_preset(path, default_registry()).params["zoom"] == 1.5
 
 
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("routes:\n  - {source: rms, target: zoom, amount: .nan}\n",
+         r"p\.yaml:2: routes\[0\]\.amount: expected a finite number"),
+        ("routes:\n  - {source: rms, target: zoom, amount: 1.0e9}\n",
+         r"p\.yaml:2: routes\[0\]\.amount: 1000000000\.0 out of range"),
+        ("decks:\n  A:\n    expression: {layers: middle, glide: .inf}\n",
+         r"p\.yaml:3: decks\.A\.expression\.glide: expected a finite number"),
+        ("cues:\n  - {preset: default, beats: 1.0e9}\n",
+         r"p\.yaml:2: cues\[0\]\.beats: 1000000000\.0 out of range"),
+    ],
+)  # fmt: skip
+def test_show_schema_numbers_are_finite_and_read_exponents(tmp_path, text, match):
+    # routes / decks / cues go through the same node walker (vj/yamldoc.py) as params
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PresetError, match=match):
+        load_preset(path, default_registry())
+    path.write_text("routes:\n  - {source: rms, target: zoom, amount: 2.5e-1}\n")
+    assert load_preset(path, default_registry()).routes[0].amount == 0.25
+
+
 def test_empty_preset_says_so(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing here yet\n")
