@@ -125,10 +125,11 @@ def test_cli_render_broken_preset_names_file_and_line(tmp_path):
         str(preset),
         "--no-progress",
     )
-    assert r.returncode == 0, r.stderr
+    # a batch render must not quietly make the default preset's video (#14): exit 2
+    assert r.returncode == 2, r.stderr
     assert f"{preset}:4" in r.stderr and "intensty" in r.stderr and "intensity" in r.stderr
-    assert "default preset" in r.stderr
-    assert (tmp_path / "o.mp4").exists()
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_cli_render_missing_audio_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from vj import __version__
+from vj import __version__, cli_checks
 
 # Areas that add their own subcommands through `register(subparsers)`.
 _COMMAND_MODULES = (
@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"vj: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        extra = cli_checks.missing_extra(exc)
+        if extra is None:
+            raise
+        print(f"vj: {extra}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vj: interrupted", file=sys.stderr)
@@ -73,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="synthesise the demo track and render it to an MP4")
     d.add_argument("-o", "--output", default=DEMO_OUT)
-    d.add_argument("--seconds", type=float, default=24.0)
-    d.add_argument("--bpm", type=float, default=124.0)
+    d.add_argument("--seconds", type=cli_checks.positive_float(3600.0), default=24.0)
+    d.add_argument("--bpm", type=cli_checks.positive_float(400.0), default=124.0)
     _render_args(d)
     d.set_defaults(func=cmd_demo)
 
@@ -108,9 +114,11 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 def _render_args(p: argparse.ArgumentParser) -> None:
     _common_args(p)
-    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--fps", type=cli_checks.int_in(1, 240), default=30)
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--threads", type=cli_checks.int_in(1, 256), default=None, help="torch CPU threads"
+    )
     p.add_argument("--no-progress", action="store_true")
     _show_render_args(p)
 
@@ -144,8 +152,8 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--file", default=None, help="play this audio file as the input (looped)")
     p.add_argument("--demo", action="store_true", help="use the synthetic demo track as the input")
-    p.add_argument("--sample-rate", type=int, default=None)
-    p.add_argument("--block-size", type=int, default=None)
+    p.add_argument("--sample-rate", type=cli_checks.int_in(8000, 384000), default=None)
+    p.add_argument("--block-size", type=cli_checks.int_in(16, 8192), default=None)
     p.add_argument(
         "--channel", type=int, default=None, help="analyse this input channel (default: downmix)"
     )
@@ -154,12 +162,22 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vsync", action="store_true")
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--record", default=None, help="headless: record the output to this MP4")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--duration",
+        type=cli_checks.positive_float(),
+        default=None,
+        help="stop after this many seconds",
+    )
     p.add_argument(
         "--midi", default=None, help="MIDI input port pattern (regex); overrides the preset"
     )
     p.add_argument("--no-midi", action="store_true")
-    p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
+    p.add_argument(
+        "--osc-port",
+        type=cli_checks.int_in(0, 65535),
+        default=None,
+        help="OSC server port (0 = off)",
+    )
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
     p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
@@ -186,18 +204,24 @@ def _size(text: str) -> tuple[int, int]:
 
 
 # -- presets ------------------------------------------------------------------------------
-def load_preset_or_default(name: str, registry):
-    """Load a preset; a broken one is reported (file:line) and the built-in default used."""
+def load_preset_or_default(name: str, registry, strict: bool = False):
+    """Load a preset; a broken one is reported (file:line) and the built-in default used
+    (live: the show goes on), or, with `strict` (batch renders), a UserError (exit 2)."""
     from vj.preset import PresetError, apply_preset, builtin_preset_path, load_preset
 
     path = Path(name)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
-        path = builtin_preset_path(name)
+    try:
+        if not (path.suffix in (".yaml", ".yml") or path.exists()):
+            path = builtin_preset_path(name)
+    except PresetError as exc:  # an unknown name is a typo, not a broken file: never guess
+        raise UserError(f"--preset {name}: {exc.problem}") from None
     try:
         preset = load_preset(path, registry)
     except (PresetError, OSError) as exc:
         if name == "default":
             raise UserError(f"the built-in preset is broken: {exc}") from exc
+        if strict:
+            raise UserError(str(exc)) from None
         print(f"vj: {exc}\nvj: carrying on with the default preset", file=sys.stderr)
         preset = load_preset(builtin_preset_path("default"), registry)
     for w in preset.warnings:
@@ -229,13 +253,14 @@ def _render(args, audio, sr) -> int:
     from vj.params import default_registry
 
     registry = default_registry()
-    preset = load_preset_or_default(args.preset, registry)
+    preset = load_preset_or_default(args.preset, registry, strict=True)
     w, h = args.size or (preset.render.width, preset.render.height)
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
+    cli_checks.check_effect(args.effect)
     events = ()
     if getattr(args, "events", None):
         from vj.show.events import EventLogError, read_event_log
@@ -344,6 +369,7 @@ def cmd_live(args) -> int:
     from vj.params import default_registry
     from vj.show.frame import ControlEvent
 
+    _check_live_args(args)
     registry = default_registry()
     preset = load_preset_or_default(args.preset, registry)
     w, h = args.size or (preset.render.width, preset.render.height)
@@ -366,8 +392,6 @@ def cmd_live(args) -> int:
         deck_b=getattr(args, "deck_b", None),
         **_stage_options(args, preset, (w, h)),
     )
-    if args.record and not args.headless:
-        raise UserError("--record works with --headless (record the window with OBS for now)")
     try:
         app = LiveApp(
             registry,
@@ -378,6 +402,7 @@ def cmd_live(args) -> int:
         )
     except _checkpoint_errors() as exc:
         raise UserError(str(exc)) from exc
+    from vj.control.osc_presets import RateLimitedReport
     from vj.preset import PresetSwitcher
 
     def switched(p) -> None:  # the switch reaches the Show as one event: it morphs, not cuts
@@ -389,7 +414,7 @@ def cmd_live(args) -> int:
         registry,
         preset,
         on_switch=switched,
-        on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
+        on_error=RateLimitedReport(lambda m: print(f"vj: {m}", file=sys.stderr)),
     )
     on_cue = None
     if len(app.show.cues):  # a cue list: OSC /vj/cue N fires cue N
@@ -398,6 +423,7 @@ def cmd_live(args) -> int:
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(app.show.arbiter))
+    app.options.extra_hud.append(lambda: _audio_status(app))
     app.options.learn = _learn_session(controllers, preset)
     app.options.extra_hud += [
         c.summary for c in controllers if hasattr(c, "summary") and callable(c.summary)
@@ -419,6 +445,30 @@ def cmd_live(args) -> int:
             f"p95 {np.percentile(t, 95):.1f} ms over {len(t)} frames"
         )
     return 0
+
+
+def _check_live_args(args) -> None:
+    """What `vj live` can refuse before opening anything: a clear message, exit 2."""
+    cli_checks.check_effect(args.effect)
+    if args.record:
+        if not args.headless:
+            raise UserError("--record works with --headless (record the window with OBS for now)")
+        cli_checks.check_output(args.record, "--record")
+    if not args.headless and args.command == "live":
+        from vj.render.window import display_available
+
+        why = display_available()
+        if why is not None:
+            raise UserError(
+                f"cannot open the live window ({why}); run `vj live --headless` "
+                f"(add --record out.mp4 to keep the output) or start it from a desktop session"
+            )
+
+
+def _audio_status(app) -> str:
+    """The HUD line for the audio input: empty while it is fine, "audio input lost ..." not."""
+    source = getattr(app.audio, "source", None)
+    return str(getattr(source, "status", "") or "")
 
 
 def _monitor(text: str) -> int | str:
@@ -519,7 +569,7 @@ def start_controllers(args, preset, registry, clock, switcher, on_cue=None) -> l
                 registry,
                 host=preset.osc.get("host", "127.0.0.1"),
                 port=port,
-                on_preset=switcher.switch_name,
+                on_preset=_osc_preset_gate(preset, switcher),
                 on_cue=on_cue or switcher.switch,  # cue n: the cue list's, else program n
             )
             osc.start()
@@ -528,6 +578,17 @@ def start_controllers(args, preset, registry, clock, switcher, on_cue=None) -> l
         except (ImportError, OSError) as exc:
             print(f"vj: OSC server not started: {exc}", file=sys.stderr)
     return started
+
+
+def _osc_preset_gate(preset, switcher):
+    """OSC may load presets from the shipped folder and the current preset's folder only."""
+    from vj.control.osc_presets import PresetGate, RateLimitedReport
+    from vj.preset import presets_dir
+
+    folders = [presets_dir()] + ([preset.path.parent] if preset.path is not None else [])
+    report = switcher.on_error or RateLimitedReport(lambda m: print(f"vj: {m}", file=sys.stderr))
+    anywhere = preset.osc.get("presets_anywhere") is True
+    return PresetGate(switcher.switch_name, folders, report, anywhere=anywhere)
 
 
 def _osc_port(preset) -> int:

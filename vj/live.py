@@ -25,6 +25,7 @@ from vj.params import ParamRegistry
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.show import compositor_at
 from vj.slot import LatestSlot
+from vj.supervise import Supervisor
 from vj.tempo import TapTempo, TempoArbiter
 
 TEMPO_RESYNC_BEATS = 0.02  # an external source further than this from the Show's view: re-anchor
@@ -139,6 +140,7 @@ class GeneratorThread(threading.Thread):
         clock: Callable[[], int] = now_ns,
         decks_every: tuple[int, ...] = (1, 1),
         tempo: ExternalTempo | None = None,
+        restart: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="vj-generator", daemon=True)
         self.show, self._engines, self._frames = show, engines, frames
@@ -151,12 +153,17 @@ class GeneratorThread(threading.Thread):
         self.error: BaseException | None = None
         self.frame_times = np.zeros(64, np.int64)  # ring of finish times, for the HUD's gen fps
         self.count = 0
+        # A failed tick (an exception, CUDA out of memory) does not end the show: the display
+        # keeps the last published frame and its effects, the HUD says so, and `restart`
+        # (rebuild the engines) runs after a growing back-off.
+        self.supervisor = Supervisor("generator", self.tick, restart, warn=warn)
 
     def run(self) -> None:
         try:
             while not self._halt.is_set():
-                self.tick()
-        except BaseException as exc:  # surfaced by the render loop, which owns the process
+                if self.supervisor.step(fallback=None) is None:
+                    self._halt.wait(0.01)  # down: wait for the back-off without spinning
+        except BaseException as exc:  # Ctrl-C / exit: surfaced by the render loop
             self.error = exc
 
     def tick(self) -> GenFrame:
@@ -318,6 +325,7 @@ class LiveApp:
             clock,
             tuple(every),
             ExternalTempo(tempo_sources, self.show.event) if tempo_sources else None,
+            restart=self._restart_generator,
         )
         self.display_fps = FpsMeter()
         self._next_reload_ns = 0
@@ -356,6 +364,22 @@ class LiveApp:
             self.bridge.close()
         if self.gen.error is not None:
             raise RuntimeError(f"generator thread failed: {self.gen.error!r}") from self.gen.error
+
+    def _restart_generator(self) -> None:
+        """The supervisor's restart (generator thread): free what the failed tick held, then
+        rebuild each deck's engine on its own G (fresh buffers, a fresh CUDA graph)."""
+        from vj.show.wiring import build_engine
+
+        gc.collect()
+        on_cuda = any(str(getattr(e, "device", "cpu")).startswith("cuda") for e in self.engines)
+        if on_cuda:
+            import torch
+
+            torch.cuda.empty_cache()  # after an OOM: hand the failed tick's blocks back
+        for i, e in enumerate(self.engines):
+            if getattr(e, "G", None) is not None:  # a TensorRT engine has none: kept as is
+                self.engines[i] = build_engine(e.G, device=self.options.device)
+        self.engine = self.engines[0]
 
     def request_effect(self, name: str) -> None:
         """Switch the master effect (any thread): shown at the next display frame, and an
@@ -575,6 +599,8 @@ class LiveApp:
                 f"audio overruns {getattr(self.audio, 'overruns', 0)}"
                 f"  analysis late {getattr(self.audio, 'analysis_overruns', 0)}"
             )
+        if self.gen.supervisor.status:
+            lines.append(self.gen.supervisor.status)
         lines += [f() for f in self.options.extra_hud]
         if self.options.learn is not None:
             lines.append(str(self.options.learn.status))

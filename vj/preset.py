@@ -22,6 +22,7 @@ import vj
 from vj.control.mapping import CURVES, KINDS, NOTE_MODES, Mapping
 from vj.params import ParamRegistry
 from vj.resources import data_dir
+from vj.yaml_limits import YamlLimitError, check_depth, read_bounded_text
 from vj.yamldoc import PresetError, _Doc, _join, _kind  # noqa: F401 (re-exported)
 
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
@@ -154,11 +155,16 @@ def resolve_preset(name: str, relative_to: Path | None = None) -> Path:
 def _compose(path: Path) -> tuple[_Doc, yaml.Node | None]:
     doc = _Doc(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded_text(path)
+    except YamlLimitError as exc:
+        raise PresetError(path, None, "", f"cannot read: {exc.problem}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(path, None, "", f"cannot read: {exc}") from None
     try:
+        check_depth(text)
         return doc, yaml.compose(text, Loader=yaml.SafeLoader)
+    except YamlLimitError as exc:
+        raise PresetError(path, exc.line, "", exc.problem) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -181,7 +187,8 @@ def load_preset(
     path = Path(path)
     doc, root = _compose(path)
     if root is None:
-        return Preset(name=path.stem, path=path)
+        note = f"{path}: the preset file is empty: every parameter at its default"
+        return Preset(name=path.stem, path=path, warnings=(note,))
     top = doc.items(root, "")
     doc.check_keys(top, _TOP, "")
     kw: dict[str, Any] = {"name": path.stem, "path": path}

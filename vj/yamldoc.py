@@ -8,6 +8,7 @@ Split out of vj/preset.py (structure only: no behaviour changed) so the show sch
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,15 @@ class _Doc:
         if none:
             types += (type(None),)
             what += " or null"
-        v = self.scalar(node, where, types, what)
+        v = self.scalar(node, where, types + (str,), what)
+        if isinstance(v, str):  # YAML 1.1 reads 1.0e9 (no sign) as a string; 1.2 as a number
+            v = _exponent_float(v) if not integer else None
+            if v is None:
+                raise self.err(node, where, f"expected {what}, got {self.value(node)!r}")
         if v is None:
             return None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise self.err(node, where, f"expected a finite number, got {v}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise self.err(node, where, f"{v} out of range [{lo}, {hi}]")
         return v if integer else float(v)
@@ -133,6 +140,13 @@ class _Doc:
         except re.error as exc:
             raise self.err(node, where, f"bad regular expression {pat!r}: {exc}") from None
         return pat
+
+
+def _exponent_float(text: str) -> float | None:
+    """'1.0e9' -> 1e9, as YAML 1.2 reads it; None for any other string."""
+    if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", text.strip()):
+        return float(text)
+    return None
 
 
 def _join(where: str, key: str | int) -> str:

@@ -4,7 +4,9 @@ synthetic demo track (drums + bass). All call on_block(block [frames, ch] float3
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -103,11 +105,21 @@ def resolve_input_device(device: str | int | None) -> tuple[int, dict]:
 
 
 class LiveSource:
-    """A sounddevice InputStream calling on_block(block, t_end_ns) from the audio thread.
+    """A live input calling on_block(block, t_end_ns) from its reader thread.
+
+    The PortAudio stream runs in a child process (vj.audio.capture): losing the audio server
+    or the device can then never hang us. When the input is lost, `status` says so (for the
+    HUD), `on_event` is told once, blocks of silence keep the analysis (and the visuals)
+    running, and a fresh child tries to re-open the input every RETRY_S seconds. `stop()`
+    never waits more than STOP_S seconds, dead stream or not.
 
     t_end_ns is the clock time of the block's last sample, from PortAudio's ADC timestamp
-    when it is valid, else the callback entry time.
+    when it is valid, else the callback entry time (monotonic clock, shared by processes).
     """
+
+    RETRY_S = 1.0  # re-open poll while the input is lost
+    STOP_S = 2.0  # the longest stop() may take
+    OPEN_TIMEOUT_S = 10.0  # a child's start-up (python + PortAudio) on a busy machine
 
     def __init__(
         self,
@@ -116,6 +128,7 @@ class LiveSource:
         sample_rate: int | None = None,
         block_size: int = 256,
         channels: int | None = None,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         if block_size <= 0:
             raise ValueError(f"block_size must be > 0, got {block_size}")
@@ -130,58 +143,202 @@ class LiveSource:
             )
         self.sample_rate = int(sample_rate or info["default_samplerate"])
         self.block_size = block_size
+        self.on_event = on_event or (lambda msg: print(f"vj: {msg}", file=sys.stderr, flush=True))
         self.overruns = 0
-        self.adc_time_valid = 0  # callbacks whose ADC timestamp was usable
-        self.callbacks = 0
-        self._stream = None
+        self.adc_time_valid = 0  # blocks whose ADC timestamp was usable
+        self.callbacks = 0  # blocks received from the device
+        self.silent_blocks = 0  # blocks of silence fed while the input was lost
+        self.losses = 0
+        self.reopens = 0
+        self.status = ""  # "" while the input is fine; else a line for the HUD
+        self._overruns_before = 0  # overruns counted by children that have exited
+        self._proc = None
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._silence = np.zeros((block_size, self.channels), np.float32)
+        self._buf = bytearray(block_size * self.channels * 4)
 
-    def _callback(self, indata, frames, time_info, status) -> None:
-        t_enter = now_ns()
-        if status.input_overflow:
-            self.overruns += 1
-        self.callbacks += 1
-        t_end = t_enter
-        try:
-            adc = time_info.inputBufferAdcTime
-            cur = time_info.currentTime
-            if adc > 0 and cur > 0 and 0 <= cur - adc < 1.0:
-                # adc is the first sample's capture; the block ends frames-1 samples later
-                t_end = (
-                    t_enter - int((cur - adc) * 1e9) + int((frames - 1) * 1e9 / self.sample_rate)
-                )
-                self.adc_time_valid += 1
-        except Exception:
-            pass
-        self._on_block(indata, min(t_end, t_enter))
+    @property
+    def lost(self) -> bool:
+        return bool(self.status)
 
     def start(self) -> None:
-        sd = _sd()
-        if self._stream is not None:
+        if self._reader is not None:
             return
-        try:
-            self._stream = sd.InputStream(
-                device=self.device_index,
-                channels=self.channels,
-                samplerate=self.sample_rate,
-                blocksize=self.block_size,
-                dtype="float32",
-                callback=self._callback,
-                latency="low",
-            )
-            self._stream.start()
-        except Exception as exc:
-            self._stream = None
+        self._stop.clear()
+        proc, problem = self._spawn()
+        if proc is None:
             raise _device_error(
                 f"cannot open audio input {self.device_index}: {self.device_name!r} at "
-                f"{self.sample_rate} Hz, {self.channels} ch: {exc}"
-            ) from exc
+                f"{self.sample_rate} Hz, {self.channels} ch: {problem}"
+            )
+        self._proc = proc
+        self._reader = threading.Thread(target=self._run, name="vj-audio-in", daemon=True)
+        self._reader.start()
 
     def stop(self) -> None:
-        s = self._stream
-        self._stream = None
-        if s is not None:
-            s.stop()
-            s.close()
+        deadline = time.monotonic() + self.STOP_S
+        self._stop.set()
+        _kill(self._proc, deadline - 0.5)
+        t = self._reader
+        if t is not None:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._reader = None
+        self._proc = None
+
+    # -- child processes -------------------------------------------------------------------
+    def _spawn(self):
+        """(child process with its stream running, None) or (None, why not)."""
+        import subprocess
+
+        args = [self.device_name, self.device_index, self.sample_rate, self.block_size]
+        cmd = [sys.executable, "-m", "vj.audio.capture", *map(str, args + [self.channels])]
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        try:
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env, bufsize=0,
+            )  # fmt: skip
+        except OSError as exc:
+            return None, f"cannot start the capture process: {exc}"
+        deadline = time.monotonic() + self.OPEN_TIMEOUT_S
+        while True:
+            frame = self._read_frame(proc, deadline)
+            if frame is None:
+                _kill(proc, time.monotonic() + 0.5)
+                return None, "no answer from the audio input"
+            tag, _, payload = frame
+            if tag == b"HELO":
+                return proc, None
+            if tag == b"ERR ":
+                _kill(proc, time.monotonic() + 0.5)
+                return None, bytes(payload).decode(errors="replace")
+
+    def _read_frame(self, proc, deadline: float):
+        """(tag, value, payload memoryview) or None on EOF / nothing before `deadline`."""
+        import select
+
+        from vj.audio.capture import HEADER
+
+        fd = proc.stdout.fileno()
+        head = self._read_exact(fd, bytearray(HEADER.size), deadline, select)
+        if head is None:
+            return None
+        tag, value, n = HEADER.unpack(head)
+        buf = self._buf if n <= len(self._buf) else bytearray(n)
+        body = self._read_exact(fd, memoryview(buf)[:n], deadline, select)
+        return None if body is None else (tag, value, body)
+
+    @staticmethod
+    def _read_exact(fd: int, buf, deadline: float, select):
+        view, got = memoryview(buf), 0
+        while got < len(view):
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                return None
+            n = os.readv(fd, [view[got:]])
+            if n == 0:
+                return None  # EOF: the child exited
+            got += n
+        return view
+
+    # -- the reader thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        from vj.audio.capture import STALL_S
+
+        while not self._stop.is_set():
+            proc = self._proc
+            frame = None if proc is None else self._read_frame(proc, time.monotonic() + STALL_S)
+            if frame is None:
+                if self._stop.is_set():
+                    break
+                self._lose(proc, "no audio from the input")
+                continue
+            tag, value, payload = frame
+            if tag in (b"BLK0", b"BLK1"):
+                block = np.frombuffer(payload, np.float32).reshape(-1, self.channels)
+                self.callbacks += 1
+                self.adc_time_valid += tag == b"BLK1"
+                self._on_block(block, value)
+            elif tag == b"OVR ":
+                self.overruns = self._overruns_before + int(value)
+            elif tag == b"ERR ":
+                self._lose(proc, bytes(payload).decode(errors="replace"))
+
+    def _lose(self, proc, why: str) -> None:
+        """The input is gone: say so once, feed silence, re-open every RETRY_S seconds."""
+        _kill(proc, time.monotonic() + 0.5)
+        self._proc = None
+        self.losses += 1
+        self._overruns_before = self.overruns
+        self.status = f"audio input lost ({self.device_name}): {why}; retrying"
+        self.on_event(f"audio input lost: {self.device_name}: {why}; visuals continue on "
+                      f"silence, re-opening every {self.RETRY_S:g} s")  # fmt: skip
+        _forget_portaudio_at_exit()
+        result: list = []
+        opener: threading.Thread | None = None
+        block_s = self.block_size / self.sample_rate
+        next_try = time.monotonic()
+        t0 = now_ns()
+        k = 0
+        while not self._stop.is_set():
+            if opener is None and time.monotonic() >= next_try:
+                opener = threading.Thread(
+                    target=lambda: result.append(self._spawn()), name="vj-audio-reopen",
+                    daemon=True,
+                )  # fmt: skip
+                opener.start()
+            if opener is not None and not opener.is_alive():
+                proc, _ = result.pop() if result else (None, None)
+                opener = None
+                if proc is not None:
+                    self._proc = proc
+                    self.reopens += 1
+                    self.status = ""
+                    self.on_event(f"audio input back: {self.device_name}")
+                    return
+                next_try = time.monotonic() + self.RETRY_S
+            k += 1
+            due = t0 + int(k * block_s * 1e9)
+            wait = (due - now_ns()) / 1e9
+            if wait > 0 and self._stop.wait(wait):
+                break
+            self._on_block(self._silence, due)
+            self.silent_blocks += 1
+        if opener is not None:  # stopping while a child starts: do not leave it behind
+            opener.join(timeout=0.5)
+            for proc, _ in result:
+                _kill(proc, time.monotonic() + 0.5)
+
+
+def _kill(proc, deadline: float) -> None:
+    """End a capture child by `deadline`: SIGTERM, then SIGKILL (a dead stream ignores TERM)."""
+    if proc is None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+    except Exception:
+        try:
+            proc.kill()
+            proc.wait(timeout=0.5)
+        except Exception:
+            pass
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _forget_portaudio_at_exit() -> None:
+    """After the server died, this process's own PortAudio (used to list devices) would abort
+    in Pa_Terminate at exit (pa_jack.c assertion); let the OS clean it up instead."""
+    sd = sys.modules.get("sounddevice")
+    handler = getattr(sd, "_exit_handler", None)
+    if handler is not None:
+        import atexit
+
+        atexit.unregister(handler)
 
 
 class PlaybackSource:

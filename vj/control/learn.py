@@ -1,8 +1,8 @@
 """MIDI learn round trip: pick a parameter, move a control, the binding is made and saved.
 
 `LearnSession` arms a `MidiMapper`, and when it reports a new binding, merges it into the
-mapping file (atomic write, previous file kept as .bak) on a worker thread, never in the MIDI
-callback. A broken mapping file is reported, never overwritten.
+mapping file (atomic write, comments kept, previous file kept as .bak) on a worker thread,
+never in the MIDI callback. A broken mapping file is reported, never overwritten.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vj.control.mapping import Mapping, MidiMapper, load_mappings, save_mappings
+from vj.control.mapping import Mapping, MidiMapper
+from vj.control.mapping_file import save_learned
 
 
 def default_mappings_path() -> Path:
@@ -114,10 +115,8 @@ class LearnSession:
 
     def _save(self, mapping: Mapping) -> None:
         try:
-            with self._save_lock:
-                old = load_mappings(self.path) if self.path.exists() else []
-                merged = [m for m in old if not m.overlaps(mapping)] + [mapping]
-                save_mappings(self.path, merged)
+            with self._save_lock:  # strict: a file with an unknown parameter is refused
+                save_learned(self.path, mapping, self.mapper.registry)
             self.last, self.error = mapping, None
         except Exception as exc:  # reported through status/on_done; the file stays as it was
             self.error = exc

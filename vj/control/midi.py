@@ -99,6 +99,18 @@ def _list(cls, api: str) -> list[str]:
         m.delete()
 
 
+def _jack_server_stamp() -> tuple[int, int] | None:
+    """(inode, mtime) of the JACK server's socket, or None if there is none to see. jackd
+    (JACK 2 on Linux) creates /dev/shm/jack_<server>_<uid>_0 anew each time it starts."""
+    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    try:
+        st = os.stat(f"/dev/shm/jack_{server}_{uid}_0")
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
 def _compile(pattern: str, what: str) -> re.Pattern:
     try:
         return re.compile(pattern, re.IGNORECASE)
@@ -146,6 +158,9 @@ class MidiInput:
         self._thread: threading.Thread | None = None
         self._scan_in = None
         self._scan_out = None
+        self._jack_stamp = None  # identity of the JACK server our clients belong to
+        self._dead: list = []  # rtmidi clients of a dead JACK server (see _check_jack_server)
+        self.server_restarts = 0
 
     @classmethod
     def from_device(cls, device, mapper: MidiMapper, api: str = "auto", **kw) -> MidiInput:
@@ -174,11 +189,10 @@ class MidiInput:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._scan_in = _open(rtmidi.MidiIn, self._api, f"{self._client}-scan")
-        if self._fb_re is not None:
-            self._scan_out = _open(rtmidi.MidiOut, self._api, f"{self._client}-scan")
-            if self.mapper.send is None:
-                self.mapper.send = self._send
+        self._jack_stamp = _jack_server_stamp() if self._api == rtmidi.API_UNIX_JACK else None
+        self._open_scanners()
+        if self._fb_re is not None and self.mapper.send is None:
+            self.mapper.send = self._send
         self._scan()
         if require and not self._ins:
             available = _ports(self._scan_in)
@@ -226,10 +240,43 @@ class MidiInput:
                 self.scan_errors += 1
                 self._event(f"MIDI scan failed: {exc}")
 
+    def _open_scanners(self) -> None:
+        self._scan_in = _open(rtmidi.MidiIn, self._api, f"{self._client}-scan")
+        if self._fb_re is not None:
+            self._scan_out = _open(rtmidi.MidiOut, self._api, f"{self._client}-scan")
+
+    def _check_jack_server(self) -> None:
+        """A restarted JACK server leaves our clients dead (their port lists go stale, no
+        events arrive): when the server's socket is a new one, drop and re-create them all."""
+        if self._api != rtmidi.API_UNIX_JACK or self._jack_stamp is None:
+            return
+        stamp = _jack_server_stamp()
+        if stamp is None or stamp == self._jack_stamp:
+            return
+        self._jack_stamp = stamp
+        self.server_restarts += 1
+        self._event("JACK server restarted: re-binding MIDI")
+        # Clients of a dead server are kept, never closed: closing them races libjack's own
+        # clean-up of the dead connection (seen to segfault). A few kB per restart.
+        with self._send_lock:
+            dead = [*self._ins.values(), *self._outs.values(), self._scan_in, self._scan_out]
+            self._dead.extend(m for m in dead if m is not None)
+            gone = list(self._ins)
+            self._ins.clear()
+            self._outs.clear()
+        self._fresh.clear()
+        for name in gone:
+            self._event(f"MIDI in gone: {name}")
+        self._scan_in = self._scan_out = None
+        self._open_scanners()
+
     def _scan(self) -> None:
         with self._state_lock:
-            if self._stop.is_set() or self._scan_in is None:
+            if self._stop.is_set():
                 return
+            self._check_jack_server()
+            if self._scan_in is None:
+                self._open_scanners()  # after a JACK restart; MidiError: the next poll retries
             _sync_ports(self._ins, _ports(self._scan_in), self._re, self._drop_in, self._bind_in)
             if self._fresh:
                 # Show the current state on devices bound one poll ago: by now the connection

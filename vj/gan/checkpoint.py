@@ -19,6 +19,13 @@ import numpy as np
 import torch
 
 from vj.fsutil import atomic_path
+from vj.gan.checkpoint_limits import (
+    CheckpointLimitError,
+    check_config,
+    check_size,
+    check_tensors,
+    meta_shapes,
+)
 from vj.gan.stylegan2 import (
     MAPPING_DEFAULTS,
     NVIDIA_SYNTHESIS_DEFAULTS,
@@ -62,12 +69,17 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
     if size < 16:
         raise CheckpointError(f"{path}: file is empty or truncated ({size} bytes)")
-    if head[:4] == b"PK\x03\x04":
+    # safetensors first: its 8-byte little-endian header length (a multiple of 8) starts with
+    # 0x80 for 1 in 32 files, which a pickle sniff would claim. A pickle's first 8 bytes never
+    # read as a length that fits in the file with "{" right after it.
+    if _looks_like_safetensors(head, size):
+        load = _load_safetensors
+    elif head[:4] == b"PK\x03\x04":
         load = _load_torch_file
     elif head[:1] == b"\x80":
         load = _load_pickle_file
-    elif _looks_like_safetensors(head, size):
-        load = _load_safetensors
+    elif head[8:9] == b"{":
+        load = _load_safetensors  # a safetensors header longer than the file: says "truncated"
     else:
         raise CheckpointError(
             f"{path}: unknown checkpoint format (expected .safetensors, an NVIDIA .pkl or a "
@@ -124,13 +136,20 @@ def save_generator(G: Generator, path: str | Path, meta: dict | None = None) -> 
             save_file(tensors, str(tmp), metadata=info)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot write: {e.strerror or e}") from None
+    except Exception as e:  # safetensors' own SafetensorError wraps I/O errors (disk full ...)
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise CheckpointError(
+            f"{path}: cannot write (disk full?): {e}; nothing was written"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- safetensors
 
 
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    return head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 0
+    n = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 0 < n <= size - 8
 
 
 def _load_safetensors(path: Path) -> tuple[Generator, dict]:
@@ -153,7 +172,7 @@ def _load_safetensors(path: Path) -> tuple[Generator, dict]:
         raise CheckpointError(f"{path}: metadata 'config' is not valid JSON: {e}") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: metadata 'config' must be a JSON object")
-    G = _build(path, config)
+    G = _build(path, config, tensors)
     _load_state(path, G, tensors)
     meta["config"] = G.config()
     meta["format"] = "safetensors"
@@ -318,7 +337,7 @@ def _load_pickle_file(path: Path) -> tuple[Generator, dict]:
             f"{path}: this is a StyleGAN3 (alias-free) network; only StyleGAN2 networks "
             f"(stylegan2-ada-pytorch, or stylegan3's --cfg=stylegan2) are supported"
         )
-    G = _build(path, config)
+    G = _build(path, config, tensors)
     _load_state(path, G, tensors)
     meta = {
         "format": "nvidia-pkl",
@@ -452,7 +471,7 @@ def _from_rosinality(path: Path, sd: dict, latent_avg) -> tuple[Generator, dict]
         channel_base=channel_base, channel_max=channel_max, num_fp16_res=0, conv_clamp=None,
         architecture="skip", resample_filter=taps, use_noise=True, activation="lrelu",
     )  # fmt: skip
-    G = _build(path, config)
+    G = _build(path, config, sd, same_names=False)
     out = {}
     for i in range(n_mlp):
         out[f"mapping.fc{i}.weight"] = get(f"style.{i + 1}.weight")
@@ -512,15 +531,37 @@ def _from_rosinality(path: Path, sd: dict, latent_avg) -> tuple[Generator, dict]
 # ----------------------------------------------------------------------------- shared
 
 
-def _build(path: Path, config: dict) -> Generator:
+def _build(path: Path, config: dict, tensors: dict, same_names: bool = True) -> Generator:
+    """Generator(**config), after the config is bounded and shown to fit the file's tensors
+    (on the meta device), so an untrusted file cannot make us allocate more than it holds.
+    same_names: the tensors use our state-dict names, so their shapes are checked here too."""
     try:
+        check_config(path, config)
+        shapes, need = meta_shapes(config)
+        if same_names and set(shapes) == set(tensors):
+            _check_shapes(path, shapes, tensors)  # the precise message when only shapes differ
+        check_size(path, need, sum(t.numel() for t in tensors.values()))
+        if same_names:
+            _check_shapes(path, shapes, tensors)
         return Generator(**config)
-    except (TypeError, ValueError) as e:
+    except CheckpointLimitError as e:
+        raise CheckpointError(str(e)) from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
         raise CheckpointError(f"{path}: unsupported network configuration: {e}") from None
 
 
 def _load_state(path: Path, G: Generator, tensors: dict) -> None:
-    own = G.state_dict()
+    _check_shapes(path, {k: v.shape for k, v in G.state_dict().items()}, tensors)
+    try:
+        check_tensors(path, tensors)
+    except CheckpointLimitError as e:
+        raise CheckpointError(str(e)) from None
+    with torch.no_grad():
+        G.load_state_dict({k: t.to(torch.float32) for k, t in tensors.items()}, strict=True)
+
+
+def _check_shapes(path: Path, own: dict, tensors: dict) -> None:
+    """The file's tensors have exactly the keys and shapes of `own` ({key: shape})."""
     missing = sorted(set(own) - set(tensors))
     extra = sorted(set(tensors) - set(own))
     if missing or extra:
@@ -530,11 +571,9 @@ def _load_state(path: Path, G: Generator, tensors: dict) -> None:
             f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
         )
     bad = [
-        f"{k} {list(tensors[k].shape)} (expected {list(v.shape)})"
+        f"{k} {list(tensors[k].shape)} (expected {list(v)})"
         for k, v in own.items()
-        if tuple(tensors[k].shape) != tuple(v.shape)
+        if tuple(tensors[k].shape) != tuple(v)
     ]
     if bad:
         raise CheckpointError(f"{path}: tensor shapes do not match: {', '.join(bad[:5])}")
-    with torch.no_grad():
-        G.load_state_dict({k: t.to(torch.float32) for k, t in tensors.items()}, strict=True)
