@@ -61,6 +61,7 @@ class LiveOptions:
     record: str | None = None  # headless: write the composited output to this MP4
     on_frame: Callable[[GenFrame], None] | None = None  # test/profiling hook (generator thread)
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
+    on_audio: Callable[[np.ndarray, int], None] | None = None  # audio-thread block hook
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
 
@@ -177,11 +178,18 @@ class LiveApp:
         self.frames: LatestSlot[GenFrame] = LatestSlot()
         self.tap = tap or TapTempo()
         self.arbiter = arbiter if arbiter is not None else TempoArbiter([self.tap])
+        # (block, t_end_ns) listeners on the audio thread: the recorder, the profiler
+        self.audio_taps: list[Callable[[np.ndarray, int], None]] = []
+        if options.on_audio is not None:
+            self.audio_taps.append(options.on_audio)
         self.audio = (
             None
             if audio_input is None
             else AudioInputThread(
-                audio_input.source_factory, audio_input.extractor, self.features, self.stamps
+                _tapped(audio_input.source_factory, self.audio_taps),
+                audio_input.extractor,
+                self.features,
+                self.stamps,
             )
         )
         if options.gen_threads:
@@ -268,32 +276,22 @@ class LiveApp:
     def _run_headless(self) -> None:
         from vj.render.compositor import Compositor
         from vj.render.offscreen import OffscreenTarget, create_headless_context
-        from vj.render.record import VideoWriter
 
         o = self.options
         ctx = create_headless_context()
         target = OffscreenTarget(ctx, o.width, o.height)
         comp = Compositor(ctx, o.width, o.height, effect=o.effect)
         rgb = np.empty((o.height, o.width, 3), np.uint8)
-        writer = VideoWriter(o.record, o.width, o.height, int(round(o.fps))) if o.record else None
+        writer = self._start_recorder() if o.record else None
         period = int(1e9 / o.fps)
         t_next = now_ns()
         t_end = None if o.duration is None else t_next + int(o.duration * 1e9)
 
-        t_rec0 = now_ns()
-        written = 0
-
         def swap() -> int:
-            nonlocal written
             target.read_rgb(rgb)  # the readback is the offscreen "swap": pixels exist now
             t = now_ns()
             if writer is not None:
-                # The recording keeps wall-clock time: when the loop runs slower than the
-                # nominal fps, this picture stays on screen for several output frames.
-                due = int(np.ceil((t - t_rec0) * o.fps / 1e9))
-                if due > written:
-                    writer.write(rgb, hold=due - written)
-                    written = due
+                writer.push_frame(rgb, t)  # a copy into the encoder's queue; never blocks
             if o.on_display is not None:
                 o.on_display(rgb, t)
             return t
@@ -307,13 +305,35 @@ class LiveApp:
                     time.sleep(delay / 1e9)
                 else:
                     t_next = now_ns()  # late: do not try to catch up with a burst
-            if writer is not None:
-                writer.close()
-                writer = None
         finally:
+            # Ctrl-C, a failed stage or the end: the recording is finalised, never thrown away
             if writer is not None:
-                writer.abort()
+                self._finish_recorder(writer)
             ctx.release()
+
+    def _start_recorder(self):
+        from vj.render.live_record import LiveRecorder
+
+        o = self.options
+        sr = self.audio.sample_rate if self.audio is not None else None
+        rec = LiveRecorder(o.record, o.width, o.height, o.fps, sample_rate=sr)
+        rec.start()
+        self.audio_taps.append(rec.push_audio)
+        return rec
+
+    def _finish_recorder(self, rec) -> None:
+        self.audio_taps.remove(rec.push_audio)
+        self.gen.stop()  # its frames are no longer shown: give the encoder the CPU
+        path = rec.close()
+        s = rec.stats()
+        if path is None:
+            warn(f"recording {rec.path} failed: {rec.error}")
+        else:
+            warn(
+                f"recorded {path} ({s['frames_written']} frames at {rec.fps:g} fps CFR: "
+                f"{s['repeated']} repeated, {s['dropped'] + s['queue_full']} dropped; "
+                f"{s['audio_samples'] / max(rec.sample_rate, 1):.1f} s audio)"
+            )
 
     def _frame(self, comp, fbo, swap) -> None:
         if self.gen.error is not None:
@@ -417,6 +437,20 @@ class LiveApp:
                 learn.select_next()
             else:
                 learn.start()
+
+
+def _tapped(factory: Callable, taps: list) -> Callable:
+    """A source factory whose blocks also reach every tap in `taps` (read at each block)."""
+
+    def make(on_block):
+        def both(block, t_end_ns):
+            on_block(block, t_end_ns)
+            for tap in taps:
+                tap(block, t_end_ns)
+
+        return factory(both)
+
+    return make
 
 
 def _host_rgba(rgba) -> np.ndarray:

@@ -33,13 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args = parser.parse_args(["auto", *(argv or [])])
     try:
-        return int(args.func(args) or 0)
+        with _terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("vj: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so recordings are finalised or cleaned up."""
+    import contextlib
+
+    try:
+        from vj.render.record import terminate_as_interrupt
+    except ImportError:  # PyAV missing: nothing records, nothing to clean up
+        return contextlib.nullcontext()
+    return terminate_as_interrupt()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,9 +233,11 @@ def _render(args, audio, sr) -> int:
         threads=args.threads,
         progress=not args.no_progress,
     )
+    from vj.render.record import RecordingError
+
     try:
         written = render(job, registry)
-    except _checkpoint_errors() as exc:
+    except (*_checkpoint_errors(), RecordingError) as exc:
         raise UserError(str(exc)) from exc
     print(
         f"vj: wrote {written.resolve()} ({w}x{h}, {args.fps} fps, "
@@ -282,6 +296,8 @@ def cmd_live(args) -> int:
     )
     if args.record and not args.headless:
         raise UserError("--record works with --headless (record the window with OBS for now)")
+    if args.record:
+        _check_record_path(Path(args.record))
     try:
         app = LiveApp(registry, audio_in, options, tap=tap, arbiter=arbiter)
     except _checkpoint_errors() as exc:
@@ -319,6 +335,13 @@ def cmd_live(args) -> int:
             f"p95 {np.percentile(t, 95):.1f} ms over {len(t)} frames"
         )
     return 0
+
+
+def _check_record_path(out: Path) -> None:
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--record {out}: the recording must be an .mp4 file")
+    if not out.parent.is_dir():
+        raise UserError(f"--record {out}: no such directory {out.parent}")
 
 
 def _monitor(text: str) -> int | str:
