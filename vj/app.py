@@ -62,6 +62,8 @@ class LiveOptions:
     on_frame: Callable[[GenFrame], None] | None = None  # test/profiling hook (generator thread)
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     on_audio: Callable[[np.ndarray, int], None] | None = None  # audio-thread block hook
+    probe: bool = False  # draw the profiler's latency marker (the shown frame's onset count)
+    backend: str = "torch"  # generator engine: vj.gan.engine.BACKENDS
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
 
@@ -197,7 +199,12 @@ class LiveApp:
 
             torch.set_num_threads(options.gen_threads)
         G = G if G is not None else load_checkpoint_or_default(options.checkpoint)[0]
-        self.engine = Engine(G, device=options.device)
+        if options.backend == "torch":
+            self.engine = Engine(G, device=options.device)
+        else:
+            from vj.gan.engine import make_engine
+
+            self.engine = make_engine(G, options.backend)
         self.beat_sync = BeatSync(self.arbiter, registry.get("next_keyframe"))
         self.gen = GeneratorThread(
             self.engine,
@@ -364,12 +371,21 @@ class LiveApp:
         params = self.beat_sync.for_render(self.registry.snapshot(), t)
         feats = self.features.take()
         comp.draw(fbo, t, params, feats, self._hud_lines(feats) if params.get("hud", 0) else None)
+        if self.options.probe:
+            self._draw_probe(comp, fbo, item)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
         if item is not None:
             self.stamps.stamp(item.index, "swap", t_swap)
         self.display_fps.tick(t_swap)
+
+    def _draw_probe(self, comp, fbo, item) -> None:
+        from vj.profile.probe import level
+
+        if item is not None and item.index == self._shown:
+            self._probe_count = item.features.onset_count  # the count the picture carries
+        comp.draw_probe(fbo, level(getattr(self, "_probe_count", 0)))
 
     def _reload_due(self) -> bool:
         t = now_ns()

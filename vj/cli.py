@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "vj.control.commands",
     "vj.control.tempo_commands",
     "vj.render.commands",
+    "vj.profile.commands",
 )
 
 DEMO_OUT = "vj-demo.mp4"
