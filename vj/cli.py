@@ -79,8 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     live.set_defaults(func=cmd_live)
 
     r = sub.add_parser("render", help="render an audio file to an MP4 offline (deterministic)")
-    r.add_argument("audio", help="audio file (WAV, FLAC, OGG, MP3 ...)")
+    r.add_argument("audio", nargs="?", help="audio file (WAV, FLAC, OGG, MP3 ...)")
     r.add_argument("-o", "--output", required=True, help="output .mp4")
+    r.add_argument(
+        "--session",
+        default=None,
+        metavar="DIR",
+        help="re-render a session recorded with `vj live --record-session DIR` (its audio, "
+        "events, preset, seed and model; --size/--fps/--checkpoint override)",
+    )
     _render_args(r)
     r.set_defaults(func=cmd_render)
 
@@ -147,6 +154,13 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vsync", action="store_true")
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--record", default=None, help="headless: record the output to this MP4")
+    p.add_argument(
+        "--record-session",
+        default=None,
+        metavar="DIR",
+        help="log the audio, control events, seeds and models to DIR (re-render with "
+        "`vj render --session DIR`)",
+    )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument(
         "--midi", default=None, help="MIDI input port pattern (regex); overrides the preset"
@@ -192,6 +206,12 @@ def load_preset_or_default(name: str, registry):
 def cmd_render(args) -> int:
     from vj.audio.source import read_audio
 
+    if args.session:
+        if args.audio:
+            raise UserError("give either an audio file or --session DIR, not both")
+        return _render_session(args)
+    if not args.audio:
+        raise UserError("render needs an audio file (or --session DIR)")
     try:
         audio, sr = read_audio(args.audio)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -206,12 +226,47 @@ def cmd_demo(args) -> int:
     return _render(args, demo_track(sr, seconds=args.seconds, bpm=args.bpm), sr)
 
 
-def _render(args, audio, sr) -> int:
+def _render_session(args) -> int:
+    from vj.params import default_registry
+    from vj.show.session import SessionError, SessionReplay, read_session
+
+    try:
+        sess = read_session(args.session)
+    except SessionError as exc:
+        raise UserError(str(exc)) from exc
+    m = sess.meta
+    registry = default_registry()
+    args.preset = str(sess.preset_path) if sess.preset_path else m.get("preset", "default")
+    preset = load_preset_or_default(args.preset, registry)
+    for name, v in (m.get("params_at_start") or {}).items():  # the state the show began in
+        if name in registry and registry.spec(name).kind != "trigger":
+            registry.set(name, float(v), "session")
+    if args.seed is None and isinstance(m.get("seed"), int):
+        args.seed = m["seed"]
+    if args.checkpoint is None and m.get("checkpoint"):
+        args.checkpoint = m["checkpoint"]
+    if args.effect is None and m.get("effect"):
+        args.effect = m["effect"]
+    if args.size is None and m.get("size"):
+        args.size = tuple(m["size"])
+    if len(sess.audio) == 0:
+        raise UserError(f"{args.session}: the session has no audio")
+    replay = SessionReplay(sess, registry)
+    code = _render(args, sess.audio, sess.sample_rate, registry, preset, replay)
+    print(
+        f"vj: replayed {replay.applied} control events"
+        + (f" ({len(replay.skipped)} actions left to the Show)" if replay.skipped else "")
+    )
+    return code
+
+
+def _render(args, audio, sr, registry=None, preset=None, replay=None) -> int:
     from vj.offline import RenderJob, render
     from vj.params import default_registry
 
-    registry = default_registry()
-    preset = load_preset_or_default(args.preset, registry)
+    if registry is None:
+        registry = default_registry()
+        preset = load_preset_or_default(args.preset, registry)
     w, h = args.size or (preset.render.width, preset.render.height)
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
@@ -233,6 +288,7 @@ def _render(args, audio, sr) -> int:
         hud=args.hud,
         threads=args.threads,
         progress=not args.no_progress,
+        replay=replay,
     )
     from vj.render.record import RecordingError
 
@@ -311,6 +367,7 @@ def cmd_live(args) -> int:
         on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
         on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
     )
+    session = _start_session(args, app, registry, preset, options) if args.record_session else None
     controllers = start_controllers(args, preset, registry, clock, switcher)
     from vj.control.tempo_sources import tempo_hud_text
 
@@ -326,6 +383,8 @@ def cmd_live(args) -> int:
             c.stop()
         if link is not None:
             link.stop()
+        if session is not None:
+            _finish_session(session, app, registry)
     rep = app.latency_report()
     if len(rep["total"]):
         import numpy as np
@@ -336,6 +395,51 @@ def cmd_live(args) -> int:
             f"p95 {np.percentile(t, 95):.1f} ms over {len(t)} frames"
         )
     return 0
+
+
+def _start_session(args, app, registry, preset, options):
+    """`--record-session DIR`: audio tap + registry listener → vj.show.session.SessionWriter."""
+    from vj.show.session import SessionError, SessionWriter
+
+    triggers = {n for n in registry.names() if registry.spec(n).kind == "trigger"}
+    meta = {
+        "vj": __version__,
+        "preset": preset.name,
+        "seed": options.seed,
+        "checkpoint": options.checkpoint,
+        "effect": options.effect,
+        "size": [options.width, options.height],
+        "fps": options.fps,
+        "device": options.device,
+        "params_at_start": registry.snapshot(),
+    }
+    sr = app.audio.sample_rate if app.audio is not None else 48000
+    try:
+        writer = SessionWriter(
+            args.record_session, sr, 2, meta, preset.path, trigger_names=triggers
+        )
+    except (SessionError, OSError) as exc:
+        raise UserError(f"--record-session: {exc}") from exc
+    registry.add_listener(writer.on_param)
+    app.audio_taps.append(writer.push_audio)
+    return writer
+
+
+def _finish_session(writer, app, registry) -> None:
+    from vj.show.session import SessionError
+
+    registry.remove_listener(writer.on_param)
+    if writer.push_audio in app.audio_taps:
+        app.audio_taps.remove(writer.push_audio)
+    try:
+        folder = writer.close()
+        print(
+            f"vj: session saved in {folder} ({writer.meta['samples'] / writer.sample_rate:.1f} s "
+            f"audio, {writer.n_events} events); re-render: vj render --session {folder}",
+            file=sys.stderr,
+        )
+    except SessionError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
 
 
 def _check_record_path(out: Path) -> None:

@@ -30,6 +30,7 @@ class RenderJob:
     hud: bool = False
     threads: int | None = None
     progress: bool = True
+    replay: object | None = None  # vj.show.session.SessionReplay: events applied at their times
 
 
 def render(job: RenderJob, registry: ParamRegistry) -> Path:
@@ -65,12 +66,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     if n_frames < 1:
         raise ValueError(f"audio is too short to render a frame at {job.fps} fps")
     rgb = np.empty((job.height, job.width, 3), np.uint8)
-    params = registry.snapshot()
-    if not job.hud:
-        params["hud"] = 0.0
-    # Offline generates every video frame, so there is nothing to fade between: each is shown
-    # whole (the live crossfade exists because a generator is slower than the display).
-    params["crossfade"] = 0.0
+    params = _frame_params(registry, job)
     bar = _progress(n_frames, job.progress, job.out.name)
     fed = 0
     with VideoWriter(
@@ -85,6 +81,8 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
                 fed = upto
             if features is None:
                 features = extractor.process(job.audio[:0], t_ns)
+            if job.replay is not None and job.replay.advance(t_ns / 1e9):
+                params = _frame_params(registry, job)  # a recorded session's control events
             controls = modulator.step(features, params, t_ns / 1e9)
             frame = engine.render(controls)
             comp.submit_frame(_host_rgba(frame.rgba), i, t_ns)
@@ -100,6 +98,16 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
         bar.close()
     ctx.release()
     return job.out
+
+
+def _frame_params(registry: ParamRegistry, job: RenderJob) -> dict[str, float]:
+    params = registry.snapshot()
+    if not job.hud:
+        params["hud"] = 0.0
+    # Offline generates every video frame, so there is nothing to fade between: each is shown
+    # whole (the live crossfade exists because a generator is slower than the display).
+    params["crossfade"] = 0.0
+    return params
 
 
 def _host_rgba(rgba) -> np.ndarray:
