@@ -66,7 +66,11 @@ class JackLoopback:
         for k, v in (("JACK_DEFAULT_SERVER", self.name), ("JACK_NO_START_SERVER", "1")):
             self._old_env[k] = os.environ.get(k)
             os.environ[k] = v
+        # libjack prints a paragraph per failed connection attempt while the server starts
+        jack.set_error_function(lambda msg: None)
+        jack.set_info_function(lambda msg: None)
         deadline = time.monotonic() + 10.0
+        time.sleep(0.3)
         while True:
             try:
                 self._client = jack.Client("vj-profile-player", servername=self.name)

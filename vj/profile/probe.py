@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-LEVELS = 8  # the patch shows the onset count mod 8: one grey step per onset
+LEVELS = 16  # the patch shows the onset count mod 16: one grey step (16) per onset
 _STEP = 256 // LEVELS
 _BASE = _STEP // 2
 

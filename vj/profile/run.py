@@ -330,19 +330,19 @@ def probe_latencies(rec, click_times, stamps: np.ndarray) -> list[dict]:
     swap = stamps[:, list(STAGES).index("swap")] if len(stamps) else np.zeros(0, np.int64)
     hits = sorted(int(t) for t in click_times)
     out = []
-    for j, t_hit in enumerate(hits):
-        t_next = hits[j + 1] if j + 1 < len(hits) else None
-        before = np.nonzero(presents < t_hit)[0]
-        if len(before) == 0:
-            continue
-        v0 = values[before[-1]]
-        after = np.nonzero((presents >= t_hit) & (values != v0))[0]
-        if len(after) == 0 or (t_next is not None and presents[after[0]] >= t_next):
-            continue  # the marker never changed before the next hit: nothing to measure
-        t_probe = int(presents[after[0]])
-        stamp_ms = None
+    for t_hit in hits:
+        # the onset count the analysis had before this hit: the hit's onset makes it c0 + 1
         prior = gen[gen[:, 3] < t_hit]
         c0 = int(prior[-1, 2]) if len(prior) else 0
+        # pixels: the first present at or after the hit whose marker has passed c0 (counts
+        # may skip when two onsets land between displayed frames; mod LEVELS, so a latency
+        # of more than LEVELS / 2 hits would alias and is not measured)
+        ahead = (values.astype(np.int64) - c0) % probe.LEVELS
+        after = np.nonzero((presents >= t_hit) & (ahead >= 1) & (ahead <= probe.LEVELS // 2))[0]
+        if len(after) == 0:
+            continue
+        t_probe = int(presents[after[0]])
+        stamp_ms = None
         carrying = gen[(gen[:, 2] > c0) & (gen[:, 3] >= t_hit)]
         for k in carrying[:, 0]:
             if k < len(swap) and swap[k] > 0:
