@@ -378,6 +378,9 @@ class LiveApp:
         t_swap = swap()
         if item is not None:
             self.stamps.stamp(item.index, "swap", t_swap)
+            cap = self.stamps.get(item.index, "capture")
+            if cap and self.stamps.get(item.index, "swap") == t_swap:  # its first display
+                self._last_latency_ms = (t_swap - cap) / 1e6
         self.display_fps.tick(t_swap)
 
     def _draw_probe(self, comp, fbo, item) -> None:
@@ -414,13 +417,9 @@ class LiveApp:
         return lines
 
     def _latest_latency_ms(self) -> float:
-        k = getattr(self, "_shown", -1)
-        for idx in (k, k - 1):
-            if idx >= 0:
-                cap, sw = self.stamps.get(idx, "capture"), self.stamps.get(idx, "swap")
-                if cap and sw:
-                    return (sw - cap) / 1e6
-        return float("nan")
+        # the newest frame that reached the screen; the one being drawn has no swap yet, and
+        # the one before it may never have been shown (that gave "--" most of the time)
+        return getattr(self, "_last_latency_ms", float("nan"))
 
     # -- keyboard -------------------------------------------------------------------------
     def _on_key(self, key: int, action: int, mods: int) -> None:

@@ -276,6 +276,17 @@ def render_html(doc: dict, compare: dict | None = None) -> str:
     frames = [["frames", ""]] + [
         [k, f"{v:.2f}" if isinstance(v, float) else v] for k, v in f.items()
     ]
+    ov = doc["audio"]["overruns"]
+    cb = ov.get("callback", {})
+    audio = (
+        [["audio", ""], ["blocks", doc["audio"]["blocks"]]]
+        + [[k, ov[k]] for k in ("device", "analysis", "late_callbacks") if k in ov]
+        + [
+            [f"callback {k}", f"{v:.0f}"]
+            for k, v in cb.items()
+            if k.startswith(("dur", "interval"))
+        ]
+    )
     cmp_block = ""
     if compare is not None:
         text = html.escape(compare_text(compare, doc, "A", "B"))
@@ -291,7 +302,7 @@ font-size:13px;text-align:right}}img{{max-width:100%}}pre{{background:#f4f4f4;pa
 <b>{html.escape(s["audio_path"])}</b> audio path</p>
 <pre>{html.escape(probe_line(doc["probe"]))}</pre>
 <div style="display:flex;gap:2em;flex-wrap:wrap">{_table(stage_rows)}{_table(frames)}
-{_table(settings)}{_table(machine)}</div>
+{_table(audio)}{_table(settings)}{_table(machine)}</div>
 {cmp_block}
 {imgs}
 </body></html>
