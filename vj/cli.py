@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-render a session recorded with `vj live --record-session DIR` (its audio, "
         "events, preset, seed and model; --size/--fps/--checkpoint override)",
     )
+    r.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="split the render into shards on Ray: a local cluster, or ADDRESS "
+        '(host:port or auto); needs pip install -e ".[cluster]"',
+    )
+    r.add_argument("--shards", type=int, default=None, help="Ray shards (default: cluster size)")
     _render_args(r)
     r.set_defaults(func=cmd_render)
 
@@ -292,8 +302,12 @@ def _render(args, audio, sr, registry=None, preset=None, replay=None) -> int:
     )
     from vj.render.record import RecordingError
 
+    ray_address = getattr(args, "ray", None)
     try:
-        written = render(job, registry)
+        if ray_address is not None:
+            written = _render_on_ray(job, registry, ray_address, args.shards)
+        else:
+            written = render(job, registry)
     except (*_checkpoint_errors(), RecordingError) as exc:
         raise UserError(str(exc)) from exc
     print(
@@ -301,6 +315,19 @@ def _render(args, audio, sr, registry=None, preset=None, replay=None) -> int:
         f"{audio.shape[0] / sr:.1f} s, H.264 + AAC)"
     )
     return 0
+
+
+def _render_on_ray(job, registry, address: str, shards: int | None):
+    from vj.render.cluster import ClusterUnavailable, render_ray
+
+    if job.replay is not None:
+        raise UserError("--ray with --session is not supported yet; render the session locally")
+    if shards is not None and shards < 1:
+        raise UserError(f"--shards {shards}: must be at least 1")
+    try:
+        return render_ray(job, registry, address, shards)
+    except ClusterUnavailable as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:

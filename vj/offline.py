@@ -31,6 +31,12 @@ class RenderJob:
     threads: int | None = None
     progress: bool = True
     replay: object | None = None  # vj.show.session.SessionReplay: events applied at their times
+    # A shard of a split render (vj.render.cluster): only frames [a, b) are written, video
+    # only. Frames before a - warmup_frames are analysed and modulated but not drawn; the
+    # warm-up frames are drawn (not written) so effect feedback trails have converged at a.
+    frames: tuple[int, int] | None = None
+    warmup_frames: int = 64
+    crf: int = 20
 
 
 def render(job: RenderJob, registry: ParamRegistry) -> Path:
@@ -67,13 +73,23 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
         raise ValueError(f"audio is too short to render a frame at {job.fps} fps")
     rgb = np.empty((job.height, job.width, 3), np.uint8)
     params = _frame_params(registry, job)
-    bar = _progress(n_frames, job.progress, job.out.name)
+    lo, hi = job.frames or (0, n_frames)
+    if not 0 <= lo < hi <= n_frames:
+        raise ValueError(f"frame range {lo}..{hi} outside the render's 0..{n_frames}")
+    draw_from = max(0, lo - job.warmup_frames)
+    bar = _progress(hi - draw_from, job.progress, job.out.name)
     fed = 0
     with VideoWriter(
-        job.out, job.width, job.height, job.fps, audio=job.audio, sample_rate=job.sample_rate
+        job.out,
+        job.width,
+        job.height,
+        job.fps,
+        audio=None if job.frames else job.audio,
+        sample_rate=job.sample_rate,
+        crf=job.crf,
     ) as writer:
         features = None
-        for i in range(n_frames):
+        for i in range(hi):
             t_ns = (i * 1_000_000_000) // job.fps  # virtual clock: this frame's presentation time
             upto = min(n_samples, (i * job.sample_rate) // job.fps)
             if upto > fed:  # analyse the audio heard up to this frame's time
@@ -84,6 +100,9 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
             if job.replay is not None and job.replay.advance(t_ns / 1e9):
                 params = _frame_params(registry, job)  # a recorded session's control events
             controls = modulator.step(features, params, t_ns / 1e9)
+            if i < draw_from:  # a shard's causal warm-up: state only, no pixels
+                comp.advance(t_ns, features)
+                continue
             frame = engine.render(controls)
             comp.submit_frame(_host_rgba(frame.rgba), i, t_ns)
             comp.draw(
@@ -93,7 +112,9 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
                 features,
                 [f"vj offline  frame {i}  t {t_ns / 1e9:6.2f}s"] if job.hud else None,
             )
-            writer.write(target.read_rgb(rgb))
+            target.read_rgb(rgb)
+            if i >= lo:
+                writer.write(rgb)
             bar.update(1)
         bar.close()
     ctx.release()

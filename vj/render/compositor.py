@@ -490,6 +490,13 @@ class Compositor:
         if self._stamps is not None and self._frame_ids[1] >= 0:
             self._stamps.stamp(self._frame_ids[1], "composite")
 
+    def advance(self, t_ns: int, features: AudioFeatures | None) -> None:
+        """Keep the time-driven state (time origin, onset envelope) as a `draw` at t_ns would,
+        without drawing: a split offline render's warm-up (vj.render.cluster)."""
+        if self._t0 is None:
+            self._t0 = t_ns
+        self._onset_envelope(t_ns, features)
+
     def draw_probe(self, fbo: moderngl.Framebuffer, grey: int) -> None:
         """Latency probe (profiler): a small bottom-right patch of one grey level, drawn after
         everything else so effects never touch it. Until the Show drives
