@@ -297,7 +297,7 @@ class LiveApp:
         def swap() -> int:
             target.read_rgb(rgb)  # the readback is the offscreen "swap": pixels exist now
             t = now_ns()
-            if writer is not None:
+            if writer is not None and (t_end is None or t < t_end):
                 writer.push_frame(rgb, t)  # a copy into the encoder's queue; never blocks
             if o.on_display is not None:
                 o.on_display(rgb, t)
@@ -314,8 +314,9 @@ class LiveApp:
                     t_next = now_ns()  # late: do not try to catch up with a burst
         finally:
             # Ctrl-C, a failed stage or the end: the recording is finalised, never thrown away
-            if writer is not None:
-                self._finish_recorder(writer)
+            if writer is not None:  # --duration: the file is exactly that long
+                ended = t_end is not None and now_ns() >= t_end
+                self._finish_recorder(writer, t_end if ended else None)
             ctx.release()
 
     def _start_recorder(self):
@@ -328,10 +329,10 @@ class LiveApp:
         self.audio_taps.append(rec.push_audio)
         return rec
 
-    def _finish_recorder(self, rec) -> None:
+    def _finish_recorder(self, rec, t_stop_ns: int | None = None) -> None:
         self.audio_taps.remove(rec.push_audio)
         self.gen.stop()  # its frames are no longer shown: give the encoder the CPU
-        path = rec.close()
+        path = rec.close(t_stop_ns=t_stop_ns)
         s = rec.stats()
         if path is None:
             warn(f"recording {rec.path} failed: {rec.error}")

@@ -72,6 +72,7 @@ class LiveRecorder:
         self._audio_started = False
         self._t0: int | None = None
         self._t_stop: int | None = None
+        self._last_t: int | None = None  # newest present pushed
         self._closing = False
         self._aborting = False
         self.error: BaseException | None = None
@@ -100,6 +101,7 @@ class LiveRecorder:
             return False
         np.copyto(self._pool[i], rgb)
         self._q.put((i, int(t_ns)))
+        self._last_t = int(t_ns)
         self.frames_in += 1
         return True
 
@@ -210,14 +212,20 @@ class LiveRecorder:
     # -- finish -----------------------------------------------------------------------------
     def close(self, timeout: float = 60.0, t_stop_ns: int | None = None) -> Path | None:
         """Finish encoding what was pushed and finalise the file, which ends at `t_stop_ns`
-        (default: now); returns its path, or None when the encoder failed (`error` says why;
-        the partial file is removed)."""
+        (default: one frame after the last picture pushed — the loop that pushed it has
+        stopped — or now if none was); returns its path, or None when the encoder failed
+        (`error` says why; the partial file is removed)."""
         if self._t0 is None:
             self._writer.close()
             return self.path
         if not self._closing:
             self._closing = True
-            self._t_stop = now_ns() if t_stop_ns is None else int(t_stop_ns)
+            if t_stop_ns is not None:
+                self._t_stop = int(t_stop_ns)
+            elif self._last_t is not None:
+                self._t_stop = self._last_t + int(1e9 / self.fps)
+            else:
+                self._t_stop = now_ns()
             self._q.put("stop")
         self._thread.join(timeout)
         if self._thread.is_alive():
