@@ -60,6 +60,8 @@ def test_round_trip_audio_events_meta(tmp_path):
     # the event's audio time comes from the clock anchors
     t_fx = dict((e.name, t) for t, e in s.event_times_s())["fx_amount"]
     assert abs(t_fx - 0.5) < 1e-3
+    off = {e.name: e.t_ns for e in s.offline_events()}  # for the Show's offline driver
+    assert abs(off["fx_amount"] - 500_000_000) < 1_000_000 and off["tap"] == 0
     r = SessionReplay(s, reg)
     tap0 = reg.get("tap")
     r.advance(0.49)  # the tap was stamped by the real clock, before this test's T0: due first

@@ -388,10 +388,18 @@ def cmd_live(args) -> int:
         raise UserError(str(exc)) from exc
     from vj.preset import PresetSwitcher
 
+    session = None
+
+    def on_switch(p) -> None:
+        app.request_effect(p.effect)
+        print(f"vj: preset {p.name}")
+        if session is not None:  # the switch itself, as one action event (for the Show)
+            session.event(_preset_event(p.name))
+
     switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
         registry,
         preset,
-        on_switch=lambda p: (app.request_effect(p.effect), print(f"vj: preset {p.name}")),
+        on_switch=on_switch,
         on_error=lambda e: print(f"vj: {e}", file=sys.stderr),
     )
     session = _start_session(args, app, registry, preset, options) if args.record_session else None
@@ -450,6 +458,13 @@ def _start_session(args, app, registry, preset, options):
     registry.add_listener(writer.on_param)
     app.audio_taps.append(writer.push_audio)
     return writer
+
+
+def _preset_event(name: str):
+    from vj.clock import now_ns
+    from vj.show.frame import ControlEvent
+
+    return ControlEvent(now_ns(), "preset", "preset", name)
 
 
 def _finish_session(writer, app, registry) -> None:

@@ -245,6 +245,16 @@ class Session:
         s, t = a[0] if t_ns < a[0, 1] else a[-1]  # outside: the nearest anchor, nominal rate
         return float(s + (t_ns - t) * self.sample_rate / 1e9)
 
+    def offline_events(self) -> tuple[ControlEvent, ...]:
+        """The events re-timed to the offline virtual clock (ns from the first audio sample,
+        as `vj.offline` counts), in order; events before the audio start land at 0. This is
+        what the Show's offline driver replays (`RenderJob.events`)."""
+        out = [
+            e._replace(t_ns=max(0, int(round(self.sample_of(e.t_ns) * 1e9 / self.sample_rate))))
+            for e in self.events
+        ]
+        return tuple(sorted(out, key=lambda e: e.t_ns))
+
     def event_times_s(self) -> list[tuple[float, ControlEvent]]:
         """Each event at its time in the audio (seconds from the recording's first sample)."""
         return [(self.sample_of(e.t_ns) / self.sample_rate, e) for e in self.events]
