@@ -261,6 +261,8 @@ def _render_session(args) -> int:
     from vj.params import default_registry
     from vj.show.session import SessionError, read_session
 
+    if getattr(args, "events", None):
+        raise UserError("--session replays its own event log; drop --events")
     try:
         sess = read_session(args.session)
     except SessionError as exc:
@@ -299,8 +301,9 @@ def _session_preset(sess) -> str:
 
     m = sess.meta
     orig = m.get("preset_file")
-    if orig and m.get("preset_sha256") and file_sha256(orig) == m["preset_sha256"]:
-        return str(orig)
+    ok = isinstance(orig, str) and Path(orig).is_file() and m.get("preset_sha256")
+    if ok and file_sha256(orig) == m["preset_sha256"]:  # a regular file only: never a device
+        return orig
     if sess.preset_path is not None:
         return str(sess.preset_path)
     return str(m.get("preset", "default"))
