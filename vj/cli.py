@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "vj.control.commands",
     "vj.control.tempo_commands",
     "vj.render.commands",
+    "vj.profile.commands",
 )
 
 DEMO_OUT = "vj-demo.mp4"
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args = parser.parse_args(["auto", *(argv or [])])
     try:
-        return int(args.func(args) or 0)
+        with _terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 2
@@ -43,9 +45,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vj: {extra}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("vj: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so recordings are finalised or cleaned up."""
+    import contextlib
+
+    try:
+        from vj.render.record import terminate_as_interrupt
+    except ImportError:  # PyAV missing: nothing records, nothing to clean up
+        return contextlib.nullcontext()
+    return terminate_as_interrupt()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     live.set_defaults(func=cmd_live)
 
     r = sub.add_parser("render", help="render an audio file to an MP4 offline (deterministic)")
-    r.add_argument("audio", help="audio file (WAV, FLAC, OGG, MP3 ...)")
+    r.add_argument("audio", nargs="?", help="audio file (WAV, FLAC, OGG, MP3 ...)")
     r.add_argument("-o", "--output", required=True, help="output .mp4")
+    r.add_argument(
+        "--session",
+        default=None,
+        metavar="DIR",
+        help="re-render a session recorded with `vj live --record-session DIR` (its audio, "
+        "events, preset, seed and model; --size/--fps/--checkpoint override)",
+    )
+    r.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="split the render into shards on Ray: a local cluster, or ADDRESS "
+        '(host:port or auto); needs pip install -e ".[cluster]"',
+    )
+    r.add_argument("--shards", type=int, default=None, help="Ray shards (default: cluster size)")
     _render_args(r)
     r.set_defaults(func=cmd_render)
 
@@ -163,6 +193,13 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--record", default=None, help="headless: record the output to this MP4")
     p.add_argument(
+        "--record-session",
+        default=None,
+        metavar="DIR",
+        help="log the audio, control events, seeds and models to DIR (re-render with "
+        "`vj render --session DIR`)",
+    )
+    p.add_argument(
         "--duration",
         type=cli_checks.positive_float(),
         default=None,
@@ -234,6 +271,12 @@ def load_preset_or_default(name: str, registry, strict: bool = False):
 def cmd_render(args) -> int:
     from vj.audio.source import read_audio
 
+    if args.session:
+        if args.audio:
+            raise UserError("give either an audio file or --session DIR, not both")
+        return _render_session(args)
+    if not args.audio:
+        raise UserError("render needs an audio file (or --session DIR)")
     try:
         audio, sr = read_audio(args.audio)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -248,12 +291,65 @@ def cmd_demo(args) -> int:
     return _render(args, demo_track(sr, seconds=args.seconds, bpm=args.bpm), sr)
 
 
-def _render(args, audio, sr) -> int:
+def _render_session(args) -> int:
+    from vj.params import default_registry
+    from vj.show.session import SessionError, read_session
+
+    if getattr(args, "events", None):
+        raise UserError("--session replays its own event log; drop --events")
+    try:
+        sess = read_session(args.session)
+    except SessionError as exc:
+        raise UserError(str(exc)) from exc
+    m = sess.meta
+    registry = default_registry()
+    args.preset = _session_preset(sess)
+    preset = load_preset_or_default(args.preset, registry)
+    for name, v in (m.get("params_at_start") or {}).items():  # the state the show began in
+        if name in registry and registry.spec(name).kind != "trigger":
+            registry.set(name, float(v), "session")
+    if args.seed is None and isinstance(m.get("seed"), int):
+        args.seed = m["seed"]
+    if args.checkpoint is None and m.get("checkpoint"):
+        args.checkpoint = m["checkpoint"]
+    if args.effect is None and m.get("effect"):
+        args.effect = m["effect"]
+    if args.size is None and m.get("size"):
+        args.size = tuple(m["size"])
+    if getattr(args, "deck_b", None) is None and m.get("deck_b"):
+        args.deck_b = m["deck_b"]
+    if len(sess.audio) == 0:
+        raise UserError(f"{args.session}: the session has no audio")
+    # the log goes through the Show on the offline clock: keyframe jumps, cues and preset
+    # morphs are decided again at the same beats, not only the parameter values
+    events = sess.offline_events()
+    code = _render(args, sess.audio, sess.sample_rate, registry, preset, events)
+    print(f"vj: replayed {len(events)} control events through the Show")
+    return code
+
+
+def _session_preset(sess) -> str:
+    """The preset a session played: its original file while unchanged (cue and preset-switch
+    names resolve beside it), else the copy kept in the session, else the name."""
+    from vj.show.session import file_sha256
+
+    m = sess.meta
+    orig = m.get("preset_file")
+    ok = isinstance(orig, str) and Path(orig).is_file() and m.get("preset_sha256")
+    if ok and file_sha256(orig) == m["preset_sha256"]:  # a regular file only: never a device
+        return orig
+    if sess.preset_path is not None:
+        return str(sess.preset_path)
+    return str(m.get("preset", "default"))
+
+
+def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
     from vj.offline import RenderJob, render
     from vj.params import default_registry
 
-    registry = default_registry()
-    preset = load_preset_or_default(args.preset, registry, strict=True)
+    if registry is None:
+        registry = default_registry()
+        preset = load_preset_or_default(args.preset, registry, strict=True)
     w, h = args.size or (preset.render.width, preset.render.height)
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
@@ -261,14 +357,14 @@ def _render(args, audio, sr) -> int:
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
     cli_checks.check_effect(args.effect)
-    events = ()
-    if getattr(args, "events", None):
+    if events is None and getattr(args, "events", None):
         from vj.show.events import EventLogError, read_event_log
 
         try:
             events = tuple(read_event_log(args.events))
         except EventLogError as exc:
             raise UserError(str(exc)) from exc
+    events = tuple(events or ())
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -292,9 +388,15 @@ def _render(args, audio, sr) -> int:
         deck_b=getattr(args, "deck_b", None),
         preset=preset,
     )
+    from vj.render.record import RecordingError
+
+    ray_address = getattr(args, "ray", None)
     try:
-        written = render(job, registry)
-    except _checkpoint_errors() as exc:
+        if ray_address is not None:
+            written = _render_on_ray(job, registry, ray_address, args.shards)
+        else:
+            written = render(job, registry)
+    except (*_checkpoint_errors(), RecordingError) as exc:
         raise UserError(str(exc)) from exc
     except ValueError as exc:  # a frame range outside the audio, audio too short
         raise UserError(str(exc)) from exc
@@ -336,6 +438,19 @@ def _chains(preset, effect: str | None) -> dict | None:
             raise UserError(f"--effect: {exc}") from None
         chains["master"] = (effect,)
     return chains or None
+
+
+def _render_on_ray(job, registry, address: str, shards: int | None):
+    from vj.render.cluster import ClusterUnavailable, render_ray
+
+    if job.frames is not None:
+        raise UserError("--ray renders every frame in shards of its own; drop --frames")
+    if shards is not None and shards < 1:
+        raise UserError(f"--shards {shards}: must be at least 1")
+    try:
+        return render_ray(job, registry, address, shards)
+    except ClusterUnavailable as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
@@ -407,7 +522,7 @@ def cmd_live(args) -> int:
 
     def switched(p) -> None:  # the switch reaches the Show as one event: it morphs, not cuts
         app.show.add_preset(p.name, p)
-        app.show.event(ControlEvent(now_ns(), "preset", "preset", p.name))
+        app.send_event(ControlEvent(now_ns(), "preset", "preset", p.name))
         print(f"vj: preset {p.name}")
 
     switcher = PresetSwitcher(  # MIDI program change and OSC /vj/preset, /vj/cue
@@ -418,7 +533,8 @@ def cmd_live(args) -> int:
     )
     on_cue = None
     if len(app.show.cues):  # a cue list: OSC /vj/cue N fires cue N
-        on_cue = lambda n: app.show.event(ControlEvent(now_ns(), "osc", "cue.goto", n))  # noqa: E731
+        on_cue = lambda n: app.send_event(ControlEvent(now_ns(), "osc", "cue.goto", n))  # noqa: E731
+    session = _start_session(args, app, registry, preset, options) if args.record_session else None
     controllers = start_controllers(args, preset, registry, clock, switcher, on_cue)
     from vj.control.tempo_sources import tempo_hud_text
 
@@ -435,6 +551,8 @@ def cmd_live(args) -> int:
             c.stop()
         if link is not None:
             link.stop()
+        if session is not None:
+            _finish_session(session, app, registry)
     rep = app.latency_report()
     if len(rep["total"]):
         import numpy as np
@@ -454,6 +572,7 @@ def _check_live_args(args) -> None:
         if not args.headless:
             raise UserError("--record works with --headless (record the window with OBS for now)")
         cli_checks.check_output(args.record, "--record")
+        _check_record_path(Path(args.record))
     if not args.headless and args.command == "live":
         from vj.render.window import display_available
 
@@ -469,6 +588,63 @@ def _audio_status(app) -> str:
     """The HUD line for the audio input: empty while it is fine, "audio input lost ..." not."""
     source = getattr(app.audio, "source", None)
     return str(getattr(source, "status", "") or "")
+
+
+def _start_session(args, app, registry, preset, options):
+    """`--record-session DIR`: the input audio (an audio tap) and every ControlEvent the Show
+    receives (an event tap: registry writes, presets, cues, tempo, effects) into a
+    vj.show.session.SessionWriter. The event log is the session."""
+    from vj.show.session import SessionError, SessionWriter
+
+    triggers = {n for n in registry.names() if registry.spec(n).kind == "trigger"}
+    meta = {
+        "vj": __version__,
+        "preset": preset.name,
+        "preset_file": str(Path(preset.path).resolve()) if preset.path else None,
+        "seed": options.seed,
+        "checkpoint": options.checkpoint,
+        "deck_b": options.deck_b,
+        "effect": options.effect,
+        "size": [options.width, options.height],
+        "fps": options.fps,
+        "device": options.device,
+        "params_at_start": registry.snapshot(),
+    }
+    sr = app.audio.sample_rate if app.audio is not None else 48000
+    try:
+        writer = SessionWriter(
+            args.record_session, sr, 2, meta, preset.path, trigger_names=triggers
+        )
+    except (SessionError, OSError) as exc:
+        raise UserError(f"--record-session: {exc}") from exc
+    app.event_taps.append(writer.event)
+    app.audio_taps.append(writer.push_audio)
+    return writer
+
+
+def _finish_session(writer, app, registry) -> None:
+    from vj.show.session import SessionError
+
+    if writer.event in app.event_taps:
+        app.event_taps.remove(writer.event)
+    if writer.push_audio in app.audio_taps:
+        app.audio_taps.remove(writer.push_audio)
+    try:
+        folder = writer.close()
+        print(
+            f"vj: session saved in {folder} ({writer.meta['samples'] / writer.sample_rate:.1f} s "
+            f"audio, {writer.n_events} events); re-render: vj render --session {folder}",
+            file=sys.stderr,
+        )
+    except SessionError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+
+
+def _check_record_path(out: Path) -> None:
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--record {out}: the recording must be an .mp4 file")
+    if not out.parent.is_dir():
+        raise UserError(f"--record {out}: no such directory {out.parent}")
 
 
 def _monitor(text: str) -> int | str:

@@ -73,6 +73,9 @@ class LiveOptions:
     record: str | None = None  # headless: write the composited output to this MP4
     on_frame: Callable[[GenFrame], None] | None = None  # test/profiling hook (generator thread)
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
+    on_audio: Callable[[np.ndarray, int], None] | None = None  # audio-thread block hook
+    probe: bool = False  # draw the profiler's latency marker (the shown frame's onset count)
+    backend: str = "torch"  # generator engine: vj.gan.engine.BACKENDS
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
     # stage (vj/render/stage.py): output size independent of the window, outputs, operator view
@@ -285,7 +288,9 @@ class LiveApp:
             for i, s in enumerate(specs)
         ]
         # the engine first: it moves G to its device, and the deck then lives there too
-        self.engines = [build_engine(g, device=options.device) for g in gens]
+        self.engines = [
+            build_engine(g, device=options.device, backend=options.backend) for g in gens
+        ]
         self.engine = self.engines[0]
         extractor = getattr(audio_input, "extractor", None)
         sr = extractor.sample_rate if extractor is not None else 48000
@@ -301,12 +306,18 @@ class LiveApp:
         )
         if extractor is not None:
             self.show.extractor = extractor  # the caller's analysis settings (channel, hop)
-        self.bridge = RegistryBridge(registry, self.show.event, clock)
+        # every ControlEvent the Show receives also reaches these (a session recorder's log)
+        self.event_taps: list[Callable[[ControlEvent], None]] = []
+        self.bridge = RegistryBridge(registry, self.send_event, clock)
+        # (block, t_end_ns) listeners on the audio thread: the recorder, the profiler, a session
+        self.audio_taps: list[Callable[[np.ndarray, int], None]] = []
+        if options.on_audio is not None:
+            self.audio_taps.append(options.on_audio)
         self.audio = (
             None
             if audio_input is None
             else AudioInputThread(
-                audio_input.source_factory,
+                _tapped(audio_input.source_factory, self.audio_taps),
                 self.show.extractor,
                 _ShowSlot(self.show, self.features),
                 self.stamps,
@@ -324,7 +335,7 @@ class LiveApp:
             options.on_frame,
             clock,
             tuple(every),
-            ExternalTempo(tempo_sources, self.show.event) if tempo_sources else None,
+            ExternalTempo(tempo_sources, self.send_event) if tempo_sources else None,
             restart=self._restart_generator,
         )
         self.display_fps = FpsMeter()
@@ -335,6 +346,8 @@ class LiveApp:
         self._stage = self._operator = None  # vj.render.stage.Stage / OperatorWindow, if open
         self._last: tuple[GenFrame | None, CompositorControls | None] = (None, None)
         self._shown = -1
+        self._probe_count = 0  # the onset count the shown picture carries (latency probe)
+        self._last_latency_ms = float("nan")
         self._stop = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -385,7 +398,13 @@ class LiveApp:
         """Switch the master effect (any thread): shown at the next display frame, and an
         `effect` event for the Show so the session log has it."""
         self._want_effect = name
-        self.show.event(ControlEvent(self.clock(), "app", "effect", name))
+        self.send_event(ControlEvent(self.clock(), "app", "effect", name))
+
+    def send_event(self, ev: ControlEvent) -> None:
+        """Give the Show one control event (any thread), and every event tap a copy."""
+        self.show.event(ev)
+        for tap in self.event_taps:
+            tap(ev)
 
     def request_chains(self, chains: dict | None) -> None:
         """Set effect chains ({"A": (...), "master": (...)}) at the next display frame (any
@@ -469,7 +488,6 @@ class LiveApp:
 
     def _run_headless(self) -> None:
         from vj.render.offscreen import OffscreenTarget, create_headless_context
-        from vj.render.record import VideoWriter
 
         o = self.options
         ctx = create_headless_context()
@@ -477,28 +495,16 @@ class LiveApp:
         comp = self._compositor(ctx, o.width, o.height)
         comp.defer_hud = o.record is not None  # the HUD never lands in a recording
         rgb = np.empty((o.height, o.width, 3), np.uint8)
-        writer = VideoWriter(o.record, o.width, o.height, int(round(o.fps))) if o.record else None
+        writer = self._start_recorder() if o.record else None
         period = int(1e9 / o.fps)
         t_next = now_ns()
         t_end = None if o.duration is None else t_next + int(o.duration * 1e9)
 
-        t_rec0 = now_ns()
-        written = 0
-        max_frames = None if o.duration is None else int(round(o.duration * o.fps))
-
         def swap() -> int:
-            nonlocal written
             target.read_rgb(rgb)  # the readback is the offscreen "swap": pixels exist now
             t = now_ns()
-            if writer is not None:
-                # The recording keeps wall-clock time: when the loop runs slower than the
-                # nominal fps, this picture stays on screen for several output frames.
-                due = int(np.ceil((t - t_rec0) * o.fps / 1e9))
-                if max_frames is not None:  # a late last frame must not run past --duration
-                    due = min(due, max_frames)
-                if due > written:
-                    writer.write(rgb, hold=due - written)
-                    written = due
+            if writer is not None and (t_end is None or t < t_end):
+                writer.push_frame(rgb, t)  # a copy into the encoder's queue; never blocks
             if o.on_display is not None:
                 o.on_display(rgb, t)
             return t
@@ -513,14 +519,36 @@ class LiveApp:
                 else:
                     t_next = now_ns()  # late: do not try to catch up with a burst
         finally:
-            # Ctrl-C, a failed frame, the end: the recording so far is finalised, not dropped
-            if writer is not None:
-                try:
-                    writer.close()
-                except Exception:
-                    writer.abort()
-                    raise
+            # Ctrl-C, a failed frame, the end: the recording is finalised, never thrown away
+            if writer is not None:  # --duration: the file is exactly that long
+                ended = t_end is not None and now_ns() >= t_end
+                self._finish_recorder(writer, t_end if ended else None)
             ctx.release()
+
+    def _start_recorder(self):
+        """The headless recording: CFR at the display rate, input audio muxed by capture time."""
+        from vj.render.live_record import LiveRecorder
+
+        o = self.options
+        sr = self.audio.sample_rate if self.audio is not None else None
+        rec = LiveRecorder(o.record, o.width, o.height, o.fps, sample_rate=sr)
+        rec.start()
+        self.audio_taps.append(rec.push_audio)
+        return rec
+
+    def _finish_recorder(self, rec, t_stop_ns: int | None = None) -> None:
+        self.audio_taps.remove(rec.push_audio)
+        self.gen.stop()  # its frames are no longer shown: give the encoder the CPU
+        path = rec.close(t_stop_ns=t_stop_ns)
+        s = rec.stats()
+        if path is None:
+            warn(f"recording {rec.path} failed: {rec.error}")
+        else:
+            warn(
+                f"recorded {path} ({s['frames_written']} frames at {rec.fps:g} fps CFR: "
+                f"{s['repeated']} repeated, {s['dropped'] + s['queue_full']} dropped; "
+                f"{s['audio_samples'] / max(rec.sample_rate, 1):.1f} s audio)"
+            )
 
     def _frame(self, comp, fbo, swap) -> None:
         if self.gen.error is not None:
@@ -563,12 +591,25 @@ class LiveApp:
             cc = CompositorControls(params=self.registry.snapshot())
         self._last = (item if item is not None else self._last[0], cc)
         comp.draw(fbo, t, cc, None, self._hud_lines(item) if cc.hud else None)
+        if self.options.probe:
+            self._draw_probe(comp, fbo, item)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
         if item is not None:
             self.stamps.stamp(item.index, "swap", t_swap)
+            cap = self.stamps.get(item.index, "capture")
+            if cap and self.stamps.get(item.index, "swap") == t_swap:  # its first display
+                self._last_latency_ms = (t_swap - cap) / 1e6
         self.display_fps.tick(t_swap)
+
+    def _draw_probe(self, comp, fbo, item: GenFrame | None) -> None:
+        """The profiler's marker: the onset count of the picture on screen (its tick's)."""
+        from vj.profile.probe import level
+
+        if item is not None and item.index == self._shown:
+            self._probe_count = item.features.onset_count
+        comp.draw_probe(fbo, level(self._probe_count))
 
     def _reload_due(self) -> bool:
         t = now_ns()
@@ -607,13 +648,9 @@ class LiveApp:
         return lines
 
     def _latest_latency_ms(self) -> float:
-        k = self._shown
-        for idx in (k, k - 1):
-            if idx >= 0:
-                cap, sw = self.stamps.get(idx, "capture"), self.stamps.get(idx, "swap")
-                if cap and sw:
-                    return (sw - cap) / 1e6
-        return float("nan")
+        # the newest frame that reached the screen; the one being drawn has no swap yet, and
+        # the one before it may never have been shown (that gave "--" most of the time)
+        return self._last_latency_ms
 
     # -- keyboard -------------------------------------------------------------------------
     def _on_key(self, key: int, action: int, mods: int) -> None:
@@ -670,6 +707,20 @@ class _LivePreset:
         self.seed = options.seed or 0
         self.audio = _LiveAudio(getattr(extractor, "hop", 256), getattr(extractor, "n_bands", 8))
         self.cues = ()
+
+
+def _tapped(factory: Callable, taps: list) -> Callable:
+    """A source factory whose blocks also reach every tap in `taps` (read at each block)."""
+
+    def make(on_block):
+        def both(block, t_end_ns):
+            on_block(block, t_end_ns)
+            for tap in taps:
+                tap(block, t_end_ns)
+
+        return factory(both)
+
+    return make
 
 
 def _host_rgba(rgba) -> np.ndarray:

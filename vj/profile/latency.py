@@ -28,9 +28,12 @@ def summarise(rows: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
-    lines = [f"{'stage':<22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>6}"]
+    lines = [f"{'stage':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'n':>6}"]
     for name, s in summary.items():
-        lines.append(f"{name:<22} {s['p50']:8.2f} {s['p95']:8.2f} {s['max']:8.2f} {s['n']:6d}")
+        p99 = s.get("p99", float("nan"))
+        lines.append(
+            f"{name:<22} {s['p50']:8.2f} {s['p95']:8.2f} {p99:8.2f} {s['max']:8.2f} {s['n']:6d}"
+        )
     return "\n".join(lines)
 
 

@@ -600,6 +600,20 @@ class Compositor:
         ctx.disable(moderngl.BLEND)
         fbo.viewport = saved
 
+    def set_time_origin(self, t_ns: int) -> None:
+        """Count the `time` uniform from t_ns instead of the first draw: an offline shard
+        starts drawing mid-render but must show the whole render's effect time."""
+        self._t0 = int(t_ns)
+
+    def draw_probe(self, fbo: moderngl.Framebuffer, grey: int) -> None:
+        """Latency probe (profiler): a small bottom-right patch of one grey level, drawn after
+        everything else so effects never touch it. Until the Show drives
+        `CompositorControls.probe`, the live driver calls this with the onset count's level."""
+        s = max(4, self.size[1] // 40)  # = vj.profile.probe.patch_size
+        v = grey / 255.0
+        fbo.use()
+        fbo.clear(v, v, v, 1.0, viewport=(self.size[0] - s, 0, s, s))
+
     def _pass_done(self) -> None:
         if self._finish is not None:
             self._finish()

@@ -1,12 +1,20 @@
 """MP4 recording with PyAV: H.264 (libx264, yuv420p) video plus AAC audio, written atomically.
 
 Frames go to a temporary file beside the target; only a completed `close()` renames it into
-place, so an aborted or crashed recording never leaves a half-written file at `path`.
+place, so an aborted or crashed recording never leaves a half-written file at `path`. A temp
+file left by a killed process (SIGKILL, power loss) is removed by the next writer of that path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +22,58 @@ import av
 import numpy as np
 
 _AUDIO_CHUNK = 1024  # samples per AAC frame
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class RecordingError(OSError):
+    """The recording could not be written (disk full, file too large, I/O error)."""
+
+
+def _recording_error(path: Path, exc: OSError) -> RecordingError:
+    if exc.errno in _NO_ROOM:
+        what = "disk full" if exc.errno != errno.EFBIG else "file size limit reached"
+        err = RecordingError(f"{path}: {what} while recording; nothing was written there")
+    else:
+        err = RecordingError(f"{path}: cannot write the recording: {exc}")
+    err.errno = exc.errno
+    return err
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Remove `.{name}.{pid}.part` temp files beside `path` whose process no longer exists."""
+    removed = []
+    pat = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.part$")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        m = pat.match(name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        p = path.parent / name
+        try:
+            p.unlink()
+            removed.append(p)
+            print(
+                f"vj: removed {p}, a partial recording left by a killed process {m.group(1)}",
+                file=sys.stderr,
+            )
+        except OSError:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a reused pid: ours has no open writer for this path yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 class VideoWriter:
@@ -29,7 +89,10 @@ class VideoWriter:
         sample_rate: int = 48000,
         crf: int = 20,
         preset: str = "veryfast",
+        audio_channels: int = 0,
     ) -> None:
+        """`audio`: the whole track [n, ch], muxed as frames are written. `audio_channels` > 0
+        instead opens an audio stream fed piece by piece with `write_audio` (live recording)."""
         self.path = Path(path)
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(
@@ -46,13 +109,21 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001)
         self.frames_written = 0
         self._last: av.VideoFrame | None = None  # the last frame, when it was held
+        self._prev: av.VideoFrame | None = None  # the last frame written, for repeat()
         self._audio = self._check_audio(audio)
         self._audio_pos = 0
         self.sample_rate = int(sample_rate)
         self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._closed = False
+        self.stale_removed = remove_stale_parts(self.path)
+        n_ch = self._audio.shape[0] if self._audio is not None else int(audio_channels)
+        if n_ch not in (0, 1, 2):
+            raise ValueError(f"audio_channels must be 0, 1 or 2, got {audio_channels}")
 
-        self._container = av.open(str(self.tmp_path), mode="w", format="mp4")
+        try:
+            self._container = av.open(str(self.tmp_path), mode="w", format="mp4")
+        except OSError as exc:
+            raise _recording_error(self.path, exc) from exc
         try:
             v = self._container.add_stream("libx264", rate=self.fps)
             v.width, v.height = self.size
@@ -61,8 +132,8 @@ class VideoWriter:
             v.options = {"crf": str(int(crf)), "preset": preset}
             self._video = v
             self._astream = None
-            if self._audio is not None:
-                layout = "mono" if self._audio.shape[0] == 1 else "stereo"
+            if n_ch:
+                layout = "mono" if n_ch == 1 else "stereo"
                 a = self._container.add_stream("aac", rate=self.sample_rate)
                 a.layout = layout
                 self._astream = a
@@ -98,13 +169,49 @@ class VideoWriter:
             raise ValueError(f"frame must be uint8 [{h}, {w}, 3], got {rgb.dtype} {rgb.shape}")
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self.frames_written
-        for packet in self._video.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except OSError as exc:
+            raise _recording_error(self.path, exc) from exc
         self.frames_written += max(1, int(hold))
         self._last = frame if hold > 1 else None  # a held last frame is repeated on close
+        self._prev = frame
         # keep audio interleaved with video: encode audio up to this frame's end time
-        if self._astream is not None:
+        if self._audio is not None:
             self._write_audio(int(self.frames_written / self.fps * self.sample_rate))
+
+    def repeat(self, n: int = 1) -> None:
+        """Encode the previous frame `n` more times (a constant-frame-rate repeat)."""
+        if self._prev is None:
+            return
+        try:
+            for _ in range(n):
+                self._prev.pts = self.frames_written
+                for packet in self._video.encode(self._prev):
+                    self._container.mux(packet)
+                self.frames_written += 1
+        except OSError as exc:
+            raise _recording_error(self.path, exc) from exc
+
+    def write_audio(self, planar: np.ndarray) -> None:
+        """Append audio [channels, n] float32 to a stream opened with `audio_channels`."""
+        if self._astream is None or self._audio is not None:
+            raise RuntimeError("write_audio needs a writer opened with audio_channels > 0")
+        try:
+            for packet in self._astream.encode(self._audio_frame(planar, self._audio_pos)):
+                self._container.mux(packet)
+        except OSError as exc:
+            raise _recording_error(self.path, exc) from exc
+        self._audio_pos += planar.shape[1]
+
+    def _audio_frame(self, planar: np.ndarray, pts: int) -> av.AudioFrame:
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(planar, np.float32), format="fltp", layout=self._layout
+        )
+        frame.sample_rate = self.sample_rate
+        frame.pts = pts
+        return frame
 
     def _write_audio(self, until: int) -> None:
         a = self._audio
@@ -114,13 +221,11 @@ class VideoWriter:
             if n < _AUDIO_CHUNK and until < a.shape[1]:
                 break  # wait for a full chunk unless this is the end of the track
             chunk = a[:, self._audio_pos : self._audio_pos + n]
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(chunk), format="fltp", layout=self._layout
-            )
-            frame.sample_rate = self.sample_rate
-            frame.pts = self._audio_pos
-            for packet in self._astream.encode(frame):
-                self._container.mux(packet)
+            try:
+                for packet in self._astream.encode(self._audio_frame(chunk, self._audio_pos)):
+                    self._container.mux(packet)
+            except OSError as exc:
+                raise _recording_error(self.path, exc) from exc
             self._audio_pos += n
 
     def close(self) -> Path:
@@ -137,11 +242,15 @@ class VideoWriter:
                 self._last = None
             for packet in self._video.encode(None):
                 self._container.mux(packet)
-            if self._astream is not None:
+            if self._audio is not None:
                 self._write_audio(self._audio.shape[1])  # the rest of the track, muxed whole
+            if self._astream is not None:
                 for packet in self._astream.encode(None):
                     self._container.mux(packet)
             self._container.close()
+        except OSError as exc:
+            self.abort()
+            raise _recording_error(self.path, exc) from exc
         except BaseException:
             self.abort()
             raise
@@ -171,3 +280,38 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP as an exception, so `finally` blocks finalise or remove recordings."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While inside: SIGTERM and SIGHUP raise `Terminated` in the main thread (like Ctrl-C).
+
+    Without this Python dies on them without unwinding: an offline render's temp file stays
+    behind and a live recording is never finalised.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated(signum)
+
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            old[sig] = signal.signal(sig, raise_terminated)
+        except (ValueError, OSError):
+            pass
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)

@@ -53,11 +53,16 @@ def load_generator(checkpoint: str = "default"):
     return load_checkpoint_or_default(checkpoint)[0]
 
 
-def build_engine(G, device: str = "cpu", **options):
+def build_engine(G, device: str = "cpu", backend: str = "torch", **options):
     """The generator engine for one deck. The one place engines are constructed: engine choice
-    (eager / compiled / ONNX / TensorRT, `vj/gan/options.py`) plugs in here."""
+    (eager / compiled / ONNX / TensorRT, `vj/gan/options.py`) plugs in here. `backend`: one of
+    `vj.gan.engine.BACKENDS` (onnxruntime / trt export once and cache)."""
     from vj.gan.engine import Engine
 
+    if backend != "torch":
+        from vj.gan.engine import make_engine
+
+        return make_engine(G, backend, **options)
     return Engine(G, device=device, **options)
 
 
