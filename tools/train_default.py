@@ -55,6 +55,23 @@ def multiscale_loss(out: torch.Tensor, target: torch.Tensor, scales: int = 5) ->
     return loss / scales
 
 
+def synth_upto(G, ws: torch.Tensor, res: int) -> torch.Tensor:
+    """The skip-architecture image after block `res` ([N, 3, res, res]), const noise: the
+    cheap low-resolution phase trains the coarse blocks only."""
+    x = img = None
+    w_idx = 0
+    n = ws.shape[0]
+    ws_list = ws.unbind(1)
+    for block in G.synthesis.blocks():
+        if block.resolution > res:
+            break
+        cur = ws_list[w_idx : w_idx + block.num_conv + block.num_torgb]
+        w_idx += block.num_conv
+        noises = [layer.make_noise(n, "const", None, 1.0, None) for layer in block.conv_layers()]
+        x, img = block(x, img, cur, noises)
+    return img
+
+
 def batch_z(seed: int, step: int, n: int, z_dim: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     return torch.randn([n, z_dim], generator=g)
@@ -87,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--init", type=Path, default=None, help="start from this generator")
+    ap.add_argument(
+        "--train-res", type=int, default=64, help="train the blocks up to this resolution"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     run = args.run_dir
@@ -97,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.init is not None:
         G0, _ = load_generator(args.init)
         G.load_state_dict(G0.state_dict())
+    else:
+        # Blocks above --train-res start silent (zero toRGB): the output is the trained
+        # low-resolution picture, smoothly upsampled, until a later phase trains them.
+        with torch.no_grad():
+            for block in G.synthesis.blocks():
+                if block.resolution > args.train_res:
+                    block.torgb.weight.zero_()
+                    block.torgb.bias.zero_()
     G.train().requires_grad_(True)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
@@ -111,11 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     proj = procedural.projection(G.z_dim)
     z_eval = batch_z(args.seed + 999, 0, 16, G.z_dim)
     with torch.no_grad():
-        t_eval = procedural.sample(z_eval, G.img_resolution, proj)
+        t_eval = procedural.sample(z_eval, args.train_res, proj)
     info = {
         "recipe": "tools/train_default.py (supervised warm start on vj.gan.procedural)",
         "seed": args.seed,
         "batch": args.batch,
+        "train_res": args.train_res,
         "lr": args.lr,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch threads {args.threads}",
     }
@@ -127,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             break
         z = batch_z(args.seed, step, args.batch, G.z_dim)
         with torch.no_grad():
-            target = procedural.sample(z, G.img_resolution, proj)
-        out = G(z, noise_mode="const")
+            target = procedural.sample(z, args.train_res, proj)
+        out = synth_upto(G, G.mapping(z), args.train_res)
         loss = multiscale_loss(out, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -148,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
         if step % args.save_every == 0 or step == args.steps:
             with torch.no_grad():
-                ev = G_ema(z_eval, noise_mode="const")
+                ev = synth_upto(G_ema, G_ema.mapping(z_eval), args.train_res)
                 eval_loss = multiscale_loss(ev, t_eval).item()
             improved = eval_loss < best
             best = min(best, eval_loss)

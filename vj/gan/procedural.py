@@ -136,9 +136,7 @@ def render(p: torch.Tensor, resolution: int) -> torch.Tensor:
     return rgb * 2 - 1
 
 
-def sample(
-    z: torch.Tensor, resolution: int, proj: torch.Tensor | None = None
-) -> torch.Tensor:
+def sample(z: torch.Tensor, resolution: int, proj: torch.Tensor | None = None) -> torch.Tensor:
     """z [N, z_dim] -> procedural pictures [N, 3, R, R] in [-1, 1]."""
     if proj is None:
         proj = projection(z.shape[1], z.device)
