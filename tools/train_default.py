@@ -72,6 +72,14 @@ def synth_upto(G, ws: torch.Tensor, res: int) -> torch.Tensor:
     return img
 
 
+def nearest(G, pool: torch.Tensor, target: torch.Tensor, res: int) -> torch.Tensor:
+    """Index into pool [M, z_dim] of each target's nearest sample, compared at 16x16."""
+    cand = synth_upto(G, G.mapping(pool), res)  # [M, 3, res, res]
+    a = F.adaptive_avg_pool2d(target, 16).flatten(1)
+    b = F.adaptive_avg_pool2d(cand, 16).flatten(1)
+    return torch.cdist(a, b).argmin(dim=1)  # [N]
+
+
 def batch_z(seed: int, step: int, n: int, z_dim: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     return torch.randn([n, z_dim], generator=g)
@@ -104,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--init", type=Path, default=None, help="start from this generator")
+    ap.add_argument(
+        "--mode",
+        choices=("imle", "paired"),
+        default="imle",
+        help="imle: regress the nearest of --pool candidate samples onto each procedural "
+        "picture (no mode averaging); paired: regress G(z) onto the picture made from z",
+    )
+    ap.add_argument("--pool", type=int, default=48, help="imle candidates per step")
     ap.add_argument(
         "--train-res", type=int, default=64, help="train the blocks up to this resolution"
     )
@@ -138,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed {state_path} at step {step} ({wall / 3600:.2f} h)", flush=True)
     proj = procedural.projection(G.z_dim)
     z_eval = batch_z(args.seed + 999, 0, 16, G.z_dim)
+    z_pool = batch_z(args.seed + 998, 0, 128, G.z_dim)
+    z_show = batch_z(args.seed + 997, 0, 16, G.z_dim)
     with torch.no_grad():
         t_eval = procedural.sample(z_eval, args.train_res, proj)
     info = {
@@ -145,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "batch": args.batch,
         "train_res": args.train_res,
+        "mode": args.mode,
         "lr": args.lr,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch threads {args.threads}",
     }
@@ -157,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         z = batch_z(args.seed, step, args.batch, G.z_dim)
         with torch.no_grad():
             target = procedural.sample(z, args.train_res, proj)
+            if args.mode == "imle":
+                pool = batch_z(args.seed + 1, step, args.pool, G.z_dim)
+                z = pool[nearest(G, pool, target, args.train_res)]
         out = synth_upto(G, G.mapping(z), args.train_res)
         loss = multiscale_loss(out, target)
         opt.zero_grad(set_to_none=True)
@@ -177,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
         if step % args.save_every == 0 or step == args.steps:
             with torch.no_grad():
-                ev = synth_upto(G_ema, G_ema.mapping(z_eval), args.train_res)
+                if args.mode == "imle":  # nearest of a fixed pool, as in training
+                    z_near = z_pool[nearest(G_ema, z_pool, t_eval, args.train_res)]
+                    ev = synth_upto(G_ema, G_ema.mapping(z_near), args.train_res)
+                else:
+                    ev = synth_upto(G_ema, G_ema.mapping(z_eval), args.train_res)
                 eval_loss = multiscale_loss(ev, t_eval).item()
+                free = synth_upto(G_ema, G_ema.mapping(z_show), args.train_res)
             improved = eval_loss < best
             best = min(best, eval_loss)
             meta = dict(info, steps=step, wall_s=round(wall), eval_loss=round(eval_loss, 4))
@@ -203,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     "best": best,
                 },
             )
-            pair = torch.cat([ev[:8], t_eval[:8]])
-            write_png(run / "grid.png", grid_png(pair, 8))
+            rows = torch.cat([ev[:8], t_eval[:8], free])  # matched, targets, free samples
+            write_png(run / "grid.png", grid_png(rows, 8))
             line = f"saved step {step} eval {eval_loss:.4f} best {best:.4f} improved {improved}"
             print(line, flush=True)
             log.write(line + "\n")

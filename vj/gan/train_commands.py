@@ -46,9 +46,11 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="LATENT.npy ([N, num_ws, w])")
     p.add_argument("--checkpoint", default="default", help="checkpoint (default: embedded)")
     p.add_argument("--space", choices=("w", "w+"), default="w+")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", action="store_true",
+                   help="also optimise the noise maps (written to LATENT.noise.npz)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_project)
 
@@ -110,7 +112,8 @@ def cmd_project(args) -> int:
         return _fail("project", "--steps must be >= 1")
     try:
         res = project_files(args.images, args.output, args.checkpoint, args.space, args.steps,
-                            lr=args.lr, seed=args.seed, progress=not args.no_progress)  # fmt: skip
+                            lr=args.lr, seed=args.seed, progress=not args.no_progress,
+                            optimize_noise=args.noise)  # fmt: skip
     except (DataError, ProjectError, CheckpointError) as e:
         return _fail("project", str(e))
     print(f"vj project: wrote {args.output} {list(res.ws.shape)} ({args.space}, "
