@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_gan_checkpoint import nvidia_pickler  # noqa: F401 - fixture
 from vj.cli import main
 from vj.gan import procedural
 from vj.gan.checkpoint import load_generator
@@ -120,3 +121,55 @@ def test_discriminator_has_nvidia_names_and_shapes():
     assert out.shape == (4, 1) and torch.isfinite(out).all()
     feats = D.features(torch.zeros(2, 3, 64, 64))
     assert [f.shape[-1] for f in feats] == [32, 16, 8, 4]
+
+
+@pytest.mark.usefixtures("nvidia_pickler")
+def test_resume_from_an_nvidia_pickle_takes_its_d(images, tmp_path):
+    import pickle
+    import sys
+    from collections import OrderedDict
+
+    from vj.gan.stylegan2 import make_default_generator
+    from vj.gan.train import TrainConfig, generator_config, load_resume
+
+    cfg = TrainConfig(resolution=16, batch=4, channel_base=64, channel_max=16)
+    gk = generator_config(cfg)
+    G = make_default_generator(seed=5, config=gk)
+    D = Discriminator(16, 3, channel_base=64, channel_max=16)
+    reconstruct = sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj
+
+    class Persistent:
+        def __init__(self, module, kwargs=None):
+            state = {
+                "_parameters": OrderedDict(module._parameters),
+                "_buffers": OrderedDict(module._buffers),
+                "_non_persistent_buffers_set": set(),
+                "_modules": OrderedDict((k, Persistent(m)) for k, m in module._modules.items()),
+                "_init_args": (),
+                "_init_kwargs": kwargs or {},
+            }
+            name = type(module).__name__
+            self.meta = dict(type="class", version=6, module_src="", class_name=name, state=state)
+
+        def __reduce__(self):
+            return (reconstruct, (self.meta,))
+
+    top = {k: gk[k] for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
+    skw = {k: v for k, v in gk.items() if k not in top and k != "mapping_kwargs"}
+    g_kwargs = dict(top, mapping_kwargs={"num_layers": 4}, synthesis_kwargs=skw)
+    d_kwargs = dict(c_dim=0, img_resolution=16, img_channels=3, architecture="resnet",
+                    channel_base=64, channel_max=16, conv_clamp=256,
+                    epilogue_kwargs={"mbstd_group_size": 4})  # fmt: skip
+    path = tmp_path / "net.pkl"
+    data = {"G": Persistent(G, g_kwargs), "G_ema": Persistent(G, g_kwargs),
+            "D": Persistent(D, d_kwargs)}  # fmt: skip
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh, protocol=4)
+    st, exact = load_resume(path, cfg, torch.device("cpu"))
+    assert not exact
+    for k, v in D.state_dict().items():
+        assert torch.equal(st.D.state_dict()[k], v), k
+    assert torch.equal(st.G.synthesis.b16.conv1.weight, G.synthesis.b16.conv1.weight)
+    out = tmp_path / "ft"
+    assert run("train", images, "-o", out, "--resume", path, "--kimg", 0.008, *TINY) == 0
+    assert (out / "network.safetensors").exists()
