@@ -24,7 +24,7 @@ def test_projection_recovers_a_known_latent(tmp_path):
     np.save(tmp_path / "known.npy", ws.numpy())
     assert run("generate", "default", "--ws", tmp_path / "known.npy", "-o", tmp_path / "t.png") == 0
     out = tmp_path / "found.npy"
-    assert run("project", tmp_path / "t.png", "-o", out, "--space", "w", "--steps", 60,
+    assert run("project", tmp_path / "t.png", "-o", out, "--space", "w+", "--steps", 80,
                "--no-progress") == 0  # fmt: skip
     found = np.load(out)
     assert found.shape == (1, G.num_ws, G.w_dim)
