@@ -173,3 +173,23 @@ def test_resume_from_an_nvidia_pickle_takes_its_d(images, tmp_path):
     out = tmp_path / "ft"
     assert run("train", images, "-o", out, "--resume", path, "--kimg", 0.008, *TINY) == 0
     assert (out / "network.safetensors").exists()
+
+
+def test_video_frames_are_sampled(tmp_path):
+    import av
+
+    from vj.gan.data import load_dataset
+
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+        for i in range(12):
+            rgb = np.full([32, 48, 3], i * 20, np.uint8)
+            for pkt in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    data = load_dataset(path, 16, max_frames=6)
+    assert data.images.shape[1:] == (3, 16, 16) and 1 <= len(data) <= 6
+    assert data.images.float().mean() > 0
