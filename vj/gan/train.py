@@ -419,7 +419,7 @@ def run(
             st.wall_s = wall0 + time.perf_counter() - t0
             lf.write(json.dumps({"step": st.step, "kimg": st.nimg / 1000, **out}) + "\n")
             lf.flush()
-            bar.update(cfg.batch / 1000)
+            bar.update(min(st.nimg, total) / 1000 - bar.n)  # exact, no float drift
             bar.set_postfix(G=f"{out['loss_G']:.3f}", D=f"{out['loss_D']:.3f}")
             if st.nimg >= next_snap or st.nimg >= total:
                 snapshot(st, cfg, run_dir)
