@@ -1,5 +1,5 @@
 """`vj train`: StyleGAN2 training (non-saturating logistic loss, lazy R1, optional path-length
-regularisation, EMA generator, DiffAugment, AMP on CUDA) on a folder of images or a video.
+regularisation, EMA generator, DiffAugment, bf16 autocast on CUDA) on a folder of images or a video.
 
 Deterministic with a seed on the CPU: every random draw of step s (z, noise, real indices,
 augmentation) comes from generators seeded by (seed, s), so a run resumed from its state
@@ -48,7 +48,7 @@ class TrainConfig:
     snap_kimg: float = 10.0
     channel_base: int | None = None  # None: the embedded default's widths
     channel_max: int | None = None
-    amp: bool = True  # fp16 autocast on CUDA only
+    amp: bool = True  # bf16 autocast on CUDA GPUs that have it
 
     def gamma(self) -> float:
         if self.r1_gamma is not None:
@@ -128,8 +128,7 @@ def _adam(params, lr: float, interval: int) -> torch.optim.Adam:
 def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     gc = generator_config(cfg)
     G = make_default_generator(seed=cfg.seed, config=gc).train().requires_grad_(True)
-    torch.manual_seed(cfg.seed)  # D's init (NVIDIA's randn), seeded for reproducibility
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # D's init (NVIDIA's randn), seeded, RNG untouched
         torch.manual_seed(cfg.seed + 1)
         D = Discriminator(cfg.resolution, 3, gc["channel_base"], gc["channel_max"])
     return _assemble(cfg, G, D, None, device)
@@ -283,18 +282,19 @@ def train_step(st: TrainState, cfg: TrainConfig, data: Dataset, augment: bool, d
     """One G step and one D step (plus lazy R1 / path length when due); returns the losses."""
     g, rs = _gens(cfg.seed, st.step)
     b = cfg.batch
-    use_amp = cfg.amp and device.type == "cuda"
+    # bf16 autocast needs no loss scaling; GPUs without bf16 train in fp32.
+    use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
     G, D = st.G, st.D
     aug = (lambda x: diff_augment(x, g)) if augment else (lambda x: x)
 
     def fake_images(n):
         z = torch.randn([n, G.z_dim], generator=g).to(device)
-        with torch.autocast("cuda", enabled=use_amp):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             noise_gen = g if device.type == "cpu" else None
             return G(z, noise_mode="random", noise_generator=noise_gen)
 
     def d_logits(img):
-        with torch.autocast("cuda", enabled=use_amp):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             return D(aug(img)).float()
 
     out = {}

@@ -12,7 +12,7 @@ def register(subparsers) -> None:
         "train",
         help="train a StyleGAN2 on a folder of images or a video file",
         description="StyleGAN2 training (non-saturating logistic loss, lazy R1, EMA generator, "
-        "DiffAugment for small sets, fp16 autocast on CUDA). Writes RUN_DIR/state.pt "
+        "DiffAugment for small sets, bf16 autocast on CUDA). Writes RUN_DIR/state.pt "
         "(resumable), RUN_DIR/network.safetensors (the EMA generator: use it with --checkpoint, "
         "`vj generate` and presets) and sample grids. Deterministic with --seed on the CPU.",
     )
