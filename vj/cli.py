@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "vj.audio.commands",
     "vj.gan.commands",
     "vj.gan.export",
+    "vj.gan.train_commands",
     "vj.control.commands",
     "vj.control.tempo_commands",
     "vj.render.commands",

@@ -99,16 +99,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 def load_checkpoint_or_default(spec: str, device: str | torch.device = "cpu"):
     """'default' -> the embedded default generator; else load_generator(spec). (G, meta)."""
     if spec == "default":
-        from vj.gan.stylegan2 import make_default_generator
+        from vj.gan.default import load_default  # trained weights shipped in vj/gan/assets/
 
-        G = make_default_generator(seed=0)
-        meta = {
-            "format": "embedded default",
-            "source": "vj embedded default (seeded random init, seed 0)",
-            "config": G.config(),
-            "licence": "MIT (vj)",
-        }
-        return G.to(device), meta
+        return load_default(device)
     return load_generator(spec, device=device)
 
 

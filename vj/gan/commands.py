@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--seed", type=int, help="z from np.random.RandomState(seed)")
     src.add_argument("--z", type=Path, help=".npy with z as [z_dim] or [N, z_dim]")
+    src.add_argument(
+        "--ws", type=Path, help=".npy with ws [num_ws, w_dim] or [N, num_ws, w_dim] (vj project)"
+    )
     g.add_argument("--truncation", type=float, default=1.0, help="truncation psi (default 1)")
     g.add_argument("--truncation-cutoff", type=int, default=None, help="truncate the first N ws")
     g.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
@@ -85,6 +88,8 @@ def _generate(args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise _UserError("--device cuda: no CUDA device available")
     G, _meta = load_checkpoint_or_default(args.checkpoint, device)
+    if args.ws is not None:
+        return _generate_ws(args, G, device, out)
     z = seed_z(args.seed, G.z_dim) if args.seed is not None else _read_z(args.z, G.z_dim)
     c = _label(G, args.class_idx, z.shape[0])
     if args.truncation_cutoff is not None and not 0 <= args.truncation_cutoff <= G.num_ws:
@@ -110,6 +115,42 @@ def _generate(args) -> int:
         write_png(out, to_uint8(img)[0])
     print(f"wrote {out} ({img.shape[2]}x{img.shape[3]}, {args.checkpoint})")
     return 0
+
+
+def _generate_ws(args, G: Generator, device: torch.device, out: Path) -> int:
+    """Render ws from `vj project` (truncation/seed do not apply: ws are already final)."""
+    ws = _read_ws(args.ws, G.num_ws, G.w_dim)
+    fp32 = args.precision == "fp32" or (args.precision == "auto" and device.type != "cuda")
+    with torch.no_grad():
+        img = G.synthesis(ws.to(device), noise_mode=args.noise_mode, force_fp32=fp32)
+    img = img.float().cpu()
+    if out.suffix.lower() == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, img.numpy().astype(np.float32))
+        _write_or_explain(out, buf.getvalue())
+    else:
+        if img.shape[0] != 1:
+            raise _UserError(f"{out}: PNG holds one image, ws has {img.shape[0]} rows (use .npy)")
+        write_png(out, to_uint8(img)[0])
+    print(f"wrote {out} ({img.shape[2]}x{img.shape[3]}, {args.checkpoint}, ws {args.ws})")
+    return 0
+
+
+def _read_ws(path: Path, num_ws: int, w_dim: int) -> torch.Tensor:
+    try:
+        ws = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise _UserError(f"{path}: cannot read ws: {e}") from None
+    if ws.ndim == 2:
+        ws = ws[None]
+    if ws.ndim != 3 or ws.shape[1:] != (num_ws, w_dim) or not np.issubdtype(ws.dtype, np.number):
+        raise _UserError(
+            f"{path}: ws must be numeric [{num_ws}, {w_dim}] or [N, {num_ws}, {w_dim}] for this "
+            f"network, got {list(ws.shape)}"
+        )
+    if not np.isfinite(ws).all():
+        raise _UserError(f"{path}: ws holds NaN or infinite values")
+    return torch.from_numpy(ws.astype(np.float32))
 
 
 def _convert(args) -> int:
