@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vj.audio.features import AudioFeatures  # noqa: E402
-from vj.gan.engine import Engine, OrtEngine, TrtEngine  # noqa: E402
+from vj.gan.backends import OrtEngine, TrtEngine  # noqa: E402
+from vj.gan.engine import Engine  # noqa: E402
 from vj.gan.export import build_trt_engine, export_onnx, tensorrt_available  # noqa: E402
 from vj.gan.stylegan2 import Generator, make_default_generator  # noqa: E402
 from vj.react.modulation import Modulator  # noqa: E402
@@ -91,6 +92,8 @@ def time_frame(engine, c) -> tuple[float, float | None]:
     """Wall ms of one synchronous render (and GPU ms from its events when there are any)."""
     t0 = time.perf_counter_ns()
     f = engine.render(c)
+    if f.event is not None:  # CUDA render() only orders the caller's stream: wait here
+        f.event.synchronize()
     ms = (time.perf_counter_ns() - t0) / 1e6
     gpu = engine.gpu_ms(f) if hasattr(engine, "gpu_ms") and f.event is not None else None
     return ms, gpu
