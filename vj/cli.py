@@ -112,6 +112,7 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
+    _engine_args(p)
 
 
 def _live_args(p: argparse.ArgumentParser) -> None:
@@ -141,7 +142,23 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-midi", action="store_true")
     p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
-    p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
+    _engine_args(p)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from vj.gan.options import add_engine_args  # --device --dtype --backend --cuda-graphs
+
+    add_engine_args(p)
+
+
+def engine_spec(args, preset, **fields):
+    """The engine choice for a command: its flags over the preset's `generator:` section."""
+    from vj.gan.options import EngineOptionError, spec_from
+
+    try:
+        return spec_from(args, preset.generator, **fields)
+    except EngineOptionError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -277,7 +294,7 @@ def cmd_live(args) -> int:
         effect=args.effect or preset.effect,
         seed=preset.seed if args.seed is None else args.seed,
         checkpoint=args.checkpoint or preset.generator.checkpoint,
-        device=args.device,
+        device=engine_spec(args, preset).device,
         record=args.record,
     )
     if args.record and not args.headless:
