@@ -5,7 +5,10 @@
     python tools/bench_generator.py --sizes 512 --rows fp16,graphs --frames 200
 
 Rows: fp32 eager, fp16 eager, fp16 + CUDA graphs, torch.compile, onnxruntime (+ TensorRT when
-importable). Rows that need CUDA print "n/a (no CUDA)". Prints a Markdown table (and --json).
+importable), and `chosen`: what `build_engine` makes of --device/--dtype/--backend/--cuda-graphs
+(the same flags as `vj live`). Rows that need CUDA print "n/a (no CUDA)". The note column names
+each engine (its description). Then fp16 parity, and frame upload into GL at 1080p: host copy
+vs CUDA-GL interop. Prints Markdown tables (and --json).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from vj.audio.features import AudioFeatures  # noqa: E402
 from vj.gan.backends import OrtEngine, TrtEngine  # noqa: E402
 from vj.gan.engine import Engine  # noqa: E402
 from vj.gan.export import build_trt_engine, export_onnx, tensorrt_available  # noqa: E402
+from vj.gan.options import add_engine_args, build_engine, spec_from  # noqa: E402
 from vj.gan.stylegan2 import Generator, make_default_generator  # noqa: E402
 from vj.react.modulation import Modulator  # noqa: E402
 
-ROWS = ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile", "ort", "trt")
+ROWS = ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile", "ort", "trt", "chosen")
 ROW_NAMES = {
     "fp32": "fp32 eager",
     "fp32_cl": "fp32 eager channels-last",
@@ -43,6 +47,7 @@ ROW_NAMES = {
     "compile": "torch.compile",
     "ort": "onnxruntime",
     "trt": "TensorRT fp16",
+    "chosen": "build_engine choice",
 }
 
 
@@ -136,7 +141,12 @@ def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     t_build = time.perf_counter()
-    if row in ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile"):
+    if row == "chosen":
+        warned: list[str] = []
+        spec = spec_from(args, threads=args.threads)
+        eng, note = build_engine(G, spec, cache_dir=tmp, warn=warned.append)
+        note += "".join(f"; {w}" for w in warned)
+    elif row in ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile"):
         dtype = "fp32" if row.startswith("fp32") or (row == "compile" and not cuda) else "fp16"
         eng = Engine(
             G,
@@ -147,7 +157,7 @@ def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
             compile=row == "compile",
             threads=args.threads,
         )
-        note = eng.backend + (f" ({eng.fallback_reason})" if eng.fallback_reason else "")
+        note = eng.description + (f" ({eng.fallback_reason})" if eng.fallback_reason else "")
         if row == "compile" and eng.fallback_reason:
             return {"status": f"n/a ({eng.fallback_reason[:60]})"}
     elif row == "ort":
@@ -159,12 +169,12 @@ def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
             if "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
         eng = OrtEngine(path, threads=args.threads, providers=providers)
-        note = "fp32, " + eng.session.get_providers()[0]
+        note = eng.description
     else:  # trt
         onnx_path = export_onnx(G, tmp / f"{row}-{size}.onnx", fp16=True)
         plan = build_trt_engine(onnx_path, tmp / f"{row}-{size}.plan", fp16=True)
         eng = TrtEngine(plan, onnx_path)
-        note = "fp16 plan"
+        note = eng.description
     build_s = time.perf_counter() - t_build
     controls = controls_stream(G, args.warmup + args.frames, args.seed)
     for c in controls[: args.warmup]:
@@ -210,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch/ORT CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parity-seeds", type=int, default=None, help="fp16 parity seeds")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--upload", default="1920x1080", help="frame upload bench size WxH ('' = off)")
+    add_engine_args(p)  # --device (every row) and --dtype/--backend/--cuda-graphs (row chosen)
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
                    help="alternate rows frame by frame (default on CPU, off on CUDA)")  # fmt: skip
@@ -220,8 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"bench_generator: unknown rows {bad}; allowed: {', '.join(ROWS)}", file=sys.stderr)
         return 2
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))  # fmt: skip
+    want = args.device or "auto"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        print(f"bench_generator: --device {want}: torch sees no CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if want == "auto" and torch.cuda.is_available()
+                          else ("cpu" if want == "auto" else want))  # fmt: skip
     cuda = device.type == "cuda"
     if args.frames is None:
         args.frames = 200 if cuda else 30
@@ -283,10 +298,59 @@ def main(argv: list[str] | None = None) -> int:
             f"  {label}: {r['seeds']} seeds, PSNR min {r['psnr_min']:.1f} dB, mean "
             f"{r['psnr_mean']:.1f} dB, max |err| {r['max_abs_err']:.4f} ({device.type})"
         )
+    upload = bench_upload(args.upload, device) if args.upload else []
     if args.json:
         Path(args.json).write_text(json.dumps({"device": dev_name, "rows": results,
-                                               "parity": parity}, indent=1))  # fmt: skip
+                                               "parity": parity, "upload": upload},
+                                              indent=1))  # fmt: skip
     return 0
+
+
+def bench_upload(size: str, device: torch.device, frames: int = 30) -> list[dict]:
+    """ms per frame upload into a GL texture (EGL context): host copy, and CUDA-GL interop
+    when the device and the GL driver allow it (else the reason)."""
+    from vj.render.interop import FrameUploader, interop_unavailable
+    from vj.render.offscreen import create_headless_context
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    try:
+        ctx = create_headless_context()
+    except Exception as exc:  # no EGL here: a result, not a crash
+        print(f"\nupload {w}x{h}: n/a (no GL context: {str(exc).splitlines()[0]})")
+        return []
+    print(f"\nframe upload {w}x{h} RGBA8 into a GL texture (ms per frame, {frames} frames):")
+    print("\n| path | p50 ms | p95 ms | note |\n|---|---|---|---|")
+    tex = ctx.texture((w, h), 4)
+    rows = []
+    src = torch.randint(0, 256, (h, w, 4), dtype=torch.uint8)
+    cases = [("host copy (CPU frame)", src, None)]
+    if device.type == "cuda":
+        cases.append(("host copy (CUDA frame)", src.to(device), "host"))
+        cases.append(("CUDA-GL interop", src.to(device), "interop"))
+    for name, frame, force in cases:
+        up = FrameUploader(ctx)
+        why = interop_unavailable(ctx) if force == "interop" else None
+        if why is not None:
+            print(f"| {name} | n/a | | {why} |")
+            rows.append({"path": name, "status": f"n/a ({why})"})
+            continue
+        if force == "host":
+            up._broken = up.reason = "forced host path (bench)"
+        ms = []
+        for _ in range(frames + 3):
+            t0 = time.perf_counter_ns()
+            used = up.upload(frame, tex)
+            ctx.finish()  # the texture is written when this returns
+            ms.append((time.perf_counter_ns() - t0) / 1e6)
+        ms = np.array(ms[3:])
+        p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        r = {"path": name, "status": "ok", "used": used, "p50_ms": p50, "p95_ms": p95}
+        rows.append(r)
+        print(f"| {name} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {up.describe()} |")
+        up.release()
+    tex.release()
+    ctx.release()
+    return rows
 
 
 if __name__ == "__main__":
