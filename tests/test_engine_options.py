@@ -175,3 +175,32 @@ def test_cuda_onnx_backend_or_its_fallback(G, tmp_path):
         assert desc.startswith("onnxruntime CUDA")
         f = eng.render(_controls(G)[0])
         assert np.all(f.rgba[..., 3] == 255)
+
+
+@no_cuda
+def test_live_device_follows_the_preset_and_falls_back(tmp_path, capsys):
+    from vj.cli import _live_device, build_parser, load_preset_or_default
+
+    path = tmp_path / "cuda.yaml"
+    path.write_text("generator:\n  device: cuda\n")
+    preset = load_preset_or_default(str(path), default_registry())
+    args = build_parser().parse_args(["live", "--preset", str(path), "--backend", "onnx"])
+    assert _live_device(args, preset) == "cpu"  # the preset's device is used, and falls back
+    err = capsys.readouterr().err
+    assert "vj: engine: device cuda: torch sees no CUDA device here; the CPU is used" in err
+    assert "vj: engine: vj live does not apply backend yet" in err
+    args = build_parser().parse_args(["live", "--device", "cpu"])
+    assert _live_device(args, preset) == "cpu" and not capsys.readouterr().err
+
+
+def test_resolve_spec_is_concrete():
+    from vj.gan.options import resolve_spec
+
+    run, notes = resolve_spec(EngineSpec(device="cpu", backend="compile"), warn=lambda m: None)
+    assert (run.device, run.dtype, run.backend, run.cuda_graphs) == (
+        "cpu",
+        "fp32",
+        "compile",
+        False,
+    )
+    assert notes == []

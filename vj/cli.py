@@ -151,6 +151,27 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     add_engine_args(p)
 
 
+def _live_device(args, preset) -> str:
+    """The generator device live runs on: flags over preset, unavailable choices fall back
+    with one line saying so (the rest of the engine choice: vj.gan.options.build_engine)."""
+    from vj.gan.options import resolve_spec
+
+    _engine_not_wired("vj live", args, preset, ("dtype", "backend", "cuda_graphs"))
+    return resolve_spec(engine_spec(args, preset))[0].device
+
+
+def _engine_not_wired(command: str, args, preset, names) -> None:
+    # until the driver calls vj.gan.options.build_engine (docs/engine.md, "Wiring"): say so
+    asked = [n for n in names if getattr(args, n, None) is not None]
+    gen = preset.generator
+    asked += [n for n in names if getattr(gen, n, None) not in (None, "auto") and n not in asked]
+    if asked:
+        print(
+            f"vj: engine: {command} does not apply {', '.join(asked)} yet (see docs/engine.md)",
+            file=sys.stderr,
+        )
+
+
 def engine_spec(args, preset, **fields):
     """The engine choice for a command: its flags over the preset's `generator:` section."""
     from vj.gan.options import EngineOptionError, spec_from
@@ -222,6 +243,7 @@ def _render(args, audio, sr) -> int:
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
+    _engine_not_wired("vj render", args, preset, ("device", "dtype", "backend", "cuda_graphs"))
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -294,7 +316,7 @@ def cmd_live(args) -> int:
         effect=args.effect or preset.effect,
         seed=preset.seed if args.seed is None else args.seed,
         checkpoint=args.checkpoint or preset.generator.checkpoint,
-        device=engine_spec(args, preset).device,
+        device=_live_device(args, preset),
         record=args.record,
     )
     if args.record and not args.headless:

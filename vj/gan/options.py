@@ -126,26 +126,9 @@ def build_engine(
             f"generator.resolution {spec.resolution}: the network makes "
             f"{G.img_resolution}² images (remove the key to use the network's own size)"
         )
-    notes: list[str] = []
-
-    def fallback(msg: str) -> None:
-        notes.append(msg)
-        warn(msg)
-
-    device = _choose_device(spec.device, fallback)
+    run, notes = resolve_spec(spec, warn)
+    device, dtype, backend, graphs = run.device, run.dtype, run.backend, run.cuda_graphs
     cuda = device.startswith("cuda")
-    dtype = spec.dtype
-    if dtype == "auto":
-        dtype = "fp16" if cuda else "fp32"
-    elif dtype == "fp16" and not cuda:
-        fallback("fp16 needs a CUDA device here; fp32 is used")
-        dtype = "fp32"
-    graphs = spec.cuda_graphs
-    if graphs and not cuda:
-        fallback("CUDA graphs need a CUDA device; plain CPU execution is used")
-    backend = _choose_backend(spec.backend, cuda, fallback)
-    if graphs and backend in ("onnx", "trt"):
-        fallback(f"--cuda-graphs applies to the torch backends; {backend} runs as it is")
     common = dict(n_buffers=spec.n_buffers, output=spec.output)
     if backend == "onnx":
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else None
@@ -168,17 +151,55 @@ def build_engine(
             "torch",
             device=device,
             dtype=dtype,
-            cuda_graphs=cuda and graphs is not False,
+            cuda_graphs=bool(graphs),
             compile=backend == "compile",
             threads=spec.threads,
             **common,
         )
         if engine.fallback_reason:  # capture or compile failed inside the engine
-            fallback(engine.fallback_reason)
+            notes.append(engine.fallback_reason)
+            warn(engine.fallback_reason)
     description = engine.description
     if notes:
         description += f" (asked {spec.summary()})"
     return engine, description
+
+
+def resolve_spec(spec: EngineSpec, warn: Callable[[str], None] = _warn):
+    """(the spec this machine runs, the fallback notes): device, dtype, backend and CUDA graphs
+    made concrete (no `auto`), each step down told through `warn`. Builds nothing."""
+    notes: list[str] = []
+
+    def fallback(msg: str) -> None:
+        notes.append(msg)
+        warn(msg)
+
+    device = _choose_device(spec.device, fallback)
+    cuda = device.startswith("cuda")
+    dtype = spec.dtype
+    if dtype == "auto":
+        dtype = "fp16" if cuda else "fp32"
+    elif dtype == "fp16" and not cuda:
+        fallback("fp16 needs a CUDA device here; fp32 is used")
+        dtype = "fp32"
+    graphs = spec.cuda_graphs
+    if graphs and not cuda:
+        fallback("CUDA graphs need a CUDA device; plain CPU execution is used")
+    backend = _choose_backend(spec.backend, cuda, fallback)
+    if graphs and backend in ("onnx", "trt"):
+        fallback(f"--cuda-graphs applies to the torch backends; {backend} runs as it is")
+    graphs = cuda and backend in ("torch", "compile") and graphs is not False
+    run = EngineSpec(
+        device=device,
+        dtype=dtype,
+        backend=backend,
+        cuda_graphs=graphs,
+        resolution=spec.resolution,
+        n_buffers=spec.n_buffers,
+        threads=spec.threads,
+        output=spec.output,
+    )
+    return run, notes
 
 
 def _choose_device(device: str, fallback) -> str:
