@@ -112,7 +112,8 @@ def test_engine_frame_ordered_by_its_event_on_its_stream(ctx):
     eng = Engine(G, device="cuda", dtype="fp32", cuda_graphs=True)
     f = eng.render_async(c)  # not waited for: the upload must wait for it on the GPU
     out, comp = shown(ctx, f.rgba, stream=f.stream, event=f.event)
-    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+    d = np.abs(out.astype(int) - ref.astype(int))  # an unordered copy would show garbage
+    assert d.mean() < 0.5 and d.max() <= 4, (d.mean(), d.max())
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ vs CUDA-GL interop. Prints Markdown tables (and --json).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import platform
@@ -58,15 +59,26 @@ def full_config(res: int) -> dict:
     return cfg
 
 
-def make_network(args, size: int | None):
+def make_network(args, size: int | None, cache: dict | None = None):
+    """The network for `size` (made once per run when `cache` is given: engines copy it)."""
+    if cache is None:
+        return _make_network(args, size)
+    key = (args.checkpoint, size, args.seed)
+    if key not in cache:
+        cache[key] = _make_network(args, size)
+    return cache[key]
+
+
+def _make_network(args, size: int | None):
     if args.checkpoint:
         from vj.gan.checkpoint import load_generator
 
         G, _meta = load_generator(Path(args.checkpoint))
     elif size is None:
         G = make_default_generator(args.seed)
-    else:
-        G = make_default_generator(args.seed, full_config(size))
+    else:  # its statistics (w_avg over 4096 z, a forward) on the GPU when there is one
+        dev = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+        G = make_default_generator(args.seed, full_config(size), device=dev).cpu()
     return G, network_label(args, size)
 
 
@@ -108,7 +120,7 @@ def fp16_parity(G, device: torch.device, seeds: int) -> dict:
     """PSNR (peak-to-peak 2, i.e. [-1, 1]) of fp16 vs fp32 synthesis over `seeds` z's."""
     from vj.gan.engine import enable_fp16
 
-    G = G.to(device)
+    G = copy.deepcopy(G).to(device)  # the shared network stays as it is
     enable_fp16(G)
     psnrs, maxerr = [], 0.0
     with torch.no_grad():
@@ -128,14 +140,14 @@ def fp16_parity(G, device: torch.device, seeds: int) -> dict:
     }
 
 
-def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
+def build_row(row: str, args, size, device: torch.device, tmp: Path, nets=None) -> dict:
     """Build one row's engine; returns {"status": "ok", "engine": ...} or a status to print."""
     cuda = device.type == "cuda"
     if row in ("fp16", "graphs", "graphs_cl", "trt") and not cuda:
         return {"status": "n/a (no CUDA)"}
     if row == "trt" and not tensorrt_available():
         return {"status": "n/a (tensorrt not importable)"}
-    G, _ = make_network(args, size)
+    G, _ = make_network(args, size, nets)
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
@@ -260,13 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     results = []
     interleave = not cuda if args.interleave is None else args.interleave
+    nets: dict = {}
     for size in sizes:
         label = network_label(args, size)
         with tempfile.TemporaryDirectory() as tmp:
             built = []
             for row in rows:
                 try:
-                    b = build_row(row, args, size, device, Path(tmp))
+                    b = build_row(row, args, size, device, Path(tmp), nets)
                 except Exception as exc:  # a failing backend is a result, not the end of the run
                     b = {"status": f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"}
                 b.update(network=label, row=row)
@@ -290,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nfp16 parity (fp16 vs fp32 synthesis, PSNR over [-1, 1]):")
     parity = []
     for size in sizes:
-        G, label = make_network(args, size)
+        G, label = make_network(args, size, nets)
         r = fp16_parity(G, device, args.parity_seeds)
         r["network"] = label
         parity.append(r)

@@ -87,14 +87,18 @@ else
     cuda=0
     echo "== no CUDA here: the CPU path, shortened (gpu tests skip)"
 fi
-step gpu-tests 200 python3 -m pytest -q -p no:cacheprovider -m gpu -rs \
+step gpu-tests 150 python3 -m pytest -q -p no:cacheprovider -m gpu -rs \
     tests/test_gan_network.py tests/test_engine_cpu.py tests/test_engine_options.py \
     tests/test_export_onnx.py tests/test_render_interop.py
 if ((cuda)); then
-    step engine-smoke 60 python3 tools/engine_smoke.py --seconds 4 --size 512
-    step bench-generator 240 python3 tools/bench_generator.py --frames 100 --warmup 10 \
-        --rows fp32,fp16,graphs,graphs_cl,compile,ort,trt,chosen --json "$out/bench_generator.json"
-    step bench-pipeline 60 python3 tools/bench_pipeline.py --seconds 10 --size 1280x720 \
+    step engine-smoke 80 python3 tools/engine_smoke.py --seconds 4 --size 512
+    # fast rows at every size first, then the rows with slow builds (compile, export) at 512²
+    step bench-generator 120 python3 tools/bench_generator.py --frames 100 --warmup 10 \
+        --rows fp32,fp16,graphs,graphs_cl,chosen --json "$out/bench_generator.json"
+    step bench-generator-builds 110 python3 tools/bench_generator.py --frames 100 --warmup 10 \
+        --sizes 512 --rows compile,ort,trt --parity-seeds 1 --upload "" \
+        --json "$out/bench_generator_builds.json"
+    step bench-pipeline 50 python3 tools/bench_pipeline.py --seconds 10 --size 1280x720 \
         --json "$out/bench_pipeline.json"
 else
     step engine-smoke 120 python3 tools/engine_smoke.py --seconds 2
