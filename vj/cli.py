@@ -113,6 +113,7 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
     _show_render_args(p)
+    _engine_args(p)
 
 
 def _show_render_args(p: argparse.ArgumentParser) -> None:
@@ -161,8 +162,45 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-midi", action="store_true")
     p.add_argument("--osc-port", type=int, default=None, help="OSC server port (0 = off)")
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
-    p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
     p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
+    _engine_args(p)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from vj.gan.options import add_engine_args  # --device --dtype --backend --cuda-graphs
+
+    add_engine_args(p)
+
+
+def _live_device(args, preset) -> str:
+    """The generator device live runs on: flags over preset, unavailable choices fall back
+    with one line saying so (the rest of the engine choice: vj.gan.options.build_engine)."""
+    from vj.gan.options import resolve_spec
+
+    _engine_not_wired("vj live", args, preset, ("dtype", "backend", "cuda_graphs"))
+    return resolve_spec(engine_spec(args, preset))[0].device
+
+
+def _engine_not_wired(command: str, args, preset, names) -> None:
+    # until the driver calls vj.gan.options.build_engine (docs/engine.md, "Wiring"): say so
+    asked = [n for n in names if getattr(args, n, None) is not None]
+    gen = preset.generator
+    asked += [n for n in names if getattr(gen, n, None) not in (None, "auto") and n not in asked]
+    if asked:
+        print(
+            f"vj: engine: {command} does not apply {', '.join(asked)} yet (see docs/engine.md)",
+            file=sys.stderr,
+        )
+
+
+def engine_spec(args, preset, **fields):
+    """The engine choice for a command: its flags over the preset's `generator:` section."""
+    from vj.gan.options import EngineOptionError, spec_from
+
+    try:
+        return spec_from(args, preset.generator, **fields)
+    except EngineOptionError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -234,6 +272,7 @@ def _render(args, audio, sr) -> int:
             events = tuple(read_event_log(args.events))
         except EventLogError as exc:
             raise UserError(str(exc)) from exc
+    _engine_not_wired("vj render", args, preset, ("device", "dtype", "backend", "cuda_graphs"))
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -315,7 +354,7 @@ def cmd_live(args) -> int:
         effect=args.effect or preset.effect,
         seed=args.seed,  # None: the preset's (its decks' when it has them)
         checkpoint=args.checkpoint,
-        device=args.device,
+        device=_live_device(args, preset),
         record=args.record,
         deck_b=getattr(args, "deck_b", None),
     )
