@@ -77,6 +77,7 @@ class OrtEngine(EngineBase):
         t0 = now_ns()
         i = self._count
         slot = self._slot(slot)
+        self._static_graph(controls)
         np.copyto(self._ws, controls.ws.detach().cpu().numpy())
         np.copyto(self._ns, controls.noise_strength.detach().cpu().numpy())
         self.session.run_with_iobinding(self._binding)
@@ -155,6 +156,7 @@ class TrtEngine(EngineBase):
     def render_async(self, controls: Controls, slot: int | None = None) -> Frame:
         i = self._count
         slot = self._slot(slot)
+        self._static_graph(controls)
         self._begin_slot(slot)
         t0 = now_ns()
         ws, ns = controls.ws, controls.noise_strength

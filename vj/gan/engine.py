@@ -157,6 +157,7 @@ class EngineBase:
     backend: str
     n_buffers: int
     fallback_reason: str = ""
+    _told_static: bool = False  # static-graph notice given (per engine)
     _count: int = 0
     _starts: list | None = None
     _ends: list | None = None
@@ -205,6 +206,17 @@ class EngineBase:
         if self._slot_frame[frame.slot] != frame.index or not self.ready(frame):
             return None
         return float(frame.start.elapsed_time(frame.event))
+
+    def _static_graph(self, controls) -> None:
+        """ONNX / TensorRT graphs are exported without bends and noise masks: a frame that asks
+        for them renders without them, said once (stderr) and kept in `fallback_reason`."""
+        if _extras(controls) is None or self._told_static:
+            return
+        self._told_static = True
+        self.fallback_reason = (
+            f"{self.backend}: static graph, bends and noise masks ignored (use --backend torch)"
+        )
+        print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
 
     def _wait_on_caller_stream(self, frame: Frame) -> Frame:
         # render(): work the caller queues on its current stream (a .cpu(), an upload) runs
@@ -288,7 +300,9 @@ class Engine(EngineBase):
 
     # -- the forward ----------------------------------------------------------------------
     def _forward_into(self, out: torch.Tensor, extra: dict | None = None) -> None:
-        img = self._synth(
+        # bends / masks change the traced graph: eager, so a compiled forward never recompiles
+        synth = self._synth if not extra else self.G.synthesis
+        img = synth(
             self._ws,
             noise_mode=self.noise_mode,
             force_fp32=self.dtype == "fp32",
