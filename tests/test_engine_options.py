@@ -178,19 +178,27 @@ def test_cuda_onnx_backend_or_its_fallback(G, tmp_path):
 
 
 @no_cuda
-def test_live_device_follows_the_preset_and_falls_back(tmp_path, capsys):
-    from vj.cli import _live_device, build_parser, load_preset_or_default
+def test_live_engine_follows_the_preset_and_falls_back(tmp_path, capsys):
+    from tests.gan_nets import tiny_generator
+    from vj.cli import build_parser, engine_spec, load_preset_or_default
+    from vj.live import LiveApp, LiveOptions
 
     path = tmp_path / "cuda.yaml"
     path.write_text("generator:\n  device: cuda\n")
-    preset = load_preset_or_default(str(path), default_registry())
-    args = build_parser().parse_args(["live", "--preset", str(path), "--backend", "onnx"])
-    assert _live_device(args, preset) == "cpu"  # the preset's device is used, and falls back
+    registry = default_registry()
+    preset = load_preset_or_default(str(path), registry)
+    args = build_parser().parse_args(["live", "--preset", str(path), "--backend", "trt"])
+    spec = engine_spec(args, preset)
+    assert (spec.device, spec.backend) == ("cuda", "trt")  # flags over the preset
+    G = tiny_generator(z_dim=16, w_dim=16, img_resolution=32, channel_base=256, channel_max=16)
+    app = LiveApp(registry, None, LiveOptions(headless=True, engine=spec), G=G)
+    assert str(app.engine.device) == "cpu"  # what runs here, said on stderr
     err = capsys.readouterr().err
     assert "vj: engine: device cuda: torch sees no CUDA device here; the CPU is used" in err
-    assert "vj: engine: vj live does not apply backend yet" in err
-    args = build_parser().parse_args(["live", "--device", "cpu"])
-    assert _live_device(args, preset) == "cpu" and not capsys.readouterr().err
+    assert "backend trt needs a CUDA device" in err
+    assert app.engine_descriptions[0].startswith("torch cpu fp32")
+    assert "(asked trt cuda auto)" in app.engine_descriptions[0]
+    assert any(app.engine_descriptions[0] in line for line in app._hud_lines(None))
 
 
 def test_resolve_spec_is_concrete():

@@ -172,27 +172,6 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     add_engine_args(p)
 
 
-def _live_device(args, preset) -> str:
-    """The generator device live runs on: flags over preset, unavailable choices fall back
-    with one line saying so (the rest of the engine choice: vj.gan.options.build_engine)."""
-    from vj.gan.options import resolve_spec
-
-    _engine_not_wired("vj live", args, preset, ("dtype", "backend", "cuda_graphs"))
-    return resolve_spec(engine_spec(args, preset))[0].device
-
-
-def _engine_not_wired(command: str, args, preset, names) -> None:
-    # until the driver calls vj.gan.options.build_engine (docs/engine.md, "Wiring"): say so
-    asked = [n for n in names if getattr(args, n, None) is not None]
-    gen = preset.generator
-    asked += [n for n in names if getattr(gen, n, None) not in (None, "auto") and n not in asked]
-    if asked:
-        print(
-            f"vj: engine: {command} does not apply {', '.join(asked)} yet (see docs/engine.md)",
-            file=sys.stderr,
-        )
-
-
 def engine_spec(args, preset, **fields):
     """The engine choice for a command: its flags over the preset's `generator:` section."""
     from vj.gan.options import EngineOptionError, spec_from
@@ -272,7 +251,6 @@ def _render(args, audio, sr) -> int:
             events = tuple(read_event_log(args.events))
         except EventLogError as exc:
             raise UserError(str(exc)) from exc
-    _engine_not_wired("vj render", args, preset, ("device", "dtype", "backend", "cuda_graphs"))
     job = RenderJob(
         audio=audio,
         sample_rate=sr,
@@ -292,6 +270,7 @@ def _render(args, audio, sr) -> int:
         frames=getattr(args, "frames", None),
         deck_b=getattr(args, "deck_b", None),
         preset=preset,
+        engine=engine_spec(args, preset, threads=args.threads),
     )
     try:
         written = render(job, registry)
@@ -304,6 +283,12 @@ def _render(args, audio, sr) -> int:
         f"{audio.shape[0] / sr:.1f} s, H.264 + AAC)"
     )
     return 0
+
+
+def _engine_errors() -> type[BaseException]:
+    from vj.gan.options import EngineOptionError  # a network that does not fit the spec
+
+    return EngineOptionError
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
@@ -354,7 +339,7 @@ def cmd_live(args) -> int:
         effect=args.effect or preset.effect,
         seed=args.seed,  # None: the preset's (its decks' when it has them)
         checkpoint=args.checkpoint,
-        device=_live_device(args, preset),
+        engine=engine_spec(args, preset),
         record=args.record,
         deck_b=getattr(args, "deck_b", None),
     )
@@ -368,7 +353,7 @@ def cmd_live(args) -> int:
             preset=preset,
             tempo_sources={k: v for k, v in (("link", link), ("clock", clock)) if v is not None},
         )
-    except _checkpoint_errors() as exc:
+    except (*_checkpoint_errors(), _engine_errors()) as exc:
         raise UserError(str(exc)) from exc
     from vj.preset import PresetSwitcher
 
