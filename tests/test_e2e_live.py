@@ -52,7 +52,8 @@ def test_clicks_through_jack_change_frames(jack_session):
         headless=True,
         duration=None,
         gen_threads=1,
-        on_frame=lambda f: frames.append((f.features.onset_count, f.rgba)),
+        # a copy: the GenFrame's picture is the engine's ring buffer, reused a few ticks on
+        on_frame=lambda f: frames.append((f.features.onset_count, np.array(f.rgba))),
     )
     source = AudioInput(
         lambda on_block: LiveSource(on_block, sample_rate=sr, block_size=256), extractor

@@ -12,7 +12,8 @@ import torch
 
 from tests.test_engine_nets import small_generator
 from vj.audio.features import AudioFeatures
-from vj.gan.engine import Engine, OrtEngine
+from vj.gan.backends import OrtEngine
+from vj.gan.engine import Engine
 from vj.gan.export import (
     export_onnx,
     noise_defaults,
@@ -156,23 +157,33 @@ def test_cli_errors(tmp_path, capsys, checkpoint):
 
 @pytest.mark.skipif(not tensorrt_available(), reason="tensorrt not importable")
 @pytest.mark.gpu
-def test_trt_engine_matches_torch(exported, tmp_path):
-    from vj.gan.engine import TrtEngine
-    from vj.gan.export import build_trt_engine
+@pytest.mark.parametrize("fp16", [True, False], ids=["fp16-as-live", "fp32"])
+def test_trt_engine_matches_torch(checkpoint, tmp_path, fp16):
+    """The plan the product builds (make_engine: fp16 export + FP16 flag) and an fp32 one."""
+    from vj.gan.backends import TrtEngine, make_engine
 
-    plan = build_trt_engine(exported, tmp_path / "small.plan", fp16=False)
     G = small_generator(0)
-    trt_eng, eng = TrtEngine(plan, exported), Engine(small_generator(0), device="cpu")
+    trt_eng = make_engine(G, "trt", cache_dir=tmp_path, fp16=fp16)
+    assert isinstance(trt_eng, TrtEngine) and trt_eng.fp16 == fp16
+    assert read_meta(next(tmp_path.glob("*.onnx")))["precision"] == ("fp16" if fp16 else "fp32")
+    eng = Engine(small_generator(0), device="cpu")
     for c in _controls(G):
         a = eng.render(c).rgba.astype(np.int16)
         b = trt_eng.render(c).rgba.cpu().numpy().astype(np.int16)
-        assert np.abs(a - b).max() <= 2
+        assert np.all(b[..., 3] == 255)
+        if fp16:
+            assert np.abs(a - b).mean() < 2.0
+        else:
+            assert np.abs(a - b).max() <= 2
+        f = trt_eng.render_async(c)
+        f.event.synchronize()
+        assert trt_eng.ready(f) and trt_eng.gpu_ms(f) > 0
 
 
 def test_make_engine_reuses_cached_export(exported, tmp_path):
     import shutil
 
-    from vj.gan.engine import make_engine, network_digest
+    from vj.gan.backends import make_engine, network_digest
 
     G = small_generator(0)
     key = network_digest(G)[:20]
@@ -180,6 +191,7 @@ def test_make_engine_reuses_cached_export(exported, tmp_path):
     shutil.copy(exported, tmp_path / f"{key}.onnx")
     eng = make_engine(G, "onnxruntime", cache_dir=tmp_path, threads=1)  # no export: cached
     assert eng.backend == "onnxruntime" and len(list(tmp_path.iterdir())) == 1
+    assert eng.description.startswith("onnxruntime CPU fp32")
     assert make_engine(G, "torch", device="cpu").backend == "torch-cpu"
     with pytest.raises(ValueError, match="backend 'tpu'"):
         make_engine(G, "tpu")

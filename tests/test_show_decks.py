@@ -77,7 +77,7 @@ def test_two_different_checkpoints_at_once(tmp_path, ctx):
     save_generator(make_default_generator(4, cfg_b), pb)
     specs = [DeckSpec(str(pa), 1), DeckSpec(str(pb), 2)]
     gens = [load_generator(s.checkpoint) for s in specs]
-    engines = [build_engine(g) for g in gens]
+    engines = [build_engine(g)[0] for g in gens]
     reg = default_registry()
     reg.set("crossfader", 0.5)
     show = build_show(_Preset, reg, gens, specs)

@@ -34,7 +34,7 @@ def run(G, G_b, every: tuple[int, ...] | None, ticks: int, fps: float) -> tuple[
         name, path, seed, effect, cues = "default", None, 1, "default", ()
 
     gens = [G] if G_b is None else [G, G_b]
-    engines = [build_engine(g, device="cpu") for g in gens]
+    engines = [build_engine(g)[0] for g in gens]
     show = build_show(_Preset, default_registry(), gens)
     now = [0]
     gen = GeneratorThread(

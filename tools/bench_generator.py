@@ -5,12 +5,16 @@
     python tools/bench_generator.py --sizes 512 --rows fp16,graphs --frames 200
 
 Rows: fp32 eager, fp16 eager, fp16 + CUDA graphs, torch.compile, onnxruntime (+ TensorRT when
-importable). Rows that need CUDA print "n/a (no CUDA)". Prints a Markdown table (and --json).
+importable), and `chosen`: what `build_engine` makes of --device/--dtype/--backend/--cuda-graphs
+(the same flags as `vj live`). Rows that need CUDA print "n/a (no CUDA)". The note column names
+each engine (its description). Then fp16 parity, and frame upload into GL at 1080p: host copy
+vs CUDA-GL interop. Prints Markdown tables (and --json).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import platform
@@ -27,12 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vj.audio.features import AudioFeatures  # noqa: E402
-from vj.gan.engine import Engine, OrtEngine, TrtEngine  # noqa: E402
+from vj.gan.backends import OrtEngine, TrtEngine  # noqa: E402
+from vj.gan.engine import Engine  # noqa: E402
 from vj.gan.export import build_trt_engine, export_onnx, tensorrt_available  # noqa: E402
+from vj.gan.options import add_engine_args, build_engine, spec_from  # noqa: E402
 from vj.gan.stylegan2 import Generator, make_default_generator  # noqa: E402
 from vj.react.modulation import Modulator  # noqa: E402
 
-ROWS = ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile", "ort", "trt")
+ROWS = ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile", "ort", "trt", "chosen")
 ROW_NAMES = {
     "fp32": "fp32 eager",
     "fp32_cl": "fp32 eager channels-last",
@@ -42,6 +48,7 @@ ROW_NAMES = {
     "compile": "torch.compile",
     "ort": "onnxruntime",
     "trt": "TensorRT fp16",
+    "chosen": "build_engine choice",
 }
 
 
@@ -52,15 +59,26 @@ def full_config(res: int) -> dict:
     return cfg
 
 
-def make_network(args, size: int | None):
+def make_network(args, size: int | None, cache: dict | None = None):
+    """The network for `size` (made once per run when `cache` is given: engines copy it)."""
+    if cache is None:
+        return _make_network(args, size)
+    key = (args.checkpoint, size, args.seed)
+    if key not in cache:
+        cache[key] = _make_network(args, size)
+    return cache[key]
+
+
+def _make_network(args, size: int | None):
     if args.checkpoint:
         from vj.gan.checkpoint import load_generator
 
         G, _meta = load_generator(Path(args.checkpoint))
     elif size is None:
         G = make_default_generator(args.seed)
-    else:
-        G = make_default_generator(args.seed, full_config(size))
+    else:  # its statistics (w_avg over 4096 z, a forward) on the GPU when there is one
+        dev = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+        G = make_default_generator(args.seed, full_config(size), device=dev).cpu()
     return G, network_label(args, size)
 
 
@@ -91,6 +109,8 @@ def time_frame(engine, c) -> tuple[float, float | None]:
     """Wall ms of one synchronous render (and GPU ms from its events when there are any)."""
     t0 = time.perf_counter_ns()
     f = engine.render(c)
+    if f.event is not None:  # CUDA render() only orders the caller's stream: wait here
+        f.event.synchronize()
     ms = (time.perf_counter_ns() - t0) / 1e6
     gpu = engine.gpu_ms(f) if hasattr(engine, "gpu_ms") and f.event is not None else None
     return ms, gpu
@@ -100,7 +120,7 @@ def fp16_parity(G, device: torch.device, seeds: int) -> dict:
     """PSNR (peak-to-peak 2, i.e. [-1, 1]) of fp16 vs fp32 synthesis over `seeds` z's."""
     from vj.gan.engine import enable_fp16
 
-    G = G.to(device)
+    G = copy.deepcopy(G).to(device)  # the shared network stays as it is
     enable_fp16(G)
     psnrs, maxerr = [], 0.0
     with torch.no_grad():
@@ -120,20 +140,25 @@ def fp16_parity(G, device: torch.device, seeds: int) -> dict:
     }
 
 
-def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
+def build_row(row: str, args, size, device: torch.device, tmp: Path, nets=None) -> dict:
     """Build one row's engine; returns {"status": "ok", "engine": ...} or a status to print."""
     cuda = device.type == "cuda"
     if row in ("fp16", "graphs", "graphs_cl", "trt") and not cuda:
         return {"status": "n/a (no CUDA)"}
     if row == "trt" and not tensorrt_available():
         return {"status": "n/a (tensorrt not importable)"}
-    G, _ = make_network(args, size)
+    G, _ = make_network(args, size, nets)
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     t_build = time.perf_counter()
-    if row in ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile"):
+    if row == "chosen":
+        warned: list[str] = []
+        spec = spec_from(args, threads=args.threads)
+        eng, note = build_engine(G, spec, cache_dir=tmp, warn=warned.append)
+        note += "".join(f"; {w}" for w in warned)
+    elif row in ("fp32", "fp32_cl", "fp16", "graphs", "graphs_cl", "compile"):
         dtype = "fp32" if row.startswith("fp32") or (row == "compile" and not cuda) else "fp16"
         eng = Engine(
             G,
@@ -144,7 +169,7 @@ def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
             compile=row == "compile",
             threads=args.threads,
         )
-        note = eng.backend + (f" ({eng.fallback_reason})" if eng.fallback_reason else "")
+        note = eng.description + (f" ({eng.fallback_reason})" if eng.fallback_reason else "")
         if row == "compile" and eng.fallback_reason:
             return {"status": f"n/a ({eng.fallback_reason[:60]})"}
     elif row == "ort":
@@ -156,12 +181,12 @@ def build_row(row: str, args, size, device: torch.device, tmp: Path) -> dict:
             if "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
         eng = OrtEngine(path, threads=args.threads, providers=providers)
-        note = "fp32, " + eng.session.get_providers()[0]
+        note = eng.description
     else:  # trt
         onnx_path = export_onnx(G, tmp / f"{row}-{size}.onnx", fp16=True)
         plan = build_trt_engine(onnx_path, tmp / f"{row}-{size}.plan", fp16=True)
         eng = TrtEngine(plan, onnx_path)
-        note = "fp16 plan"
+        note = eng.description
     build_s = time.perf_counter() - t_build
     controls = controls_stream(G, args.warmup + args.frames, args.seed)
     for c in controls[: args.warmup]:
@@ -207,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch/ORT CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parity-seeds", type=int, default=None, help="fp16 parity seeds")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--upload", default="1920x1080", help="frame upload bench size WxH ('' = off)")
+    add_engine_args(p)  # --device (every row) and --dtype/--backend/--cuda-graphs (row chosen)
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
                    help="alternate rows frame by frame (default on CPU, off on CUDA)")  # fmt: skip
@@ -217,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"bench_generator: unknown rows {bad}; allowed: {', '.join(ROWS)}", file=sys.stderr)
         return 2
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))  # fmt: skip
+    want = args.device or "auto"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        print(f"bench_generator: --device {want}: torch sees no CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if want == "auto" and torch.cuda.is_available()
+                          else ("cpu" if want == "auto" else want))  # fmt: skip
     cuda = device.type == "cuda"
     if args.frames is None:
         args.frames = 200 if cuda else 30
@@ -242,13 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     results = []
     interleave = not cuda if args.interleave is None else args.interleave
+    nets: dict = {}
     for size in sizes:
         label = network_label(args, size)
         with tempfile.TemporaryDirectory() as tmp:
             built = []
             for row in rows:
                 try:
-                    b = build_row(row, args, size, device, Path(tmp))
+                    b = build_row(row, args, size, device, Path(tmp), nets)
                 except Exception as exc:  # a failing backend is a result, not the end of the run
                     b = {"status": f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"}
                 b.update(network=label, row=row)
@@ -272,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nfp16 parity (fp16 vs fp32 synthesis, PSNR over [-1, 1]):")
     parity = []
     for size in sizes:
-        G, label = make_network(args, size)
+        G, label = make_network(args, size, nets)
         r = fp16_parity(G, device, args.parity_seeds)
         r["network"] = label
         parity.append(r)
@@ -280,10 +311,59 @@ def main(argv: list[str] | None = None) -> int:
             f"  {label}: {r['seeds']} seeds, PSNR min {r['psnr_min']:.1f} dB, mean "
             f"{r['psnr_mean']:.1f} dB, max |err| {r['max_abs_err']:.4f} ({device.type})"
         )
+    upload = bench_upload(args.upload, device) if args.upload else []
     if args.json:
         Path(args.json).write_text(json.dumps({"device": dev_name, "rows": results,
-                                               "parity": parity}, indent=1))  # fmt: skip
+                                               "parity": parity, "upload": upload},
+                                              indent=1))  # fmt: skip
     return 0
+
+
+def bench_upload(size: str, device: torch.device, frames: int = 30) -> list[dict]:
+    """ms per frame upload into a GL texture (EGL context): host copy, and CUDA-GL interop
+    when the device and the GL driver allow it (else the reason)."""
+    from vj.render.interop import FrameUploader, interop_unavailable
+    from vj.render.offscreen import create_headless_context
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    try:
+        ctx = create_headless_context()
+    except Exception as exc:  # no EGL here: a result, not a crash
+        print(f"\nupload {w}x{h}: n/a (no GL context: {str(exc).splitlines()[0]})")
+        return []
+    print(f"\nframe upload {w}x{h} RGBA8 into a GL texture (ms per frame, {frames} frames):")
+    print("\n| path | p50 ms | p95 ms | note |\n|---|---|---|---|")
+    tex = ctx.texture((w, h), 4)
+    rows = []
+    src = torch.randint(0, 256, (h, w, 4), dtype=torch.uint8)
+    cases = [("host copy (CPU frame)", src, None)]
+    if device.type == "cuda":
+        cases.append(("host copy (CUDA frame)", src.to(device), "host"))
+        cases.append(("CUDA-GL interop", src.to(device), "interop"))
+    for name, frame, force in cases:
+        up = FrameUploader(ctx)
+        why = interop_unavailable(ctx) if force == "interop" else None
+        if why is not None:
+            print(f"| {name} | n/a | | {why} |")
+            rows.append({"path": name, "status": f"n/a ({why})"})
+            continue
+        if force == "host":
+            up._broken = up.reason = "forced host path (bench)"
+        ms = []
+        for _ in range(frames + 3):
+            t0 = time.perf_counter_ns()
+            used = up.upload(frame, tex)
+            ctx.finish()  # the texture is written when this returns
+            ms.append((time.perf_counter_ns() - t0) / 1e6)
+        ms = np.array(ms[3:])
+        p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        r = {"path": name, "status": "ok", "used": used, "p50_ms": p50, "p95_ms": p95}
+        rows.append(r)
+        print(f"| {name} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {up.describe()} |")
+        up.release()
+    tex.release()
+    ctx.release()
+    return rows
 
 
 if __name__ == "__main__":

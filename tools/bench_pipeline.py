@@ -57,7 +57,9 @@ def main() -> int:
     solo = []
     for i in range(60):
         t = time.perf_counter()
-        eng.render(mod.step(SILENCE, params, i / 30))
+        f = eng.render(mod.step(SILENCE, params, i / 30))
+        if f.event is not None:  # CUDA render() does not wait on the host: wait here
+            f.event.synchronize()
         solo.append((time.perf_counter() - t) * 1e3)
     solo_ms = float(np.median(solo))
 

@@ -152,6 +152,7 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-progress", action="store_true")
     _show_render_args(p)
+    _engine_args(p)
 
 
 def _show_render_args(p: argparse.ArgumentParser) -> None:
@@ -217,18 +218,24 @@ def _live_args(p: argparse.ArgumentParser) -> None:
         help="OSC server port (0 = off)",
     )
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
-    p.add_argument("--device", default="auto", help="generator device: auto, cpu, cuda")
     p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
-    p.add_argument("--operator", action="store_true", help="open the operator window too")
-    p.add_argument(
-        "--send",
-        action="append",
-        choices=("ndi", "vcam", "spout", "syphon"),
-        help="send the output to other software (repeatable); see the preset's stage.outputs",
-    )
-    p.add_argument(
-        "--output-size", type=_size, default=None, help="WxH output, independent of the window"
-    )
+    _engine_args(p)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from vj.gan.options import add_engine_args  # --device --dtype --backend --cuda-graphs
+
+    add_engine_args(p)
+
+
+def engine_spec(args, preset, **fields):
+    """The engine choice for a command: its flags over the preset's `generator:` section."""
+    from vj.gan.options import EngineOptionError, spec_from
+
+    try:
+        return spec_from(args, preset.generator, **fields)
+    except EngineOptionError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -388,6 +395,7 @@ def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
         frames=getattr(args, "frames", None),
         deck_b=getattr(args, "deck_b", None),
         preset=preset,
+        engine=engine_spec(args, preset, threads=args.threads),
     )
     from vj.render.record import RecordingError
 
@@ -454,6 +462,12 @@ def _render_on_ray(job, registry, address: str, shards: int | None):
         raise UserError(str(exc)) from exc
 
 
+def _engine_errors() -> type[BaseException]:
+    from vj.gan.options import EngineOptionError  # a network that does not fit the spec
+
+    return EngineOptionError
+
+
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
     try:
         from vj.gan.checkpoint import CheckpointError
@@ -503,7 +517,7 @@ def cmd_live(args) -> int:
         effect=args.effect or preset.effect,
         seed=args.seed,  # None: the preset's (its decks' when it has them)
         checkpoint=args.checkpoint,
-        device=args.device,
+        engine=engine_spec(args, preset),
         record=args.record,
         deck_b=getattr(args, "deck_b", None),
         **_stage_options(args, preset, (w, h)),
@@ -516,7 +530,7 @@ def cmd_live(args) -> int:
             preset=preset,
             tempo_sources={k: v for k, v in (("link", link), ("clock", clock)) if v is not None},
         )
-    except _checkpoint_errors() as exc:
+    except (*_checkpoint_errors(), _engine_errors()) as exc:
         raise UserError(str(exc)) from exc
     from vj.control.osc_presets import RateLimitedReport
     from vj.preset import PresetSwitcher

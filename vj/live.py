@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,8 @@ class GenFrame:
     features: AudioFeatures
     show: ShowFrame | None = None
     pictures: tuple[tuple[str, object], ...] = ()  # (deck, rgba) for each deck made this tick
+    # The pictures are the engines' own ring buffers (no copy): valid until their slot is
+    # reused; the display reads them through the decks' FrameExchanges, a hook copies them.
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,12 @@ class LiveOptions:
     checkpoint: str | None = "default"  # deck A's; None = the preset's
     deck_b: str | None = None  # checkpoint for deck B (None = one deck)
     decks_every: tuple[int, ...] | None = None  # deck i generated every n-th tick; None: auto
-    device: str = "auto"
+    device: str = "auto"  # used when `engine` is None
+    engine: object | None = None  # vj.gan.options.EngineSpec (flags over preset); None: device
     gen_threads: int | None = 1  # torch threads on CPU; 1 leaves a core to audio + render
     record: str | None = None  # headless: write the composited output to this MP4
-    on_frame: Callable[[GenFrame], None] | None = None  # test/profiling hook (generator thread)
+    # test/profiling hook on the generator thread; GenFrame's pictures are engine buffers: copy
+    on_frame: Callable[[GenFrame], None] | None = None
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     on_audio: Callable[[np.ndarray, int], None] | None = None  # audio-thread block hook
     probe: bool = False  # draw the profiler's latency marker (the shown frame's onset count)
@@ -131,7 +135,12 @@ class ExternalTempo:
 
 
 class GeneratorThread(threading.Thread):
-    """Tick the Show, render each deck due this tick, publish the pictures."""
+    """Tick the Show, render each deck due this tick, publish the pictures.
+
+    Paced by `pacer` (vj.gan.pacing.FramePacer: no faster than the display, an idle rate while
+    the audio has no news) instead of free-running; without one it runs flat out (benchmarks).
+    Each deck renders into a slot of its FrameExchange and publishes that slot: no copy.
+    """
 
     def __init__(
         self,
@@ -144,7 +153,11 @@ class GeneratorThread(threading.Thread):
         decks_every: tuple[int, ...] = (1, 1),
         tempo: ExternalTempo | None = None,
         restart: Callable[[], None] | None = None,
+        pacer=None,
+        exchanges: list | None = None,
     ) -> None:
+        from vj.gan.pacing import FrameExchange
+
         super().__init__(name="vj-generator", daemon=True)
         self.show, self._engines, self._frames = show, engines, frames
         self._stamps, self._on_frame = stamps, on_frame
@@ -152,6 +165,9 @@ class GeneratorThread(threading.Thread):
         self._every = decks_every
         self._tempo = tempo
         self._names = DECKS[: len(engines)]
+        self.pacer = pacer
+        # one exchange per deck, over its engine's ring (deck B may run every n-th tick)
+        self.exchanges = exchanges or [FrameExchange(e.n_buffers) for e in engines]
         self._halt = threading.Event()
         self.error: BaseException | None = None
         self.frame_times = np.zeros(64, np.int64)  # ring of finish times, for the HUD's gen fps
@@ -163,7 +179,7 @@ class GeneratorThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self._halt.is_set():
+            while not self._halt.is_set() and (self.pacer is None or self.pacer.wait()):
                 if self.supervisor.step(fallback=None) is None:
                     self._halt.wait(0.01)  # down: wait for the back-off without spinning
         except BaseException as exc:  # Ctrl-C / exit: surfaced by the render loop
@@ -181,22 +197,25 @@ class GeneratorThread(threading.Thread):
             if k % max(self._every[i] if i < len(self._every) else 1, 1) == 0
         ]
         fr = self.show.frame(t_start, want)
+        if self.pacer is not None:
+            self.pacer.started()  # after reading the inputs: news from now on is for the next
         feats = fr.features
         self._stamps.stamp(k, "capture", feats.t_capture_ns or t_start)
         self._stamps.stamp(k, "features", feats.t_publish_ns or t_start)
         self._stamps.stamp(k, "gen_start", t_start)
-        pics = []
+        made = []  # (deck index, slot, engine Frame)
         for dc in fr.decks:
-            frame = self._engines[DECKS.index(dc.deck)].render(dc)
-            # The engine reuses its n output buffers; a slow display (software GL takes
-            # 30-100 ms a frame) can still be uploading this one when the ring wraps, so the
-            # published frame is a copy (256 KB at 256², far below a frame's other costs).
-            rgba = frame.rgba.copy() if isinstance(frame.rgba, np.ndarray) else frame.rgba.clone()
-            pics.append((dc.deck, rgba))
+            d = DECKS.index(dc.deck)
+            # a slot the display neither holds nor has waiting: nothing shown is rewritten
+            slot = self.exchanges[d].acquire()
+            made.append((d, slot, self._engines[d].render_async(dc, slot=slot)))
         t_end = self._clock()
         self._stamps.stamp(k, "gen_end", t_end)
+        pics = tuple((DECKS[d], f.rgba) for d, _, f in made)
         rgba_a = next((r for d, r in pics if d == "A"), None)
-        item = GenFrame(k, rgba_a, t_end, feats, fr, tuple(pics))
+        item = GenFrame(k, rgba_a, t_end, feats, fr, pics)
+        for d, slot, f in made:
+            self.exchanges[d].publish(slot, (f, item))
         self._frames.publish(item)
         self.frame_times[k % len(self.frame_times)] = t_end
         self.count = k + 1
@@ -206,6 +225,8 @@ class GeneratorThread(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        if self.pacer is not None:
+            self.pacer.close()
 
     def fps(self) -> float:
         n = min(self.count, len(self.frame_times))
@@ -287,10 +308,19 @@ class LiveApp:
             G if (G is not None and i == 0) else load_generator(s.checkpoint)
             for i, s in enumerate(specs)
         ]
-        # the engine first: it moves G to its device, and the deck then lives there too
-        self.engines = [
-            build_engine(g, device=options.device, backend=options.backend) for g in gens
-        ]
+        # one engine per deck, as the flags / preset ask (fallbacks told); each copies its G
+        spec = options.engine
+        if spec is None:
+            from vj.gan.options import spec_from
+
+            dev = None if options.device == "auto" else options.device
+            spec = spec_from(None, getattr(preset, "generator", None), device=dev)
+            if options.backend != "torch":  # vj profile --backend
+                spec = replace(spec, backend=options.backend)
+        self._engine_spec = spec  # the supervisor's restart rebuilds the same engines
+        built = [build_engine(g, spec, threads=options.gen_threads) for g in gens]
+        self.engines = [e for e, _ in built]
+        self.engine_descriptions = [d for _, d in built]  # the engines actually running
         self.engine = self.engines[0]
         extractor = getattr(audio_input, "extractor", None)
         sr = extractor.sample_rate if extractor is not None else 48000
@@ -327,6 +357,10 @@ class LiveApp:
         if every is None:  # a CPU runs the second deck at half rate (docs/benchmarks.md)
             on_cpu = str(getattr(self.engine, "device", "cpu")).startswith("cpu")
             every = (1, 2) if on_cpu else (1, 1)
+        from vj.gan.pacing import FramePacer
+
+        # the generator runs at the display's measured rate, at an idle rate without audio news
+        self.pacer = FramePacer(options.fps, news=lambda: self.features.version)  # wall clock
         self.gen = GeneratorThread(
             self.show,
             self.engines,
@@ -337,7 +371,9 @@ class LiveApp:
             tuple(every),
             ExternalTempo(tempo_sources, self.send_event) if tempo_sources else None,
             restart=self._restart_generator,
+            pacer=self.pacer,
         )
+        self._upload = "upload none"  # how frames reach the GL textures (the compositor says)
         self.display_fps = FpsMeter()
         self._next_reload_ns = 0
         self._want_effect: str | None = None  # set from controller threads, applied by render
@@ -391,7 +427,9 @@ class LiveApp:
             torch.cuda.empty_cache()  # after an OOM: hand the failed tick's blocks back
         for i, e in enumerate(self.engines):
             if getattr(e, "G", None) is not None:  # a TensorRT engine has none: kept as is
-                self.engines[i] = build_engine(e.G, device=self.options.device)
+                self.engines[i] = build_engine(
+                    e.G, self._engine_spec, threads=self.options.gen_threads
+                )[0]
         self.engine = self.engines[0]
 
     def request_effect(self, name: str) -> None:
@@ -578,11 +616,7 @@ class LiveApp:
         for err in self.show.drain_errors():
             warn(err)
         t = now_ns()
-        if item is not None and item.index != self._shown:
-            self._shown = item.index
-            for deck, rgba in item.pictures:
-                comp.submit_frame(_host_rgba(rgba), item.index, t, deck=deck)
-            self.stamps.stamp(item.index, "upload")
+        self._submit_decks(comp, t)
         if fr is not None and fr.compositor is not None:
             # the display runs on between generator ticks: LFOs and pulse at display time
             # (on the Show's own clock; a virtual one in tests shows the tick's time)
@@ -602,6 +636,27 @@ class LiveApp:
             if cap and self.stamps.get(item.index, "swap") == t_swap:  # its first display
                 self._last_latency_ms = (t_swap - cap) / 1e6
         self.display_fps.tick(t_swap)
+        self.pacer.display_swapped(t_swap)  # the generator's pace follows the display's
+
+    def _submit_decks(self, comp, t: int) -> None:
+        """Each deck's newest frame, straight from its engine buffer (tensor or array) into
+        the compositor, ordered after the engine's event on its stream; the slot is released
+        once the upload is queued (a later render into it waits for that on the stream)."""
+        for d, ex in enumerate(self.gen.exchanges):
+            got = ex.take()
+            if got is None:
+                continue
+            slot, (frame, gi) = got
+            try:
+                comp.submit_frame(
+                    frame.rgba, gi.index, t, stream=frame.stream, event=frame.event, deck=DECKS[d]
+                )
+            finally:
+                ex.release(slot)
+            if d == 0:
+                self._shown = gi.index
+                self.stamps.stamp(gi.index, "upload")
+        self._upload = comp.upload_description
 
     def _draw_probe(self, comp, fbo, item: GenFrame | None) -> None:
         """The profiler's marker: the onset count of the picture on screen (its tick's)."""
@@ -629,7 +684,7 @@ class LiveApp:
             f"tempo {tempo.source} {tempo.bpm:5.1f} BPM  beat {tempo.beat % 1:4.2f}"
             if tempo is not None
             else f"beat phase {feats.beat_phase:4.2f}",
-            f"backend {getattr(self.engine, 'backend', '?')}   decks {len(self.engines)}",
+            f"engine {self.engine_descriptions[0]}   decks {len(self.engines)}   {self._upload}",
         ]
         if fr is not None:
             cue = "" if fr.cue is None else f"  cue {fr.cue + 1}/{len(self.show.cues)}"
@@ -721,12 +776,6 @@ def _tapped(factory: Callable, taps: list) -> Callable:
         return factory(both)
 
     return make
-
-
-def _host_rgba(rgba) -> np.ndarray:
-    if isinstance(rgba, np.ndarray):
-        return rgba
-    return rgba.detach().cpu().numpy()
 
 
 def warn(msg: str) -> None:

@@ -50,6 +50,7 @@ class RenderJob:
     block: int = 256  # audio block size fed to the analysis (the live default)
     decks_every: tuple[int, ...] = field(default=(1, 1))  # generate deck i every n-th frame
     crf: int = 20  # H.264 quality (0 = lossless: exactness tests, shards compared frame by frame)
+    engine: object | None = None  # vj.gan.options.EngineSpec; None: auto (the GPU when present)
 
 
 def n_frames(job: RenderJob) -> int:
@@ -107,8 +108,10 @@ def _every(every: tuple[int, ...], k: int) -> int:
     return max(int(every[k]), 1) if k < len(every) else 1
 
 
-def build_offline(job: RenderJob, registry: ParamRegistry):
-    """(show, engines) for a job, through the one wiring function."""
+def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | None = None):
+    """(show, engines) for a job, through the one wiring function; `descriptions` (a list)
+    receives each deck's engine description."""
+    from vj.gan.options import EngineSpec
     from vj.show.wiring import DeckSpec, build_engine, build_show, deck_specs, load_generator
 
     if job.preset is not None:
@@ -120,8 +123,11 @@ def build_offline(job: RenderJob, registry: ParamRegistry):
     gens, engines = [], []
     for s in specs:
         G = load_generator(s.checkpoint)
-        engines.append(build_engine(G, device="cpu", dtype="fp32", n_buffers=2))
+        engine, desc = build_engine(G, job.engine or EngineSpec(), threads=job.threads)
+        engines.append(engine)
         gens.append(G)
+        if descriptions is not None:
+            descriptions.append(desc)
     preset = job.preset if job.preset is not None else _Defaults(job)
     params = registry.snapshot()
     if not job.hud:
@@ -173,7 +179,10 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     rng = job.frames if job.frames is not None else range(total)
     if rng.step != 1 or not (0 <= rng.start < rng.stop <= total):
         raise ValueError(f"frame range {rng.start}..{rng.stop} outside 0..{total}")
-    show, engines = build_offline(job, registry)
+    descriptions: list[str] = []
+    show, engines = build_offline(job, registry, descriptions)
+    if job.progress:
+        print(f"vj: engine {', '.join(descriptions)}", file=sys.stderr)
 
     ctx = create_headless_context()
     target = OffscreenTarget(ctx, job.width, job.height)
@@ -229,13 +238,10 @@ def draw_show_frame(comp, engines, fr: ShowFrame, i: int) -> None:
     """Generate each deck the frame carries and hand its picture to the compositor."""
     for dc in fr.decks:
         frame = engines[DECKS.index(dc.deck)].render(dc)
-        comp.submit_frame(_host_rgba(frame.rgba), i, fr.t_ns, deck=dc.deck)
-
-
-def _host_rgba(rgba) -> np.ndarray:
-    if isinstance(rgba, np.ndarray):
-        return rgba
-    return rgba.detach().cpu().numpy()  # a CUDA tensor when interop is not in use
+        # the engine's buffer itself (CUDA tensor or array); the upload waits on its event
+        comp.submit_frame(
+            frame.rgba, i, fr.t_ns, stream=frame.stream, event=frame.event, deck=dc.deck
+        )
 
 
 def _progress(total: int, enabled: bool, label: str):

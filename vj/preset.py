@@ -31,8 +31,12 @@ MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 @dataclass(frozen=True)
 class GeneratorConfig:
     checkpoint: str = "default"  # a path, or 'default' for the embedded model
-    resolution: int | None = None  # None = the checkpoint's own
-    device: str = "auto"  # auto | cpu | cuda
+    resolution: int | None = None  # None = the checkpoint's own; else it must match
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # engine choice (vj/gan/options.py); None = the engine's default
+    dtype: str | None = None  # auto | fp32 | fp16
+    backend: str | None = None  # torch | compile | onnx | trt
+    cuda_graphs: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +383,8 @@ def _params(doc: _Doc, node, registry: ParamRegistry) -> dict[str, float]:
 
 def _generator(doc: _Doc, node) -> GeneratorConfig:
     it = doc.items(node, "generator")
-    doc.check_keys(it, ("checkpoint", "resolution", "device"), "generator")
+    keys = ("checkpoint", "resolution", "device", "dtype", "backend", "cuda_graphs")
+    doc.check_keys(it, keys, "generator")
     kw: dict[str, Any] = {}
     if "checkpoint" in it:
         kw["checkpoint"] = doc.string(it["checkpoint"][1], "generator.checkpoint")
@@ -388,8 +393,25 @@ def _generator(doc: _Doc, node) -> GeneratorConfig:
             it["resolution"][1], "generator.resolution", 4, 1024, none=True
         )
     if "device" in it:
-        kw["device"] = doc.choice(it["device"][1], "generator.device", ("auto", "cpu", "cuda"))
+        kw["device"] = _engine_device(doc, it["device"][1])
+    if "dtype" in it:
+        kw["dtype"] = doc.choice(it["dtype"][1], "generator.dtype", ("auto", "fp32", "fp16"))
+    if "backend" in it:
+        allowed = ("torch", "compile", "onnx", "trt")
+        kw["backend"] = doc.choice(it["backend"][1], "generator.backend", allowed)
+    if "cuda_graphs" in it:
+        kw["cuda_graphs"] = doc.boolean(it["cuda_graphs"][1], "generator.cuda_graphs")
     return GeneratorConfig(**kw)
+
+
+def _engine_device(doc: _Doc, node) -> str:
+    from vj.gan.options import EngineOptionError, check_device
+
+    v = doc.string(node, "generator.device")
+    try:
+        return check_device(v)
+    except EngineOptionError as exc:
+        raise doc.err(node, "generator.device", str(exc)) from None
 
 
 def _audio(doc: _Doc, node) -> AudioConfig:

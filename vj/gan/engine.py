@@ -1,13 +1,15 @@
 """Generator engine: Controls → RGBA frames in preallocated buffers, on CPU or a CUDA stream.
 
-Backends share one API (`render`, `render_async`, `ready`, `resolution`, `device`, `backend`):
-torch on CPU, torch on a dedicated CUDA stream (eager or CUDA-graph replay), onnxruntime and
-TensorRT (vj/gan/export.py builds the files). A frame's buffer stays valid until `n_buffers`
-further frames have been rendered; the caller copies or uploads it before then.
+Backends share one API through `EngineBase` (`render`, `render_async`, `ready`, `gpu_ms`,
+`resolution`, `device`, `backend`, `n_buffers`): torch on CPU, torch on a dedicated CUDA stream
+(eager or CUDA-graph replay) here; onnxruntime and TensorRT in vj/gan/backends.py. A frame's
+buffer is rewritten only when a later frame is rendered into the same slot: round-robin by
+default, or the slot the caller names (vj/gan/pacing.FrameExchange keeps displayed ones safe).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -34,26 +36,32 @@ class Frame:
     t_start_ns: int  # clock time the render was submitted
     t_end_ns: int  # clock time it was seen finished (0 while a GPU frame is in flight)
     event: Any = None  # torch.cuda.Event recorded after the frame's last kernel (GPU only)
+    slot: int = 0  # which ring buffer holds it
+    start: Any = None  # torch.cuda.Event recorded before its first kernel (GPU only)
+    stream: Any = None  # the torch.cuda.Stream it was rendered on (GPU only)
 
 
 # -- output conversion: fast path and its reference twin ----------------------------------
 def to_rgba8_(img: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """img [1, 3, H, W] in [-1, 1] → out [H, W, 4] uint8 (alpha preset), via scratch [H, W, 3] fp32.
+    """img [1, 3, H, W] in [-1, 1] → out [H, W, 4] uint8, alpha 255, via scratch [H, W, 3] fp32.
 
     Same arithmetic as NVIDIA's tools: (x * 127.5 + 128).clamp(0, 255) truncated to uint8.
-    No allocation: every op writes into scratch or out.
+    No allocation: every op writes into scratch or out. Alpha is written every time (one byte
+    per pixel), so an `empty` buffer — a CUDA graph's static output — never carries garbage.
     """
     torch.mul(img[0].permute(1, 2, 0), 127.5, out=scratch)  # [H, W, 3]
     scratch.add_(128.0).clamp_(0.0, 255.0)
     out[..., :3].copy_(scratch)  # float → uint8 truncates, like .to(torch.uint8)
+    out[..., 3].fill_(255)
     return out
 
 
 def to_rgba16f_(img: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """img [1, 3, H, W] in [-1, 1] → out [H, W, 4] float16 in [0, 1] (alpha preset)."""
+    """img [1, 3, H, W] in [-1, 1] → out [H, W, 4] float16 in [0, 1], alpha 1."""
     torch.mul(img[0].permute(1, 2, 0), 0.5, out=scratch)
     scratch.add_(0.5).clamp_(0.0, 1.0)
     out[..., :3].copy_(scratch)
+    out[..., 3].fill_(1.0)
     return out
 
 
@@ -73,7 +81,14 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"engine: device {device!r} asked for, but torch sees no CUDA device")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise RuntimeError(f"engine: device {device!r} asked for, but torch sees {n} GPU(s)")
+        dev = torch.device("cuda", index)
+    return dev
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
@@ -86,15 +101,27 @@ def resolve_dtype(dtype: str, device: torch.device) -> str:
     return dtype
 
 
-def enable_fp16(G, num_fp16_res: int = 4) -> int:
+FP16_CLAMP = 256.0  # NVIDIA trains and runs fp16 layers only with this activation clamp
+
+
+def enable_fp16(G, num_fp16_res: int = 4, clamp: float = FP16_CLAMP) -> int:
     """Mark the top `num_fp16_res` resolutions fp16 if the network has none (as NVIDIA's training
-    default does); returns how many blocks run fp16. Values stay the same network's."""
+    default does) and give every fp16 layer without a clamp (rosinality/TF-converted nets have
+    conv_clamp=None) the clamp of `clamp`, without which fp16 activations overflow to inf/NaN.
+    Changes G in place (callers pass their own copy); returns how many blocks run fp16."""
     blocks = G.synthesis.blocks()
     if not any(b.use_fp16 for b in blocks):
         res = [b.resolution for b in blocks]
         floor = max(2 ** (max(res).bit_length() - num_fp16_res), 8)
         for b in blocks:
             b.use_fp16 = b.resolution >= floor
+    for b in blocks:
+        if not b.use_fp16:
+            continue
+        layers = [*b.conv_layers(), *([b.torgb] if b.num_torgb else [])]
+        for layer in layers:
+            if layer.conv_clamp is None:
+                layer.conv_clamp = clamp
     return sum(b.use_fp16 for b in blocks)
 
 
@@ -106,8 +133,9 @@ class _Ring:
             raise ValueError(f"engine: output {output!r} not one of {OUTPUTS}")
         if n < 1:
             raise ValueError(f"engine: n_buffers must be >= 1, got {n}")
-        dt = torch.uint8 if output == "rgba8" else torch.float16
-        one = 255 if output == "rgba8" else 1.0
+        self.dtype = torch.uint8 if output == "rgba8" else torch.float16
+        self.one = 255 if output == "rgba8" else 1.0
+        dt, one = self.dtype, self.one
         pin = device.type == "cpu" and torch.cuda.is_available()
         self.bufs = [torch.full((res, res, 4), one, dtype=dt, device=device) for _ in range(n)]
         if pin:
@@ -117,8 +145,91 @@ class _Ring:
         self.convert = to_rgba8_ if output == "rgba8" else to_rgba16f_
 
 
-class Engine:
-    """Runs G.synthesis for Controls into n preallocated RGBA buffers (torch backends)."""
+class EngineBase:
+    """What every backend shares: identity, the slot choice, readiness and GPU timing of frames.
+
+    Subclasses set `resolution`, `device`, `backend`, `n_buffers`, `_count` and, on CUDA, call
+    `_init_events()`; `description` is the one line the HUD and reports name.
+    """
+
+    resolution: int
+    device: torch.device
+    backend: str
+    n_buffers: int
+    fallback_reason: str = ""
+    _told_static: bool = False  # static-graph notice given (per engine)
+    _count: int = 0
+    _starts: list | None = None
+    _ends: list | None = None
+
+    @property
+    def description(self) -> str:
+        return self.backend
+
+    @property
+    def next_slot(self) -> int:
+        """The slot `render(controls)` writes when no slot is named (round-robin)."""
+        return self._count % self.n_buffers
+
+    def _slot(self, slot: int | None) -> int:
+        if slot is None:
+            return self.next_slot
+        if not 0 <= int(slot) < self.n_buffers:
+            raise ValueError(f"engine: slot {slot} not in 0..{self.n_buffers - 1}")
+        return int(slot)
+
+    def _init_events(self) -> None:
+        n = self.n_buffers
+        self._starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        self._ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        self._used = [False] * n
+        self._slot_frame = [-1] * n  # index of the frame whose events a slot holds now
+
+    def _begin_slot(self, slot: int) -> None:
+        if self._used[slot]:
+            self._ends[slot].synchronize()  # the slot's previous frame must have finished
+
+    def ready(self, frame: Frame) -> bool:
+        """True once the frame's buffer holds the finished image (stamps t_end_ns once)."""
+        if frame.t_end_ns:
+            return True
+        if frame.event is not None and not frame.event.query():
+            return False
+        frame.t_end_ns = now_ns()
+        return True
+
+    def gpu_ms(self, frame: Frame) -> float | None:
+        """GPU time of a finished CUDA frame from its own start/end events, else None (CPU, not
+        finished, or its slot already re-recorded by a later frame)."""
+        if frame.event is None or frame.start is None or self._ends is None:
+            return None
+        if self._slot_frame[frame.slot] != frame.index or not self.ready(frame):
+            return None
+        return float(frame.start.elapsed_time(frame.event))
+
+    def _static_graph(self, controls) -> None:
+        """ONNX / TensorRT graphs are exported without bends and noise masks: a frame that asks
+        for them renders without them, said once (stderr) and kept in `fallback_reason`."""
+        if _extras(controls) is None or self._told_static:
+            return
+        self._told_static = True
+        self.fallback_reason = (
+            f"{self.backend}: static graph, bends and noise masks ignored (use --backend torch)"
+        )
+        print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
+
+    def _wait_on_caller_stream(self, frame: Frame) -> Frame:
+        # render(): work the caller queues on its current stream (a .cpu(), an upload) runs
+        # after the frame, without the host waiting for the GPU here.
+        torch.cuda.current_stream(self.device).wait_event(frame.event)
+        return frame
+
+
+class Engine(EngineBase):
+    """Runs G.synthesis for Controls into n preallocated RGBA buffers (torch backends).
+
+    Works on its own copy of G: the caller's network keeps its device, dtype, flags and layout.
+    """
 
     def __init__(
         self,
@@ -140,6 +251,7 @@ class Engine:
         self.n_noise = num_noise_layers(G)
         self.noise_mode = noise_mode
         self.n_buffers = int(n_buffers)
+        self.threads = threads
         if threads is not None:
             torch.set_num_threads(int(threads))  # explicit request: process-wide by torch's design
         is_cuda = self.device.type == "cuda"
@@ -147,13 +259,17 @@ class Engine:
             # CPU: NHWC weights save oneDNN a weight reorder per conv (default model 56 → 47 ms,
             # docs/engine.md). CUDA: off until measured there (bench row graphs_cl).
             channels_last = not is_cuda
-        self.G = G.to(self.device).eval().requires_grad_(False)
+        self.channels_last = bool(channels_last)
+        # Our own copy: moving, fp16 flags, clamps and NHWC weights must not reach the caller's
+        # G (the modulator and other engines share it). Copied where it lives, then moved.
+        self.G = copy.deepcopy(G).to(self.device).eval().requires_grad_(False)
         if self.dtype == "fp16":
             enable_fp16(self.G)
         if channels_last:
             self.G.synthesis.to(memory_format=torch.channels_last)
         self._synth = self.G.synthesis
         self._compile_pending = bool(compile)
+        self.compiled = False
         self._ring = _Ring(self.n_buffers, self.resolution, output, self.device)
         self._ws = torch.zeros(
             (1, self.num_ws, self.w_dim), dtype=torch.float32, device=self.device
@@ -167,9 +283,26 @@ class Engine:
         else:
             self._maybe_compile()  # compile at construction, not on the first live frame
 
+    @property
+    def description(self) -> str:
+        """e.g. `torch cuda:0 fp16 + CUDA graphs`, `torch cpu fp32 channels-last, 1 thread`."""
+        dev = str(self.device)
+        parts = [f"torch{' compile' if self.compiled else ''} {dev} {self.dtype}"]
+        if self.backend == "cuda-graph":
+            parts.append("+ CUDA graphs")
+        if self.channels_last:
+            parts.append("channels-last")
+        text = " ".join(parts)
+        if self.device.type == "cpu":
+            n = torch.get_num_threads() if self.threads is None else int(self.threads)
+            text += f", {n} thread{'s' if n != 1 else ''}"
+        return text
+
     # -- the forward ----------------------------------------------------------------------
     def _forward_into(self, out: torch.Tensor, extra: dict | None = None) -> None:
-        img = self._synth(
+        # bends / masks change the traced graph: eager, so a compiled forward never recompiles
+        synth = self._synth if not extra else self.G.synthesis
+        img = synth(
             self._ws,
             noise_mode=self.noise_mode,
             force_fp32=self.dtype == "fp32",
@@ -187,50 +320,38 @@ class Engine:
             with torch.inference_mode():
                 self._synth = compiled
                 self._forward_into(self._ring.bufs[0])  # compiles now, not mid-show
+            self.compiled = True
         except Exception as exc:  # no compiler, unsupported op: eager still works
             self._synth = self.G.synthesis
             self.fallback_reason = f"torch.compile failed, eager instead: {exc}".splitlines()[0]
             print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
 
-    # -- CPU ------------------------------------------------------------------------------
-    def render(self, controls: Controls) -> Frame:
-        """Render one frame and wait for it; on CUDA the buffer is ready when this returns."""
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, controls: Controls, slot: int | None = None) -> Frame:
+        """Render one frame into `slot` (default: round-robin).
+
+        CPU: finished when this returns. CUDA: submitted on the engine's stream, and the
+        caller's current stream waits on the frame's event (no host wait), so anything the
+        caller queues next — `.cpu()`, an upload — sees the finished image.
+        """
         if self.device.type == "cuda":
-            frame = self.render_async(controls)
-            frame.event.synchronize()
-            frame.t_end_ns = now_ns()
-            return frame
+            return self._wait_on_caller_stream(self._submit_cuda(controls, self._slot(slot)))
         t0 = now_ns()
         i = self._count
-        slot = i % self.n_buffers
+        slot = self._slot(slot)
         with torch.inference_mode():
             self._ws.copy_(controls.ws)
             self._ns.copy_(controls.noise_strength)
             self._forward_into(self._ring.bufs[slot], _extras(controls))
         self._count += 1
-        return Frame(i, self._ring.views[slot], t0, now_ns())
+        return Frame(i, self._ring.views[slot], t0, now_ns(), slot=slot)
 
-    def render_async(self, controls: Controls) -> Frame:
-        """Submit a frame; on CUDA returns at once (poll `ready`), on CPU renders synchronously."""
+    def render_async(self, controls: Controls, slot: int | None = None) -> Frame:
+        """Submit a frame; on CUDA returns at once (poll `ready`, or wait on `frame.event`),
+        on CPU renders synchronously."""
         if self.device.type != "cuda":
-            return self.render(controls)
-        return self._submit_cuda(controls)
-
-    def ready(self, frame: Frame) -> bool:
-        """True once the frame's buffer holds the finished image (stamps t_end_ns once)."""
-        if frame.t_end_ns:
-            return True
-        if frame.event is not None and not frame.event.query():
-            return False
-        frame.t_end_ns = now_ns()
-        return True
-
-    def gpu_ms(self, frame: Frame) -> float | None:
-        """GPU time of a finished CUDA frame (from its events), else None."""
-        if frame.event is None or not self.ready(frame):
-            return None
-        start = self._starts[frame.index % self.n_buffers]
-        return float(start.elapsed_time(frame.event))
+            return self.render(controls, slot)
+        return self._submit_cuda(controls, self._slot(slot))
 
     # -- CUDA -----------------------------------------------------------------------------
     def _init_cuda(self, cuda_graphs: bool) -> None:
@@ -240,10 +361,9 @@ class Engine:
         # Pinned host staging per slot: a slot is rewritten only after its last frame finished.
         self._stage_ws = [torch.zeros_like(self._ws, device="cpu").pin_memory() for _ in range(n)]
         self._stage_ns = [torch.ones_like(self._ns, device="cpu").pin_memory() for _ in range(n)]
-        self._starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-        self._ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-        self._used = [False] * n
-        self._static_out = torch.empty_like(self._ring.bufs[0])
+        self._init_events()
+        # alpha preset too, although to_rgba8_ writes it: the graph's output never holds garbage
+        self._static_out = torch.full_like(self._ring.bufs[0], self._ring.one)
         self._graph = None
         with torch.cuda.device(dev), torch.inference_mode():
             self._maybe_compile()
@@ -271,11 +391,9 @@ class Engine:
                     self.fallback_reason = msg.splitlines()[0]
                     print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
 
-    def _submit_cuda(self, controls: Controls) -> Frame:
+    def _submit_cuda(self, controls: Controls, slot: int) -> Frame:
         i = self._count
-        slot = i % self.n_buffers
-        if self._used[slot]:
-            self._ends[slot].synchronize()  # n frames deep: the oldest must have finished
+        self._begin_slot(slot)
         t0 = now_ns()
         ws, ns = controls.ws, controls.noise_strength
         on_gpu = ws.is_cuda
@@ -302,8 +420,10 @@ class Engine:
                 self._forward_into(out)
             self._ends[slot].record(self.stream)
         self._used[slot] = True
+        self._slot_frame[slot] = i
         self._count += 1
-        return Frame(i, out, t0, 0, event=self._ends[slot])
+        start, end = self._starts[slot], self._ends[slot]
+        return Frame(i, out, t0, 0, event=end, slot=slot, start=start, stream=self.stream)
 
 
 def _extras(controls) -> dict | None:
@@ -314,200 +434,3 @@ def _extras(controls) -> dict | None:
     if not bends and masks is None:
         return None
     return {"bends": bends or None, "noise_masks": masks}
-
-
-# -- onnxruntime and TensorRT backends -----------------------------------------------------
-class OrtEngine:
-    """Runs a `vj export onnx` file with onnxruntime (CPU by default) into preallocated buffers.
-
-    Inputs and output are bound once to preallocated arrays (io binding), so a frame allocates
-    nothing on our side; the const noise comes from the file's overridable defaults.
-    """
-
-    def __init__(
-        self,
-        onnx_path,
-        n_buffers: int = 3,
-        threads: int | None = None,
-        providers: list[str] | None = None,
-        output: str = "rgba8",
-    ) -> None:
-        import onnxruntime as ort
-
-        from vj.gan.export import read_meta
-
-        meta = read_meta(onnx_path)
-        self.resolution, self.num_ws, self.w_dim = meta["resolution"], meta["num_ws"], meta["w_dim"]
-        self.n_noise = len(meta["noise_layers"])
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3  # the noise defaults are overridable on purpose: no warning
-        if threads is not None:
-            so.intra_op_num_threads = int(threads)
-            so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(onnx_path), so, providers=providers or ["CPUExecutionProvider"]
-        )
-        self.backend = "onnxruntime"
-        self.device = torch.device("cpu")
-        self.n_buffers = int(n_buffers)
-        r = self.resolution
-        self._ws = np.zeros((1, self.num_ws, self.w_dim), np.float32)
-        self._ns = np.ones((self.n_noise,), np.float32)
-        self._img = np.zeros((1, 3, r, r), np.float32)
-        self._binding = self.session.io_binding()
-        # OrtValues over our arrays share their memory: update the arrays, run, read _img.
-        self._vals = [ort.OrtValue.ortvalue_from_numpy(a) for a in (self._ws, self._ns, self._img)]
-        self._binding.bind_ortvalue_input("ws", self._vals[0])
-        self._binding.bind_ortvalue_input("noise_strength", self._vals[1])
-        self._binding.bind_ortvalue_output("img", self._vals[2])
-        self._img_t = torch.from_numpy(self._img)
-        self._ring = _Ring(self.n_buffers, r, output, self.device)
-        self._count = 0
-
-    def render(self, controls: Controls) -> Frame:
-        t0 = now_ns()
-        i = self._count
-        slot = i % self.n_buffers
-        np.copyto(self._ws, controls.ws.detach().cpu().numpy())
-        np.copyto(self._ns, controls.noise_strength.detach().cpu().numpy())
-        self.session.run_with_iobinding(self._binding)
-        self._ring.convert(self._img_t, self._ring.scratch, self._ring.bufs[slot])
-        self._count += 1
-        return Frame(i, self._ring.views[slot], t0, now_ns())
-
-    render_async = render
-
-    def ready(self, frame: Frame) -> bool:
-        return True
-
-
-class TrtEngine:
-    """Runs a TensorRT engine built by `vj export trt` on a dedicated CUDA stream.
-
-    Needs `tensorrt` and CUDA; I/O are torch CUDA tensors bound once by address.
-    Unverified in this repository's CI (no GPU); see docs/engine.md.
-    """
-
-    def __init__(self, engine_path, onnx_path, n_buffers: int = 3, output: str = "rgba8") -> None:
-        import tensorrt as trt
-
-        from vj.gan.export import noise_defaults, read_meta
-
-        if not torch.cuda.is_available():
-            raise RuntimeError("TrtEngine needs a CUDA device")
-        meta = read_meta(onnx_path)
-        self.resolution, self.num_ws, self.w_dim = meta["resolution"], meta["num_ws"], meta["w_dim"]
-        self.n_noise = len(meta["noise_layers"])
-        self.device = torch.device("cuda")
-        self.backend = "trt"
-        self.n_buffers = int(n_buffers)
-        self._logger = trt.Logger(trt.Logger.WARNING)
-        with open(engine_path, "rb") as f:
-            self._engine = trt.Runtime(self._logger).deserialize_cuda_engine(f.read())
-        if self._engine is None:
-            raise RuntimeError(f"{engine_path}: TensorRT could not load this engine")
-        self._ctx = self._engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
-        r = self.resolution
-        dev = self.device
-        self._ws = torch.zeros((1, self.num_ws, self.w_dim), device=dev)
-        self._ns = torch.ones((self.n_noise,), device=dev)
-        self._img = torch.zeros((1, 3, r, r), device=dev)
-        tensors = {"ws": self._ws, "noise_strength": self._ns, "img": self._img}
-        for name, arr in noise_defaults(onnx_path).items():
-            tensors[name] = torch.from_numpy(arr).to(dev)
-        self._io = tensors
-        for k in range(self._engine.num_io_tensors):
-            name = self._engine.get_tensor_name(k)
-            if name not in tensors:
-                raise RuntimeError(f"{engine_path}: unexpected engine tensor {name!r}")
-            t = tensors[name]
-            want = trt.nptype(self._engine.get_tensor_dtype(name))
-            if np.dtype(want) != np.float32:  # inputs were exported fp32; convert if TRT chose
-                t = tensors[name] = t.to(getattr(torch, np.dtype(want).name))
-            self._ctx.set_tensor_address(name, t.data_ptr())
-        self._ring = _Ring(self.n_buffers, r, output, dev)
-        self._starts = [torch.cuda.Event(enable_timing=True) for _ in range(self.n_buffers)]
-        self._ends = [torch.cuda.Event(enable_timing=True) for _ in range(self.n_buffers)]
-        self._used = [False] * self.n_buffers
-        self._count = 0
-
-    def render_async(self, controls: Controls) -> Frame:
-        i = self._count
-        slot = i % self.n_buffers
-        if self._used[slot]:
-            self._ends[slot].synchronize()
-        t0 = now_ns()
-        ws, ns = controls.ws, controls.noise_strength
-        if ws.is_cuda:
-            self.stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.stream):
-            self._starts[slot].record(self.stream)
-            self._io["ws"].copy_(ws, non_blocking=True)
-            self._io["noise_strength"].copy_(ns, non_blocking=True)
-            if not self._ctx.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError("TensorRT execution failed")
-            img = self._io["img"].float()
-            self._ring.convert(img, self._ring.scratch, self._ring.bufs[slot])
-            self._ends[slot].record(self.stream)
-        self._used[slot] = True
-        self._count += 1
-        return Frame(i, self._ring.bufs[slot], t0, 0, event=self._ends[slot])
-
-    def render(self, controls: Controls) -> Frame:
-        frame = self.render_async(controls)
-        frame.event.synchronize()
-        frame.t_end_ns = now_ns()
-        return frame
-
-    def ready(self, frame: Frame) -> bool:
-        return Engine.ready(self, frame)  # same event logic
-
-
-# -- choosing a backend ---------------------------------------------------------------------
-BACKENDS = ("torch", "onnxruntime", "trt")
-
-
-def network_digest(G) -> str:
-    """sha256 of a network's config and weights: names its cached ONNX/TensorRT files."""
-    import hashlib
-    import json
-
-    h = hashlib.sha256()
-    cfg = G.config() if hasattr(G, "config") else {}
-    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-    for name, t in sorted(G.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def make_engine(G, backend: str = "torch", cache_dir=None, **kwargs):
-    """An engine for G by backend name. onnxruntime/trt export once into `cache_dir` (keyed by
-    network_digest) and reuse the file on later runs; kwargs go to the engine's constructor."""
-    from pathlib import Path
-
-    if backend not in BACKENDS:
-        raise ValueError(f"engine: backend {backend!r} not one of {BACKENDS}")
-    if backend == "torch":
-        return Engine(G, **kwargs)
-    from vj.gan.export import build_trt_engine, export_onnx
-
-    if cache_dir is None:
-        cache_dir = Path.home() / ".cache" / "vj" / "engines"
-    cache_dir = Path(cache_dir)
-    key = network_digest(G)[:20]
-    fp16 = backend == "trt"
-    onnx_path = cache_dir / f"{key}{'-fp16' if fp16 else ''}.onnx"
-    if not onnx_path.exists():
-        export_onnx(G, onnx_path, fp16=fp16)
-    n_buffers = kwargs.get("n_buffers", 3)
-    output = kwargs.get("output", "rgba8")
-    if backend == "onnxruntime":
-        return OrtEngine(onnx_path, n_buffers=n_buffers, threads=kwargs.get("threads"),
-                         output=output)  # fmt: skip
-    plan = cache_dir / f"{key}.plan"
-    if not plan.exists():
-        build_trt_engine(onnx_path, plan, fp16=True)
-    return TrtEngine(plan, onnx_path, n_buffers=n_buffers, output=output)

@@ -123,14 +123,10 @@ def blend_reference(a: np.ndarray, b: np.ndarray, x: float, mode: str) -> np.nda
     return c + (b - c) * max(2.0 * x - 1.0, 0.0)
 
 
-def _is_torch(x) -> bool:
-    return type(x).__module__.startswith("torch")
+def _warn_upload(msg: str) -> None:
+    import sys
 
-
-def _interop_unavailable(ctx: moderngl.Context) -> str | None:
-    from vj.render.interop import interop_unavailable
-
-    return interop_unavailable(ctx)
+    print(f"vj: {msg}", file=sys.stderr, flush=True)
 
 
 def cover_scale(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[float, float]:
@@ -370,35 +366,31 @@ class Compositor:
         return events
 
     # -- frames --------------------------------------------------------------------------
-    def submit_frame(self, rgba: np.ndarray, frame_id: int, t_ns: int, deck: str = "A") -> None:
-        """Upload a generator frame [h, w, 4] (or [h, w, 3]) uint8, top row first; it fades in.
+    def submit_frame(
+        self, rgba, frame_id: int, t_ns: int, stream=None, event=None, deck: str = "A"
+    ) -> None:
+        """Upload a generator frame [h, w, 4] (or [h, w, 3]), top row first; it fades in.
 
-        A CUDA torch tensor is copied on the GPU (CUDA–GL interop) where the GL driver allows,
-        else through the host; a CPU tensor is used as a numpy array. `deck` "B" goes to the
-        second deck (blended in by the crossfader and blend mode).
+        `rgba`: a numpy array or torch tensor (CPU or CUDA), uint8 0..255 or float16/float32
+        0..1. A CUDA tensor is copied on the GPU (CUDA–GL interop) where the GL driver allows,
+        after `event` (the engine frame's end event) on `stream` (the engine's stream, so its
+        later writes into that buffer wait for this copy); otherwise — or if interop fails
+        mid-show — through the host, reported once (`interop_reason`, `upload_description`).
+        `deck` "B" goes to the second deck (blended in by the crossfader and blend mode).
         """
         if deck != "A":
-            self._deck_b_layer().submit_frame(rgba, frame_id, t_ns)
+            self._deck_b_layer().submit_frame(rgba, frame_id, t_ns, stream=stream, event=event)
             return
-        cuda = _is_torch(rgba) and rgba.is_cuda
-        if cuda and self._interop_checked is False:
-            self._interop_checked = True
-            self.interop_reason = _interop_unavailable(self.ctx)
-        if cuda and self.interop_reason is not None:
-            rgba, cuda = rgba.cpu(), False  # host fallback; the reason is in interop_reason
-        if _is_torch(rgba) and not cuda:
-            rgba = rgba.contiguous().numpy()
-        dtype_ok = str(getattr(rgba, "dtype", "")) in ("uint8", "torch.uint8")
-        if getattr(rgba, "ndim", 0) != 3 or rgba.shape[2] not in (3, 4) or not dtype_ok:
+        from vj.render.interop import TEXTURE_DTYPES, frame_dtype
+
+        kind = frame_dtype(rgba) if hasattr(rgba, "dtype") else type(rgba).__name__
+        shape = tuple(getattr(rgba, "shape", ()))
+        if len(shape) != 3 or shape[2] not in (3, 4) or kind not in TEXTURE_DTYPES:
             raise ValueError(
-                f"submit_frame: expected a uint8 [h, w, 4] image, got "
-                f"{getattr(rgba, 'dtype', type(rgba).__name__)} {tuple(getattr(rgba, 'shape', ()))}"
+                f"submit_frame: expected a uint8 (0..255) or float16/float32 (0..1) "
+                f"[h, w, 4] image, got {kind} {shape}"
             )
-        if cuda:
-            rgba = rgba.contiguous()
-        elif not rgba.flags.c_contiguous:
-            rgba = np.ascontiguousarray(rgba)
-        h, w, comps = rgba.shape
+        h, w, comps = shape
         prev, cur, spare = self._frames
         if prev is not None and cur is not None and self.last_mix < 1.0:
             # arrived before the fade finished: what is on screen becomes the new "previous",
@@ -408,25 +400,10 @@ class Compositor:
         else:
             prev, free = cur, prev
         self._frame_ids = [self._frame_ids[1], -1]
-        tex = self._texture(free, w, h, comps)
+        tex = self._texture(free, w, h, comps, TEXTURE_DTYPES[kind])
         self._frames = [prev, tex, spare]
-        if cuda:
-            n = h * w * comps
-            if self._uploader is None or self._uploader.nbytes != n:
-                if self._uploader is not None:
-                    self._uploader.release()
-                from vj.render.interop import CudaGLUploader, InteropError
-
-                try:
-                    self._uploader = CudaGLUploader(self.ctx, n, rgba.device.index or 0)
-                except InteropError as exc:
-                    self._uploader, self.interop_reason = None, str(exc)
-            if self._uploader is not None:
-                self._uploader.upload(rgba, tex)
-            else:
-                tex.write(rgba.cpu().numpy())
-        else:
-            tex.write(rgba)
+        self._frame_uploader().upload(rgba, tex, stream=stream, event=event)
+        self.interop_reason = self._uploader.reason or None
         self._frame_ids[1] = frame_id
         if self._stamps is not None:
             self._stamps.stamp(frame_id, "upload")
@@ -443,16 +420,30 @@ class Compositor:
         self._t_cur = t_ns
         self.frames_submitted += 1
 
-    def _texture(self, tex: moderngl.Texture | None, w: int, h: int, comps: int):
+    def _frame_uploader(self):
+        """The FrameUploader (interop or host path, chosen per frame), made on first use."""
+        from vj.render.interop import FrameUploader
+
+        if self._uploader is None:
+            self._uploader = FrameUploader(self.ctx, warn=_warn_upload)
+        return self._uploader
+
+    @property
+    def upload_description(self) -> str:
+        """How generator frames reach the GPU: `upload interop`, `upload host copy (why)`."""
+        return "upload none" if self._uploader is None else self._uploader.describe()
+
+    def _texture(self, tex: moderngl.Texture | None, w: int, h: int, comps: int, dtype="f1"):
         """`tex` if it has this size and format, else a new one (the old one released)."""
         if tex is not None and tex.size == (w, h) and tex.components == comps:
-            return tex
+            if tex.dtype == dtype:
+                return tex
         if tex is not None:
             fbo = self._fbos.pop(tex.glo, None)
             if fbo is not None:
                 fbo.release()
             tex.release()
-        tex = self.ctx.texture((w, h), comps, alignment=1)
+        tex = self.ctx.texture((w, h), comps, alignment=1, dtype=dtype)
         tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
         tex.repeat_x = tex.repeat_y = False
         return tex

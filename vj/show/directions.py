@@ -73,7 +73,7 @@ def sefa_cached(
     if cache_dir is None:
         return sefa(G, layers)
     if digest is None:
-        from vj.gan.engine import network_digest
+        from vj.gan.backends import network_digest  # moved there by #13
 
         digest = network_digest(G)
     tag = layers if isinstance(layers, str) else "-".join(str(i) for i in layers)

@@ -53,17 +53,20 @@ def load_generator(checkpoint: str = "default"):
     return load_checkpoint_or_default(checkpoint)[0]
 
 
-def build_engine(G, device: str = "cpu", backend: str = "torch", **options):
-    """The generator engine for one deck. The one place engines are constructed: engine choice
-    (eager / compiled / ONNX / TensorRT, `vj/gan/options.py`) plugs in here. `backend`: one of
-    `vj.gan.engine.BACKENDS` (onnxruntime / trt export once and cache)."""
-    from vj.gan.engine import Engine
+def build_engine(G, spec=None, **fields):
+    """(engine, description) for one deck: `spec` (a vj.gan.options.EngineSpec: device, dtype,
+    backend, CUDA graphs — the flags over the preset's `generator:`) made into the best engine
+    this machine runs (fallbacks told on stderr); `fields` override spec fields (n_buffers,
+    threads). No spec: torch on the CPU. The one place engines are constructed; the
+    description names the engine actually running (HUD, reports)."""
+    from dataclasses import replace
 
-    if backend != "torch":
-        from vj.gan.engine import make_engine
+    from vj.gan.options import EngineSpec
+    from vj.gan.options import build_engine as choose_engine
 
-        return make_engine(G, backend, **options)
-    return Engine(G, device=device, **options)
+    spec = EngineSpec(device="cpu") if spec is None else spec
+    spec = replace(spec, **{k: v for k, v in fields.items() if v is not None})
+    return choose_engine(G, spec)
 
 
 def preset_resolver(base: Path | None, registry: ParamRegistry) -> Callable[[str], object]:
