@@ -205,3 +205,13 @@ def test_engine_frames_reach_the_display_uncopied_and_intact():
         th.join()
     assert not errors, errors[:3]
     assert ex.published > shown  # the generator ran ahead; its extra frames cost no copies
+
+
+def test_exchange_abandon_frees_the_slot_being_written():
+    from vj.gan.pacing import FrameExchange
+
+    ex = FrameExchange(3)
+    slot = ex.acquire()
+    ex.abandon(slot)  # the render into it failed
+    assert ex.take() is None  # nothing was published
+    assert ex.acquire() in range(3)  # and the next frame finds a slot

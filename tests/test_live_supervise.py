@@ -20,6 +20,9 @@ class _Breaker:
     def __init__(self, start: int, n: int) -> None:
         self.start, self.n, self.calls, self.raised = start, n, 0, 0
 
+    def __deepcopy__(self, memo):  # the engine works on its own copy of G: one shared counter
+        return self
+
     def __call__(self, module, args):
         self.calls += 1
         if self.start <= self.calls < self.start + self.n:

@@ -208,7 +208,12 @@ class GeneratorThread(threading.Thread):
             d = DECKS.index(dc.deck)
             # a slot the display neither holds nor has waiting: nothing shown is rewritten
             slot = self.exchanges[d].acquire()
-            made.append((d, slot, self._engines[d].render_async(dc, slot=slot)))
+            try:
+                made.append((d, slot, self._engines[d].render_async(dc, slot=slot)))
+            except BaseException:  # nothing half-written is published; the supervisor restarts
+                for d2, s2, _ in [*made, (d, slot, None)]:
+                    self.exchanges[d2].abandon(s2)
+                raise
         t_end = self._clock()
         self._stamps.stamp(k, "gen_end", t_end)
         pics = tuple((DECKS[d], f.rgba) for d, _, f in made)

@@ -185,6 +185,13 @@ class FrameExchange:
             self._published, self._writing = (slot, item), None
             self.published += 1
 
+    def abandon(self, slot: int) -> None:
+        """The frame being written into `slot` failed (a generator error): the slot is free
+        again and nothing is published, so the display keeps what it has."""
+        with self._lock:
+            if slot == self._writing:
+                self._writing = None
+
     def take(self) -> tuple[int, Any] | None:
         """The newest unread frame as (slot, item), now held by the caller; None if none."""
         with self._lock:
