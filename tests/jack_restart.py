@@ -10,6 +10,7 @@ import glob
 import os
 import signal
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -56,24 +57,40 @@ def cleanup(name: str, pidfile: Path) -> None:
         os.unlink(f)
 
 
-def _unregister(name: str) -> None:
-    """A jackd under a dead server's name reclaims its table entry; SIGTERM unregisters it."""
-    from tests.jackutil import _wait_ready
-
-    p = subprocess.Popen(
-        ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
-    )
+_UNREGISTER = """
+import os, subprocess, sys
+sys.path.insert(0, os.getcwd())
+from tests.jackutil import _wait_ready
+name = sys.argv[1]
+p = subprocess.Popen(
+    ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
+)
+try:
+    _wait_ready(name, p)
+except RuntimeError:
+    pass  # it could not start: nothing of ours to unregister
+finally:
+    p.terminate()
     try:
-        _wait_ready(name, p)
-    except RuntimeError:
-        pass  # it could not start: nothing of ours to unregister
-    finally:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+"""
+
+
+def _unregister(name: str) -> None:
+    """A jackd under a dead server's name reclaims its table entry; SIGTERM unregisters it.
+
+    Done from a child process: the readiness probe is a JACK client, and a client left in the
+    test process by a server that then goes away can take the whole pytest process down."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _UNREGISTER, name], cwd=root, timeout=30,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pass
