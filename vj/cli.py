@@ -219,6 +219,16 @@ def _live_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--link", action="store_true", help="join an Ableton Link session (aalink)")
     p.add_argument("--deck-b", default=None, help="checkpoint for a second deck (deck B)")
+    p.add_argument("--operator", action="store_true", help="open the operator window too")
+    p.add_argument(
+        "--send",
+        action="append",
+        choices=("ndi", "vcam", "spout", "syphon"),
+        help="send the output to other software (repeatable); see the preset's stage.outputs",
+    )
+    p.add_argument(
+        "--output-size", type=_size, default=None, help="WxH output, independent of the window"
+    )
     _engine_args(p)
 
 

@@ -79,7 +79,7 @@ class LiveOptions:
     on_display: Callable[[np.ndarray, int], None] | None = None  # headless readback hook
     on_audio: Callable[[np.ndarray, int], None] | None = None  # audio-thread block hook
     probe: bool = False  # draw the profiler's latency marker (the shown frame's onset count)
-    backend: str = "torch"  # generator engine: vj.gan.engine.BACKENDS
+    backend: str = "torch"  # generator engine: vj.gan.options.BACKENDS
     extra_hud: list[Callable[[], str]] = field(default_factory=list)
     learn: object | None = None  # vj.control.learn.LearnSession: MIDI learn from the keyboard
     # stage (vj/render/stage.py): output size independent of the window, outputs, operator view

@@ -20,8 +20,6 @@ def register(sub) -> None:
     p.add_argument("--duration", type=_positive, default=10.0, help="seconds (default 10)")
     p.add_argument("--preset", default="default", help="preset name or YAML path")
     p.add_argument("--checkpoint", default=None, help="generator checkpoint (default: preset's)")
-    p.add_argument("--backend", default="torch", help="generator engine: torch, onnxruntime, trt")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     p.add_argument("--size", type=_size, default=None, help="WxH output size")
     p.add_argument("--fps", type=_positive, default=None, help="display rate (default: preset's)")
     p.add_argument(
@@ -37,6 +35,9 @@ def register(sub) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
     p.add_argument("--no-progress", action="store_true")
+    from vj.gan.options import add_engine_args  # --device --dtype --backend --cuda-graphs
+
+    add_engine_args(p)
     p.set_defaults(func=cmd_profile)
 
 
@@ -52,10 +53,7 @@ def _positive(text: str) -> float:
 
 def cmd_profile(args) -> int:
     from vj.cli import UserError
-    from vj.gan.engine import BACKENDS
 
-    if args.backend not in BACKENDS:
-        raise UserError(f"--backend {args.backend}: not one of {', '.join(BACKENDS)}")
     try:
         from vj.profile import report
 
@@ -83,8 +81,7 @@ def cmd_profile(args) -> int:
             duration=args.duration,
             preset=args.preset,
             checkpoint=args.checkpoint,
-            backend=args.backend,
-            device=args.device,
+            engine_args=args,  # the engine flags; the preset's generator: section under them
             size=args.size,
             fps=args.fps,
             audio=args.audio,

@@ -26,8 +26,7 @@ class ProfileOptions:
     duration: float = 10.0
     preset: str = "default"
     checkpoint: str | None = None
-    backend: str = "torch"
-    device: str = "auto"
+    engine_args: object | None = None  # argparse namespace with the engine flags (or None)
     size: tuple[int, int] | None = None
     fps: float | None = None
     audio: str = "auto"  # "auto" (JACK loopback if possible), "jack", "file"
@@ -154,13 +153,12 @@ def run_profile(opts: ProfileOptions, progress: bool = True) -> dict:
             effect=preset.effect,
             seed=None,  # the preset's (its decks' when it has them)
             checkpoint=opts.checkpoint,  # None: the preset's
-            device=opts.device,
+            engine=_engine_spec(opts, preset),
             gen_threads=opts.gen_threads,
             on_frame=rec.on_frame,
             on_display=rec.on_display,
             on_audio=tap,
             probe=True,
-            backend=opts.backend,
         )
         try:
             app = LiveApp(registry, AudioInput(factory, extractor), lopts, preset=preset)
@@ -203,10 +201,11 @@ def run_profile(opts: ProfileOptions, progress: bool = True) -> dict:
         "block": block,
         "hop": preset.audio.hop,
         "checkpoint": opts.checkpoint or preset.generator.checkpoint,
-        "backend": getattr(app.engine, "backend", opts.backend),
-        "device": str(getattr(app.engine, "device", opts.device)),
+        "engine": list(app.engine_descriptions),  # what actually ran (fallbacks applied)
+        "backend": getattr(app.engine, "backend", "torch"),
+        "device": str(getattr(app.engine, "device", "cpu")),
         "gen_threads": opts.gen_threads,
-        "options": asdict(opts),
+        "options": {k: v for k, v in asdict(opts).items() if k != "engine_args"},
     }
     return build_report(app, rec, click_times, onset_times, overruns, settings, t_start, t_stop)
 
@@ -391,3 +390,14 @@ def machine_info() -> dict:
         "torch": torch_v,
         "platform": platform.platform(),
     }
+
+
+def _engine_spec(opts: ProfileOptions, preset):
+    """The engine the profile runs: its flags over the preset's `generator:` (as `vj live`)."""
+    from vj.cli import UserError
+    from vj.gan.options import EngineOptionError, spec_from
+
+    try:
+        return spec_from(opts.engine_args, getattr(preset, "generator", None))
+    except EngineOptionError as exc:
+        raise UserError(str(exc)) from exc
