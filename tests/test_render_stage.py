@@ -137,7 +137,7 @@ def test_status_lines_and_frame_time_graph(ctx):
 def test_screenshot_key_in_the_live_app(ctx, tmp_path):
     import glfw
 
-    from vj.app import LiveApp, LiveOptions
+    from vj.live import LiveApp, LiveOptions
     from vj.params import default_registry
 
     app = LiveApp(default_registry(), None, LiveOptions(headless=True))

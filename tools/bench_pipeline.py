@@ -33,11 +33,11 @@ def main() -> int:
 
     import torch
 
-    from vj.app import LiveApp, LiveOptions
     from vj.audio.features import SILENCE
     from vj.cli import build_audio, load_preset_or_default
     from vj.gan.checkpoint import load_checkpoint_or_default
     from vj.gan.engine import Engine
+    from vj.live import LiveApp, LiveOptions
     from vj.params import default_registry
     from vj.profile.latency import format_table, save_json, summarise
     from vj.react.modulation import Modulator

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Runs in the child: the real CLI, plus a thread printing the app's counters as JSON lines.
 BOOT = """
 import json, sys, threading, time
-import vj.app as app_mod
+import vj.live as app_mod
 from vj.cli import main
 
 every = float(sys.argv[1])

@@ -200,7 +200,7 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
     _p("truncation", 0.7, 0.0, 1.5, smoothing=0.1, doc="truncation psi toward w_avg"),
     _p("release", 0.25, 0.01, 2.0, doc="seconds for audio pushes to decay"),
     _p("quantize", 1.0, kind="bool", doc="land next_keyframe presses on the next beat"),
-    # beat-locked LFOs (vj/react/beat_sync.py), driven by the active tempo source
+    # beat-locked LFOs (the Show, vj/show/show.py), driven by the active tempo source
     _p("lfo_beats", 4.0, 0.25, 16.0, doc="LFO cycle length in beats"),
     _p("lfo_zoom", 0.0, 0.0, 1.0, doc="LFO depth on zoom"),
     _p("lfo_fx", 0.0, 0.0, 1.0, doc="LFO depth on the effect amount"),

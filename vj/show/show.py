@@ -34,7 +34,7 @@ from vj.show.frame import (
 )
 from vj.tempo import EventTempo, FeatureTempo, TapTempo, TempoArbiter, TempoState
 
-# Beat-locked LFOs on the compositor (what vj/react/beat_sync.py did on the render thread).
+# Beat-locked LFOs on the compositor (once vj/react/beat_sync.py, on the render thread).
 LFO_ZOOM_DEPTH = 0.15  # ±15 % zoom at lfo_zoom = 1
 LFO_FX_DEPTH = 0.5  # ±0.5 fx_amount at lfo_fx = 1
 PULSE_DECAY_S = 0.18  # the onset flash's decay (was the compositor's own envelope)
