@@ -104,17 +104,7 @@ def _generate(args) -> int:
             noise_mode=args.noise_mode,
             force_fp32=fp32,
         )
-    img = img.float().cpu()
-    if out.suffix.lower() == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, img.numpy().astype(np.float32))
-        _write_or_explain(out, buf.getvalue())
-    else:
-        if img.shape[0] != 1:
-            raise _UserError(f"{out}: PNG holds one image, z has {img.shape[0]} rows (use .npy)")
-        write_png(out, to_uint8(img)[0])
-    print(f"wrote {out} ({img.shape[2]}x{img.shape[3]}, {args.checkpoint})")
-    return 0
+    return _save_images(out, img, "z", args.checkpoint)
 
 
 def _generate_ws(args, G: Generator, device: torch.device, out: Path) -> int:
@@ -123,6 +113,11 @@ def _generate_ws(args, G: Generator, device: torch.device, out: Path) -> int:
     fp32 = args.precision == "fp32" or (args.precision == "auto" and device.type != "cuda")
     with torch.no_grad():
         img = G.synthesis(ws.to(device), noise_mode=args.noise_mode, force_fp32=fp32)
+    return _save_images(out, img, "ws", f"{args.checkpoint}, ws {args.ws}")
+
+
+def _save_images(out: Path, img: torch.Tensor, rows: str, label: str) -> int:
+    """img [N, C, H, W] in [-1, 1]: all of it as float32 .npy, or one image as PNG."""
     img = img.float().cpu()
     if out.suffix.lower() == ".npy":
         buf = io.BytesIO()
@@ -130,9 +125,11 @@ def _generate_ws(args, G: Generator, device: torch.device, out: Path) -> int:
         _write_or_explain(out, buf.getvalue())
     else:
         if img.shape[0] != 1:
-            raise _UserError(f"{out}: PNG holds one image, ws has {img.shape[0]} rows (use .npy)")
+            raise _UserError(
+                f"{out}: PNG holds one image, {rows} has {img.shape[0]} rows (use .npy)"
+            )
         write_png(out, to_uint8(img)[0])
-    print(f"wrote {out} ({img.shape[2]}x{img.shape[3]}, {args.checkpoint}, ws {args.ws})")
+    print(f"wrote {out} ({img.shape[2]}x{img.shape[3]}, {label})")
     return 0
 
 
