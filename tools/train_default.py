@@ -114,17 +114,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None, help="start from this generator")
     ap.add_argument(
         "--mode",
-        choices=("imle", "paired"),
-        default="imle",
-        help="imle: regress the nearest of --pool candidate samples onto each procedural "
-        "picture (no mode averaging); paired: regress G(z) onto the picture made from z",
+        choices=("gan", "imle", "paired"),
+        default="gan",
+        help="gan: StyleGAN2 training (vj.gan.train) at --train-res on --images procedural "
+        "pictures, then grafted into the 256x256 default; imle: regress the nearest of --pool "
+        "candidate samples onto each procedural picture; paired: regress G(z) onto the picture "
+        "made from z",
     )
+    ap.add_argument("--images", type=int, default=12000, help="gan: procedural training set")
+    ap.add_argument("--kimg", type=float, default=1000.0, help="gan: stop after this many kimg")
+    ap.add_argument("--snap-kimg", type=float, default=2.0, help="gan: snapshot interval")
     ap.add_argument("--pool", type=int, default=48, help="imle candidates per step")
     ap.add_argument(
         "--train-res", type=int, default=64, help="train the blocks up to this resolution"
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.mode == "gan":
+        return main_gan(args)
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     state_path = run / "state.pt"
@@ -237,6 +244,74 @@ def main(argv: list[str] | None = None) -> int:
             log.write(line + "\n")
             log.flush()
     log.close()
+    return 0
+
+
+def procedural_dataset(n: int, res: int, seed: int, batch: int = 64):
+    """n procedural pictures at res x res (rendered at 2x and box-filtered: no aliasing), as a
+    vj.gan.data.Dataset of uint8 [n, 3, res, res]; z of picture i is fixed by (seed, i // batch)."""
+    from vj.gan.data import Dataset
+
+    proj = procedural.projection(256)
+    out = torch.empty([n, 3, res, res], dtype=torch.uint8)
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            z = batch_z(seed + 5000, i // batch, min(batch, n - i), 256)
+            x = F.avg_pool2d(procedural.sample(z, 2 * res, proj), 2)  # [B, 3, res, res]
+            out[i : i + len(z)] = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return Dataset(out, 0, f"vj.gan.procedural, {n} pictures, seed {seed}")
+
+
+def graft_default(G_low, seed: int = 0):
+    """A G trained at a lower resolution -> the 256x256 default_config() generator: the blocks
+    up to G_low's resolution take its weights, the ones above get zero toRGB, so the output is
+    G_low's picture upsampled by the network's own FIR until a later phase trains them."""
+    G = make_default_generator(seed=seed)
+    mine, theirs = G.state_dict(), G_low.state_dict()
+    with torch.no_grad():
+        for k, v in theirs.items():
+            if k in mine and mine[k].shape == v.shape:
+                mine[k].copy_(v)
+        G.load_state_dict(mine)
+        for block in G.synthesis.blocks():
+            if block.resolution > G_low.img_resolution:
+                block.torgb.weight.zero_()
+                block.torgb.bias.zero_()
+    _update_w_avg(G)
+    return G.eval().requires_grad_(False)
+
+
+def main_gan(args) -> int:
+    """--mode gan: vj train's StyleGAN2 loop on procedural pictures, resumable, then graft."""
+    from vj.gan.train import TrainConfig, run
+
+    out = args.run_dir
+    state_path = out / "state.pt"
+    cfg = TrainConfig(resolution=args.train_res, kimg=args.kimg, batch=args.batch,
+                      seed=args.seed, augment="off", snap_kimg=args.snap_kimg)  # fmt: skip
+    t0 = time.perf_counter()
+    data = procedural_dataset(args.images, args.train_res, args.seed)
+    print(f"{len(data)} procedural pictures at {args.train_res}^2 in "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    budget = None if args.hours is None else args.hours * 3600
+    st = run(cfg, data, out, resume=state_path if state_path.exists() else None,
+             max_wall_s=budget)  # fmt: skip
+    G = graft_default(st.G_ema, seed=args.seed)
+    meta = {
+        "recipe": "tools/train_default.py --mode gan",
+        "seed": args.seed,
+        "batch": args.batch,
+        "train_res": args.train_res,
+        "images": args.images,
+        "kimg": round(st.nimg / 1000, 2),
+        "wall_s": round(st.wall_s),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch threads {args.threads}",
+    }
+    save_generator(G, out / "default.safetensors", {
+        "source": "vj embedded default: " + json.dumps(meta),
+        "licence": "MIT (vj); trained only on vj's own procedural imagery",
+    })  # fmt: skip
+    print(f"wrote {out / 'default.safetensors'} ({meta['kimg']} kimg)", flush=True)
     return 0
 
 

@@ -386,8 +386,10 @@ def run(
     device: torch.device | None = None,
     progress: bool = True,
     log=print,
+    max_wall_s: float | None = None,
 ) -> TrainState:
-    """Train until cfg.kimg; snapshots every cfg.snap_kimg and at the end."""
+    """Train until cfg.kimg (or until the run's own clock passes max_wall_s); snapshots every
+    cfg.snap_kimg and at the end."""
     from tqdm import tqdm
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -415,6 +417,10 @@ def run(
     t0, wall0 = time.perf_counter(), st.wall_s
     with open(losses_path, "a") as lf:
         while st.nimg < total:
+            if max_wall_s is not None and st.wall_s >= max_wall_s:
+                log(f"stopping at {st.nimg / 1000:.2f} kimg: wall-time budget reached")
+                snapshot(st, cfg, run_dir)
+                break
             out = train_step(st, cfg, data, augment, device)
             st.wall_s = wall0 + time.perf_counter() - t0
             lf.write(json.dumps({"step": st.step, "kimg": st.nimg / 1000, **out}) + "\n")
