@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -95,6 +96,9 @@ def main() -> int:
     samples = []
     t0 = time.monotonic()
     deadline = t0 + seconds + 180  # start-up and shutdown; past this the child is killed
+    interrupted = False
+    # SIGTERM ends the soak like Ctrl-C: the child is stopped and the summary still printed.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for line in child.stdout:
             if not line.startswith("SOAK "):
@@ -109,10 +113,18 @@ def main() -> int:
                   f"  midi {counts['midi']}  reloads {counts['reloads']}", flush=True)  # fmt: skip
             if time.monotonic() > deadline:
                 break
+    except KeyboardInterrupt:
+        interrupted = True
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not skip the cleanup
+            signal.signal(sig, signal.SIG_IGN)
+        print("soak: interrupted; stopping the child", flush=True)
     finally:
         stop.set()
+        if interrupted and child.poll() is None:
+            child.send_signal(signal.SIGINT)  # the app's own clean stop (recording finalised)
+        wait_s = 10.0 if interrupted else max(1.0, deadline - time.monotonic())
         try:
-            child.wait(timeout=max(1.0, deadline - time.monotonic()))
+            child.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
@@ -122,7 +134,14 @@ def main() -> int:
             jackd.terminate()
             jackd.wait(5)
     _summary(samples, errors, child.returncode, counts)
+    if interrupted:
+        print(f"  (interrupted after {time.monotonic() - t0:.0f} s of {seconds:g} s)")
+        return 130
     return 0 if child.returncode == 0 and not errors else 1
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _summary(samples: list[dict], errors: list[str], rc: int | None, counts: dict) -> None:
