@@ -561,6 +561,9 @@ def cmd_live(args) -> int:
         on_cue = lambda n: app.send_event(ControlEvent(now_ns(), "osc", "cue.goto", n))  # noqa: E731
     session = _start_session(args, app, registry, preset, options) if args.record_session else None
     controllers = start_controllers(args, preset, registry, clock, switcher, on_cue)
+    for c in controllers:  # every MIDI message lights the HUD's MIDI line
+        if getattr(c, "mapper", None) is not None:
+            app.attach_midi(c.mapper)
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(app.show.arbiter))
