@@ -393,6 +393,7 @@ class LiveApp:
         self._last_latency_ms = float("nan")
         self.midi = MidiActivity()  # MIDI activity for the HUD (attach_midi, send_event)
         self.hud_lines: list[str] | None = None  # the HUD text of the newest frame (None: off)
+        self.compositor = None  # the render loop's, once it runs
         self._overruns = _Growth()
         self._t_restart_ns = 0
         self._stop = threading.Event()
@@ -502,6 +503,7 @@ class LiveApp:
         o = self.options
         comp = Compositor(ctx, w, h, effect=o.effect, filter=o.upscale, fit=o.fit)
         comp.param_registry = self.registry  # a hot-reloaded effect's new params: MIDI/OSC
+        self.compositor = comp  # the render loop's (inspected by tests and tools)
         return comp
 
     def _open_stage(self, win, comp):
@@ -617,7 +619,9 @@ class LiveApp:
         want, self._want_effect = self._want_effect, None
         if want is not None and want not in self._bad_effects and want != comp.effect:
             try:
-                comp.set_effect(want)
+                # the first slot only, as the Show's `effect` event will: replacing the whole
+                # chain showed the effect alone until the Show's next frame put it back
+                comp.swap_effect(want)
             except ValueError as exc:  # an unknown effect is reported once; the show goes on
                 self._bad_effects.add(want)
                 warn(str(exc))
