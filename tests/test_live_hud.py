@@ -4,6 +4,7 @@ headless on EGL, with a MidiMapper attached the way `vj live` attaches its MIDI 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.test_engine_nets import small_generator
 from vj.clock import now_ns
@@ -137,3 +138,32 @@ def test_hud_warns_of_audio_overruns_while_they_grow():
         assert app._warnings(t + WARN_HOLD_NS + 1) == []  # no new ones: the warning fades
     finally:
         app.audio.stop()
+
+
+@pytest.mark.jack
+def test_jack_midi_reaches_the_live_hud(jack_session):
+    """A controller on a real JACK MIDI port → vj's MidiInput → the LiveApp's HUD line."""
+    pytest.importorskip("rtmidi")
+    from tests.test_midi_jack import Controller
+    from tests.waiting import wait_for
+    from vj.control.midi import MidiInput
+    from vj.live import LiveApp, LiveOptions
+
+    reg = default_registry()
+    app = LiveApp(reg, None, LiveOptions(headless=True, gen_threads=None))
+    ctl = Controller("hudctl")
+    mapper = MidiMapper(reg, [Mapping("cc", 16, "intensity", range=(0.0, 2.0))])
+    app.attach_midi(mapper)  # what `vj live` does for each MIDI input
+    try:
+        with MidiInput(mapper, ctl.name, api="jack") as midi:
+            midi.start()
+            ctl.send(0xF8)  # MIDI clock: not activity
+            ctl.send(0xB0, 99, 5)  # an unmapped control: activity all the same
+            ctl.send(0xB0, 16, 127)
+            assert wait_for(lambda: reg.get("intensity") == 2.0)
+            st = app.hud_status(None)
+            assert st.midi_events == 2 and st.midi_age_s < 5
+            assert st.midi_last == "cc 16=127 ch1 > intensity 2.00"
+    finally:
+        ctl.close()
+        mapper.close()
