@@ -11,7 +11,7 @@ from vj.clock import now_ns
 from vj.control.activity import MidiActivity, describe
 from vj.control.mapping import Mapping, MidiMapper
 from vj.params import default_registry
-from vj.render.hud import MIDI_BLINK_S, HudText
+from vj.render.hud import MIDI_BLINK_S, PAD, HudText, frame_time_graph
 from vj.show.frame import ControlEvent
 
 W, H = 320, 180  # HUD scale 1 at this height: font pixels are screen pixels
@@ -50,6 +50,16 @@ def _hud_pixels_match(rgb: np.ndarray, lines: list[str]) -> bool:
     box = rgb[oy : oy + h, ox : ox + w].max(axis=2)  # [h, w]
     ink = cov[:h, :w] == 255
     return bool((box[ink] == 255).all() and (box[~ink] <= 168).all())
+
+
+def _budget_line_drawn(rgb: np.ndarray, lines: list[str]) -> bool:
+    """The frame-time graph below the text: its dotted 60 Hz budget line is white."""
+    cov, _ = HudText().render(lines)
+    g = frame_time_graph([])  # only the budget line: its row does not depend on the times
+    gy = int(np.nonzero(g[:, 0] == 255)[0][0])
+    y = 4 + cov.shape[0] + 2 + gy  # hud_origin + text + stack's gap
+    row = rgb[y, 4 + PAD : 4 + PAD + g.shape[1]].max(axis=1)  # [120]
+    return bool((row[::2] == 255).all() and (row[1::2] < 255).all())  # dotted, in a dim box
 
 
 def test_midi_message_lights_the_live_hud_with_preset_and_cue(tmp_path):
@@ -103,6 +113,7 @@ def test_midi_message_lights_the_live_hud_with_preset_and_cue(tmp_path):
     midi = next(x for x in lines if x.startswith("MIDI"))
     assert midi.startswith("MIDI ●      1  note C2 on 100 ch1 > cue_go 1.00"), midi
     assert _hud_pixels_match(rgb, lines), "the frame does not show the HUD lines"
+    assert _budget_line_drawn(rgb, lines), "no frame-time graph below the text"
     # the cue fired from that note shows on a later frame with its number and name
     cued = [ln for t, ln, _ in seen if ln and any("cue 1/2 a.yaml" in x for x in ln)]
     assert cued, "the cue the note fired never reached the HUD"

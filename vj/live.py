@@ -13,6 +13,7 @@ import gc
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -22,7 +23,7 @@ from vj.audio.features import SILENCE, AudioFeatures
 from vj.clock import StampLog, now_ns, stage_latencies_ms
 from vj.control.activity import MidiActivity
 from vj.params import ParamRegistry
-from vj.render.hud import HudStatus, status_lines
+from vj.render.hud import HudStatus, frame_time_graph, status_lines
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.show import compositor_at
 from vj.slot import LatestSlot
@@ -382,6 +383,8 @@ class LiveApp:
         )
         self._upload = "upload none"  # how frames reach the GL textures (the compositor says)
         self.display_fps = FpsMeter()
+        self.frame_ms: deque[float] = deque(maxlen=120)  # display frame times: the HUD graph
+        self._t_swap_last: int | None = None
         self._next_reload_ns = 0
         self._want_effect: str | None = None  # set from controller threads, applied by render
         self._want_chains: dict | None = None  # likewise (request_chains)
@@ -647,7 +650,12 @@ class LiveApp:
         self._last = (item if item is not None else self._last[0], cc)
         # the HUD describes the frame on screen (the newest tick's), not only fresh ones
         self.hud_lines = self._hud_lines(self._last[0]) if cc.hud else None
-        comp.draw(fbo, t, cc, None, self.hud_lines)
+        if comp.defer_hud:  # a Stage (window only, with its graph) or a recording (none)
+            comp.draw(fbo, t, cc, None, self.hud_lines)
+        else:
+            comp.draw(fbo, t, cc, None, None)
+            if self.hud_lines:  # over this output: the text and the display's frame times
+                comp.draw_hud(fbo, self.hud_lines, frame_time_graph(self.frame_ms))
         if self.options.probe:
             self._draw_probe(comp, fbo, item)
         if item is not None:
@@ -658,6 +666,9 @@ class LiveApp:
             cap = self.stamps.get(item.index, "capture")
             if cap and self.stamps.get(item.index, "swap") == t_swap:  # its first display
                 self._last_latency_ms = (t_swap - cap) / 1e6
+        if self._t_swap_last is not None:
+            self.frame_ms.append((t_swap - self._t_swap_last) / 1e6)
+        self._t_swap_last = t_swap
         self.display_fps.tick(t_swap)
         self.pacer.display_swapped(t_swap)  # the generator's pace follows the display's
 
