@@ -250,3 +250,18 @@ def test_vj_live_send_spout_on_windows_without_spoutgl_names_the_extra():
     (line,) = [ln for ln in r.stderr.splitlines() if "spout" in ln]
     assert line.startswith("vj: spout output needs SpoutGL (")
     assert line.endswith('pip install -e ".[spout]"')
+
+
+def test_vj_devices_lists_each_output_and_why_not():
+    r = subprocess.run(
+        [sys.executable, "-m", "vj", "devices"], capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout.split("Outputs (--send, stage.outputs):\n", 1)[1].splitlines()
+    rows = dict(line.strip().split(": ", 1) for line in out if line.startswith("  "))
+    assert set(rows) == set(outputs.KINDS)
+    for kind in outputs.KINDS:
+        assert rows[kind] == (available(kind) or "available")
+    if sys.platform.startswith("linux"):
+        assert "only on Windows" in rows["spout"] and "only on macOS" in rows["syphon"]

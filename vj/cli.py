@@ -862,6 +862,11 @@ def cmd_devices(args) -> int:
             print("  (none)")
     except Exception as exc:  # rtmidi raises its own error types when no MIDI system exists
         print(f"  (none: {exc})")
+    print("Outputs (--send, stage.outputs):")
+    from vj.render.outputs import KINDS, available
+
+    for kind in KINDS:
+        print(f"  {kind}: {available(kind) or 'available'}")
     jack = os.environ.get("JACK_DEFAULT_SERVER")
     if jack:
         print(f"(JACK server: {jack})")
