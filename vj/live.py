@@ -530,7 +530,7 @@ class LiveApp:
                 item, cc = self._last
                 chains = {k: c.names for k, c in comp.chains.chains.items()}
                 params = dict(cc.params) if cc is not None else self.registry.snapshot()
-                status = (self._hud_lines(item) + stage.status_lines())[:8]
+                status = (self.hud_lines or self._hud_lines(item))[:10]  # outputs: extra_hud
                 cue = item.show.cue if item is not None and item.show is not None else None
                 lines = operator_lines(params, chains, cues, cue, status=status)
                 op.draw(comp.deck_textures() | {"master": stage.tex}, lines)
