@@ -67,6 +67,7 @@ def test_generator_failure_keeps_display_and_restarts(capfd):
     assert len(down_frames) >= 2, "the display stopped while the generator was down"
     assert hud_warnings and "out of memory" in hud_warnings[0]
     assert app.engines[0] is not first_engine and app.engine is app.engines[0]  # rebuilt
+    assert any(ln.startswith("! generator restarted") for ln in app._hud_lines(None))
     err = capfd.readouterr().err
     assert "generator failed: out of memory" in err
     assert err.count("generator failed") <= 2  # rate-limited, not one line per tick

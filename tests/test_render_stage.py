@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from vj.render.compositor import Compositor
-from vj.render.hud import HudStatus, frame_time_graph, status_lines
+from vj.render.hud import MIDI_BLINK_S, HudStatus, HudText, frame_time_graph, status_lines
 from vj.render.offscreen import OffscreenTarget, create_headless_context
 from vj.render.outputs import available
 from vj.render.png import encode_png
@@ -119,9 +120,14 @@ def test_status_lines_and_frame_time_graph(ctx):
     st = HudStatus(
         display_fps=59.9, generator_fps=24.0, latency_ms=18.5, bpm=128.0, beat_phase=0.3,
         bar_phase=0.6, tempo_source="link", midi_events=12, midi_age_s=0.1, preset="club",
-        cue="drop", warnings=("audio input lost",),
+        cue="drop", warnings=("audio input lost",), midi_last="cc 7=100 ch1 > zoom 1.29",
     )  # fmt: skip
     text = "\n".join(status_lines(st))
+    assert "MIDI ●     12  cc 7=100 ch1 > zoom 1.29" in text  # lit for MIDI_BLINK_S
+    dark = "\n".join(status_lines(replace(st, midi_age_s=MIDI_BLINK_S)))
+    assert "MIDI       12  cc 7=100" in dark and "●" not in dark
+    assert (HudText().glyph("●") != HudText().glyph("?")).any()  # a glyph of its own
+    assert "MIDI --" in status_lines(HudStatus())
     for fact in ("59.9", "24.0", "18.5 MS", "128.0 (link)", "beat 3/4", "MIDI", "club", "drop"):
         assert fact in text
     assert "! audio input lost" in text

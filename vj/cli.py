@@ -561,6 +561,9 @@ def cmd_live(args) -> int:
         on_cue = lambda n: app.send_event(ControlEvent(now_ns(), "osc", "cue.goto", n))  # noqa: E731
     session = _start_session(args, app, registry, preset, options) if args.record_session else None
     controllers = start_controllers(args, preset, registry, clock, switcher, on_cue)
+    for c in controllers:  # every MIDI message lights the HUD's MIDI line
+        if getattr(c, "mapper", None) is not None:
+            app.attach_midi(c.mapper)
     from vj.control.tempo_sources import tempo_hud_text
 
     app.options.extra_hud.append(lambda: tempo_hud_text(app.show.arbiter))
@@ -859,6 +862,11 @@ def cmd_devices(args) -> int:
             print("  (none)")
     except Exception as exc:  # rtmidi raises its own error types when no MIDI system exists
         print(f"  (none: {exc})")
+    print("Outputs (--send, stage.outputs):")
+    from vj.render.outputs import KINDS, available
+
+    for kind in KINDS:
+        print(f"  {kind}: {available(kind) or 'available'}")
     jack = os.environ.get("JACK_DEFAULT_SERVER")
     if jack:
         print(f"(JACK server: {jack})")

@@ -10,10 +10,10 @@ compositor controls, run on to display time. No thread waits on another's slow w
 from __future__ import annotations
 
 import gc
-import math
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -21,7 +21,9 @@ import numpy as np
 
 from vj.audio.features import SILENCE, AudioFeatures
 from vj.clock import StampLog, now_ns, stage_latencies_ms
+from vj.control.activity import MidiActivity
 from vj.params import ParamRegistry
+from vj.render.hud import HudStatus, frame_time_graph, status_lines
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.show import compositor_at
 from vj.slot import LatestSlot
@@ -29,6 +31,7 @@ from vj.supervise import Supervisor
 from vj.tempo import TapTempo, TempoArbiter
 
 TEMPO_RESYNC_BEATS = 0.02  # an external source further than this from the Show's view: re-anchor
+WARN_HOLD_NS = 10_000_000_000  # a HUD warning (overruns, a restart) stays this long after
 
 
 @dataclass(frozen=True)
@@ -380,6 +383,8 @@ class LiveApp:
         )
         self._upload = "upload none"  # how frames reach the GL textures (the compositor says)
         self.display_fps = FpsMeter()
+        self.frame_ms: deque[float] = deque(maxlen=120)  # display frame times: the HUD graph
+        self._t_swap_last: int | None = None
         self._next_reload_ns = 0
         self._want_effect: str | None = None  # set from controller threads, applied by render
         self._want_chains: dict | None = None  # likewise (request_chains)
@@ -389,6 +394,11 @@ class LiveApp:
         self._shown = -1
         self._probe_count = 0  # the onset count the shown picture carries (latency probe)
         self._last_latency_ms = float("nan")
+        self.midi = MidiActivity()  # MIDI activity for the HUD (attach_midi, send_event)
+        self.hud_lines: list[str] | None = None  # the HUD text of the newest frame (None: off)
+        self.compositor = None  # the render loop's, once it runs
+        self._overruns = _Growth()
+        self._t_restart_ns = 0
         self._stop = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -424,6 +434,7 @@ class LiveApp:
         rebuild each deck's engine on its own G (fresh buffers, a fresh CUDA graph)."""
         from vj.show.wiring import build_engine
 
+        self._t_restart_ns = now_ns()  # the HUD warns for WARN_HOLD_NS
         gc.collect()
         on_cuda = any(str(getattr(e, "device", "cpu")).startswith("cuda") for e in self.engines)
         if on_cuda:
@@ -437,6 +448,10 @@ class LiveApp:
                 )[0]
         self.engine = self.engines[0]
 
+    def attach_midi(self, mapper) -> None:
+        """Show a MIDI input's every message on the HUD (a vj.control.mapping.MidiMapper)."""
+        mapper.on_message = self.midi.message
+
     def request_effect(self, name: str) -> None:
         """Switch the master effect (any thread): shown at the next display frame, and an
         `effect` event for the Show so the session log has it."""
@@ -446,6 +461,7 @@ class LiveApp:
     def send_event(self, ev: ControlEvent) -> None:
         """Give the Show one control event (any thread), and every event tap a copy."""
         self.show.event(ev)
+        self.midi.event(ev)  # MIDI activity on the HUD (events from a MIDI mapper only)
         for tap in self.event_taps:
             tap(ev)
 
@@ -490,6 +506,7 @@ class LiveApp:
         o = self.options
         comp = Compositor(ctx, w, h, effect=o.effect, filter=o.upscale, fit=o.fit)
         comp.param_registry = self.registry  # a hot-reloaded effect's new params: MIDI/OSC
+        self.compositor = comp  # the render loop's (inspected by tests and tools)
         return comp
 
     def _open_stage(self, win, comp):
@@ -513,7 +530,7 @@ class LiveApp:
                 item, cc = self._last
                 chains = {k: c.names for k, c in comp.chains.chains.items()}
                 params = dict(cc.params) if cc is not None else self.registry.snapshot()
-                status = (self._hud_lines(item) + stage.status_lines())[:8]
+                status = (self.hud_lines or self._hud_lines(item))[:10]  # outputs: extra_hud
                 cue = item.show.cue if item is not None and item.show is not None else None
                 lines = operator_lines(params, chains, cues, cue, status=status)
                 op.draw(comp.deck_textures() | {"master": stage.tex}, lines)
@@ -605,7 +622,9 @@ class LiveApp:
         want, self._want_effect = self._want_effect, None
         if want is not None and want not in self._bad_effects and want != comp.effect:
             try:
-                comp.set_effect(want)
+                # the first slot only, as the Show's `effect` event will: replacing the whole
+                # chain showed the effect alone until the Show's next frame put it back
+                comp.swap_effect(want)
             except ValueError as exc:  # an unknown effect is reported once; the show goes on
                 self._bad_effects.add(want)
                 warn(str(exc))
@@ -629,7 +648,14 @@ class LiveApp:
         else:
             cc = CompositorControls(params=self.registry.snapshot())
         self._last = (item if item is not None else self._last[0], cc)
-        comp.draw(fbo, t, cc, None, self._hud_lines(item) if cc.hud else None)
+        # the HUD describes the frame on screen (the newest tick's), not only fresh ones
+        self.hud_lines = self._hud_lines(self._last[0]) if cc.hud else None
+        if comp.defer_hud:  # a Stage (window only, with its graph) or a recording (none)
+            comp.draw(fbo, t, cc, None, self.hud_lines)
+        else:
+            comp.draw(fbo, t, cc, None, None)
+            if self.hud_lines:  # over this output: the text and the display's frame times
+                comp.draw_hud(fbo, self.hud_lines, frame_time_graph(self.frame_ms))
         if self.options.probe:
             self._draw_probe(comp, fbo, item)
         if item is not None:
@@ -640,6 +666,9 @@ class LiveApp:
             cap = self.stamps.get(item.index, "capture")
             if cap and self.stamps.get(item.index, "swap") == t_swap:  # its first display
                 self._last_latency_ms = (t_swap - cap) / 1e6
+        if self._t_swap_last is not None:
+            self.frame_ms.append((t_swap - self._t_swap_last) / 1e6)
+        self._t_swap_last = t_swap
         self.display_fps.tick(t_swap)
         self.pacer.display_swapped(t_swap)  # the generator's pace follows the display's
 
@@ -678,31 +707,59 @@ class LiveApp:
         self._next_reload_ns = t + 500_000_000  # two mtime checks a second is plenty
         return True
 
-    def _hud_lines(self, item: GenFrame | None) -> list[str]:
-        lat = self._latest_latency_ms()
+    def hud_status(self, item: GenFrame | None) -> HudStatus:
+        """What the HUD and the operator window report for the frame `item` is showing."""
+        t = now_ns()
         fr = item.show if item is not None else None
         feats = item.features if item is not None else SILENCE
         tempo = fr.tempo if fr is not None else None
-        lines = [
-            f"display {self.display_fps.fps():5.1f} fps   generator {self.gen.fps():5.1f} fps",
-            f"latency {lat:6.1f} ms (audio -> screen)" if math.isfinite(lat) else "latency   --",
-            f"tempo {tempo.source} {tempo.bpm:5.1f} BPM  beat {tempo.beat % 1:4.2f}"
-            if tempo is not None
-            else f"beat phase {feats.beat_phase:4.2f}",
-            f"engine {self.engine_descriptions[0]}   decks {len(self.engines)}   {self._upload}",
-        ]
-        if fr is not None:
-            cue = "" if fr.cue is None else f"  cue {fr.cue + 1}/{len(self.show.cues)}"
-            morph = "" if fr.morph >= 1.0 else f"  morph {fr.morph:4.0%}"
-            lines.append(f"preset {fr.preset}{cue}{morph}")
+        cue = ""
+        if fr is not None and fr.cue is not None:
+            cues = self.show.cues.cues
+            name = cues[fr.cue].preset if 0 <= fr.cue < len(cues) else ""
+            cue = f"{fr.cue + 1}/{len(cues)} {name}".rstrip()
+        return HudStatus(
+            display_fps=self.display_fps.fps(),
+            generator_fps=self.gen.fps(),
+            latency_ms=self._latest_latency_ms(),
+            bpm=tempo.bpm if tempo is not None else 0.0,
+            beat_phase=tempo.beat % 1 if tempo is not None else feats.beat_phase,
+            bar_phase=tempo.bar_phase if tempo is not None else 0.0,
+            beats_per_bar=tempo.beats_per_bar if tempo is not None else 4,
+            tempo_source=tempo.source if tempo is not None else "none",
+            midi_events=self.midi.count,
+            midi_age_s=self.midi.age_s(t),
+            midi_last=self.midi.last(),
+            preset=fr.preset if fr is not None else "",
+            cue=cue,
+            morph=fr.morph if fr is not None else 1.0,
+            warnings=tuple(self._warnings(t)),
+        )
+
+    def _warnings(self, t: int) -> list[str]:
+        """Audio overruns (while they are growing) and generator failures and restarts."""
+        out = []
         if self.audio is not None:
-            lines.append(
-                f"audio overruns {getattr(self.audio, 'overruns', 0)}"
-                f"  analysis late {getattr(self.audio, 'analysis_overruns', 0)}"
-            )
-        if self.gen.supervisor.status:
-            lines.append(self.gen.supervisor.status)
-        lines += [f() for f in self.options.extra_hud]
+            over = int(getattr(self.audio, "overruns", 0))
+            late = int(getattr(self.audio, "analysis_overruns", 0))
+            if self._overruns.grew(over + late, t):
+                out.append(f"audio overruns {over}  analysis late {late}")
+        sup = self.gen.supervisor
+        if sup.status:
+            out.append(sup.status)
+        elif sup.restarts and t - self._t_restart_ns < WARN_HOLD_NS:
+            ago = (t - self._t_restart_ns) / 1e9
+            out.append(f"generator restarted {sup.restarts}x ({ago:.0f} s ago; {sup.last_error})")
+        return out
+
+    def _hud_lines(self, item: GenFrame | None) -> list[str]:
+        st = self.hud_status(item)
+        lines = status_lines(st)
+        n = len(lines) - len(st.warnings)  # the warnings stay last but for the extras
+        lines[n:n] = [
+            f"engine {self.engine_descriptions[0]}   decks {len(self.engines)}   {self._upload}"
+        ]
+        lines += [text for f in self.options.extra_hud if (text := f())]
         if self.options.learn is not None:
             lines.append(str(self.options.learn.status))
         return lines
@@ -767,6 +824,18 @@ class _LivePreset:
         self.seed = options.seed or 0
         self.audio = _LiveAudio(getattr(extractor, "hop", 256), getattr(extractor, "n_bands", 8))
         self.cues = ()
+
+
+class _Growth:
+    """Whether a counter grew within the last WARN_HOLD_NS (a warning that fades out)."""
+
+    def __init__(self) -> None:
+        self._n, self._t = 0, None
+
+    def grew(self, n: int, t_ns: int) -> bool:
+        if n > self._n:
+            self._n, self._t = n, t_ns
+        return self._t is not None and t_ns - self._t < WARN_HOLD_NS
 
 
 def _tapped(factory: Callable, taps: list) -> Callable:

@@ -139,6 +139,7 @@ class MidiMapper:
         self.on_program: Callable[[int], None] | None = None
         self.on_realtime: Callable[[list[int], int], None] | None = None
         self.on_learned: Callable[[Mapping], None] | None = None
+        self.on_message: Callable[[list[int], int], None] | None = None  # every message (HUD)
         self.errors = 0  # malformed messages seen (never raised)
         self._tag = f"midi@{id(self):x}#"
         self._lock = threading.RLock()
@@ -181,6 +182,8 @@ class MidiMapper:
     def handle(self, message: list[int], t_ns: int) -> None:
         """Decode one MIDI message. Any input, malformed included, is survived silently."""
         try:
+            if self.on_message is not None:
+                self.on_message(message, t_ns)
             self._handle(message, t_ns)
         except Exception:  # a controller must never take the show down
             self.errors += 1

@@ -301,6 +301,19 @@ class Compositor:
             raise ValueError(str(exc)) from None
         self._effect_name = name
 
+    def swap_effect(self, name: str) -> None:
+        """Put `name` in the master chain's first slot and keep the rest of the chain, as the
+        Show's `effect` event does (`set_effect` replaces the whole chain). Raises ValueError
+        for an unknown effect (nothing changes then)."""
+        master = self.chains.chains.get("master")
+        rest = master.names[1:] if master is not None else ()
+        if master is not None and master.names[:1] == (name,):
+            return
+        try:
+            self.set_chains({"master": (name, *rest)})
+        except EffectError as exc:
+            raise ValueError(str(exc)) from None
+
     def set_chains(self, chains) -> None:
         """Effect chains by name, as in `CompositorControls.chains` ({"A": (...), "master": ...}).
 

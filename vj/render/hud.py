@@ -77,6 +77,7 @@ _FONT_ROWS: dict[str, str] = {
     "[": ".###./.#.../.#.../.#.../.#.../.#.../.###.",
     "]": ".###./...#./...#./...#./...#./...#./.###.",
     "|": "..#../..#../..#../..#../..#../..#../..#..",
+    "●": "...../.###./#####/#####/#####/.###./.....",
 }
 
 
@@ -128,6 +129,9 @@ class HudText:
 
 
 # -- the operator overlay: status lines and a frame-time graph ------------------------------
+MIDI_BLINK_S = 0.3  # the MIDI light stays on this long after a message
+
+
 @dataclass(frozen=True)
 class HudStatus:
     """What the HUD / operator view reports; the live driver fills it once per frame."""
@@ -142,8 +146,10 @@ class HudStatus:
     tempo_source: str = "none"
     midi_events: int = 0  # MIDI messages so far
     midi_age_s: float = float("inf")  # seconds since the last one
+    midi_last: str = ""  # the newest message, decoded ("cc 7=100 ch1 > zoom 0.79")
     preset: str = ""
     cue: str = ""
+    morph: float = 1.0  # progress of a running preset morph, 1 = none
     warnings: tuple[str, ...] = ()
 
 
@@ -160,15 +166,17 @@ def status_lines(st: HudStatus) -> list[str]:
     midi = (
         "MIDI --"
         if st.midi_events == 0
-        else (f"MIDI {st.midi_events:6d}  {'*' if st.midi_age_s < 0.25 else ' '}")
-    )
+        else f"MIDI {'●' if st.midi_age_s < MIDI_BLINK_S else ' '} {st.midi_events:6d}  "
+        + st.midi_last
+    ).rstrip()
+    morph = "" if st.morph >= 1.0 else f"  morph {st.morph:4.0%}"
     lines = [
         f"display {st.display_fps:5.1f} fps  generator {st.generator_fps:5.1f} fps",
         f"latency {lat}",
         f"bpm {st.bpm:6.1f} ({st.tempo_source})  beat {beat}/{st.beats_per_bar} "
         f"{_phase_bar(st.beat_phase, 4)} bar {_phase_bar(st.bar_phase, 8)}",
         midi,
-        f"preset {st.preset or '-'}  cue {st.cue or '-'}",
+        f"preset {st.preset or '-'}  cue {st.cue or '-'}{morph}",
     ]
     return lines + [f"! {w}" for w in st.warnings]
 

@@ -3,7 +3,8 @@
 The render thread fills a free buffer (a readback lands there) and publishes it; the sender
 thread takes the newest, flips it to top-row-first and sends it. A frame the sink was too slow
 for is overwritten, never queued (counted in `dropped`). A failing sink is reported in `error`
-and reopened every `retry_s`, while the show goes on.
+and reopened every `retry_s`, while the show goes on. A sink whose library is tied to one
+thread (`close_on_sender_thread`: Spout's GL context) is also closed on the sender thread.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FrameSender:
         self.errors = 0
         self.error: str | None = None
         self.last_send_ms = 0.0
+        self._close_here = bool(getattr(sink, "close_on_sender_thread", False))
         self._thread = threading.Thread(target=self._run, name=f"vj-out-{self.kind}", daemon=True)
         self._thread.start()
 
@@ -66,6 +68,19 @@ class FrameSender:
         self.publish()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._close_here:
+                self._close_sink()
+
+    def _close_sink(self) -> None:
+        try:
+            self.sink.close()
+        except Exception:  # closing a broken sink must not stop the others from closing
+            pass
+
+    def _loop(self) -> None:
         next_retry = 0.0
         while not self._stop:
             self._wake.wait(0.5)
@@ -102,7 +117,5 @@ class FrameSender:
         self._stop = True
         self._wake.set()
         self._thread.join(timeout=2.0)
-        try:
-            self.sink.close()
-        except Exception:
-            pass
+        if not self._close_here:
+            self._close_sink()
