@@ -15,6 +15,7 @@ import torch
 
 from vj.gan.latent import KeyframeSequence, seeded_directions, seeded_normal, slerp, truncate
 from vj.show.frame import DeckControls
+from vj.show.mapping import NumpyMapping
 
 # Tuning constants (why these values: see docs/engine.md, "Modulation").
 DRIFT_RATE = 1.0  # radians of z-sphere travel per second at drift = 1
@@ -73,8 +74,14 @@ class Deck:
         self._band_cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._ones = torch.ones(self.n_noise, device=self.device)
         self._drift_b_np = self._drift_b.cpu().numpy()
+        self._drift_c = np.empty(N_DRIFT, np.float32)
+        self._drift_fphi = tuple(zip(self._drift_f.tolist(), self._drift_phi.tolist(), strict=True))
         self._w_avg_np = self.w_avg.cpu().numpy()
         self._band_np: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # the per-frame map of one z (drift moves z every frame): numpy, not torch, on a CPU
+        self._map_np = NumpyMapping.of(G) if self.device.type == "cpu" else None
+        self.reference = False  # True: torch twins only (drift, controls), for tests
+        self._avg_ws = self.w_avg.expand(1, self.num_ws, self.w_dim).contiguous()  # walk=False
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -150,16 +157,21 @@ class Deck:
             return
         dtheta = dt * rate * DRIFT_RATE
         self._theta += dtheta
-        c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
-        if self.device.type == "cpu":  # numpy: a handful of tiny ops, ~10x cheaper than torch
+        if self.device.type == "cpu" and not self.reference:  # numpy: ~10x cheaper than torch
+            th = self._theta
+            c = self._drift_c  # [N_DRIFT] float32, reused
+            for j, (f, ph) in enumerate(self._drift_fphi):
+                c[j] = math.cos(f * th + ph)
             z = self.z.numpy()
             v = c @ self._drift_b_np  # [z_dim]
-            u = z / np.float32(self._radius)
-            v -= (v @ u) * u  # tangent to the sphere
-            z = z + np.float32(dtheta) * v
-            z *= np.float32(self._radius / max(float(np.sqrt(z @ z)), 1e-6))
-            self.z = torch.from_numpy(z)
+            # tangent to the sphere: v - (v·u) u with u = z / r
+            v -= np.float32(float(v @ z) / (self._radius * self._radius)) * z
+            v *= np.float32(dtheta)
+            v += z  # z + dθ·v, in the fresh array
+            v *= np.float32(self._radius / max(math.sqrt(float(v @ v)), 1e-6))
+            self.z = torch.from_numpy(v)
         else:
+            c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
             v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
             u = self.z / self._radius
             v = v - (v @ u) * u
@@ -181,36 +193,44 @@ class Deck:
         A CPU deck takes a numpy path after the mapping network (torch costs ~10 µs per op
         on these tiny tensors); `controls_reference` is the torch twin, held equal by a test.
         The mapped W is reused while z has not moved. `walk=False`: something else (a
-        keyframe loop) replaces W+, so the walk is not mapped at all (W = w_avg).
+        keyframe loop) replaces W+, so neither the walk nor the band push is computed (ws is
+        w_avg in every row, shared between frames: read-only); noise is as usual.
         """
-        if self.device.type != "cpu":
+        if self.device.type != "cpu" or self.reference:
             return self.controls_reference(psi, env, band_push, noise_push, intensity)
         if not walk:
-            w = self._w_avg_np
+            w = None
         elif self._w_cache is not None and self._w_cache[0] == self._zv:
             w = self._w_cache[1]
         else:
-            w = self._map(self.z[None])[0, 0].numpy()  # [w_dim]: the rows of W+ are equal
+            if self._map_np is not None:
+                w = self._map_np(self.z.numpy()).copy()  # [w_dim]
+            else:
+                w = self._map(self.z[None])[0, 0].numpy()  # [w_dim]: the rows of W+ are equal
             self._w_cache = (self._zv, w)
         avg = self._w_avg_np
-        base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
         ws = None
         noise = None
         if env is not None and env.size:
             dirs, w_layers, w_noise = self._bands_np(env.size)
             gain = self.w_scale * BAND_GAIN * band_push * intensity
-            if gain != 0.0:
+            if gain != 0.0 and w is not None:
                 ws = (w_layers * (env * np.float32(gain))) @ dirs  # [num_ws, w_dim]
-                ws += base
+                ws += avg + (w - avg) * np.float32(psi)  # the truncated W
             ngain = NOISE_GAIN * noise_push * intensity
             if ngain != 0.0:
                 noise = w_noise @ (env * np.float32(ngain))  # [n_noise]
                 noise += 1.0
-        if ws is None:
-            ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+        if w is None:
+            wt = self._avg_ws
+        else:
+            if ws is None:
+                base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
+                ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+            wt = torch.from_numpy(ws[None])
         return DeckControls(
             deck=self.name,
-            ws=torch.from_numpy(ws[None]),
+            ws=wt,
             noise_strength=self._ones if noise is None else torch.from_numpy(noise),
             keyframe_index=self.keyframe_index,
         )

@@ -77,6 +77,10 @@ class Show:
         self._value = dict(self._target)  # smoothed values, each at its time in _tp
         self._tau = {n: self._specs[n].smoothing for n in self._float_names}
         self._tp = dict.fromkeys(self._float_names, 0)
+        # names whose smoothed value may still differ from its target: a tick settles these
+        # (and a running morph's) only, the ~60 at rest cost nothing (see _settle)
+        self._moving: set[str] = set()
+        self._reference = False
         # effect chains (CHAINS): the preset's, `effect` first on the master where it has none
         self._chains = effect_chains(effect, chains)
         self._effects = list(effects)
@@ -101,6 +105,18 @@ class Show:
         self.arbiter = TempoArbiter([self.link, self.midi_clock, self.tap, self.tracker])
         self.log: list[ControlEvent] | None = None  # set to [] to record applied events
         self.reset()
+
+    @property
+    def reference(self) -> bool:
+        """True: the straightforward paths (every parameter settled each tick, the decks' and
+        routes' torch twins): the reference that tests hold the fast paths equal to."""
+        return self._reference
+
+    @reference.setter
+    def reference(self, on: bool) -> None:
+        self._reference = bool(on)
+        for d in self.decks:
+            d.reference = self._reference
 
     def _items(self):
         return ((n, self._specs[n]) for n in self._float_names)
@@ -256,10 +272,31 @@ class Show:
                 self._value[name] = v + (target - v) * (1.0 - math.exp(-dt / 1e9 / k))
         return self._value[name]
 
-    def _settle(self, t: int) -> None:
-        """Every parameter run on to t (before a target changes, and for the frame's table)."""
-        for n in self._float_names:
-            self._p(n, t)
+    def _settle(self, t: int, everything: bool = False) -> None:
+        """Every parameter run on to t (before a target changes, and for the frame's table).
+
+        A parameter at rest (value == target, outside a morph) stays put, so only the moving
+        ones are run unless `everything`: the callers about to change targets ask for that,
+        so every time stamp is current before a new target applies.
+        """
+        if everything or self.reference:
+            for n in self._float_names:
+                self._p(n, t)
+            self._moving.clear()
+            for n in self._float_names:
+                if self._value[n] != self._target_of(n):
+                    self._moving.add(n)
+            return
+        m = self._morph
+        if m is not None:
+            for n in m[1]:
+                self._p(n, t)
+        if self._moving:
+            rest = []
+            for n in self._moving:
+                if self._p(n, t) == self._target_of(n) and (m is None or n not in m[1]):
+                    rest.append(n)
+            self._moving.difference_update(rest)
 
     def _target_of(self, name: str) -> float:
         m = self._morph
@@ -287,6 +324,7 @@ class Show:
     def _finish_morph(self) -> None:
         assert self._morph is not None
         self._target.update(self._morph[1])
+        self._moving.update(self._morph[1])
         self._morph = None
         self._glide = False
         for d in self.decks:
@@ -366,6 +404,7 @@ class Show:
                     return
                 self._p(name, t)  # smoothing runs toward the old target up to now
                 self._target[name] = spec.clamp(v)
+                self._moving.add(name)
                 if self._morph is not None:  # the player's move wins over the morph
                     self._morph[1].pop(name, None)
             elif name == "next_keyframe":
@@ -440,7 +479,7 @@ class Show:
             self.matrix.reset()
         if self._morph is not None:
             self._finish_morph_at(t)
-        self._settle(t)
+        self._settle(t, everything=True)
         params = getattr(preset, "params", {})
         to = {n: s.clamp(params.get(n, s.default)) for n, s in self._items()}
         if hasattr(preset, "effect") or hasattr(preset, "effects"):
@@ -455,6 +494,7 @@ class Show:
             self._glide = True
         if beats <= 0.0:
             self._target.update(to)
+            self._moving.update(to)
             self._glide = False
             for d in self.decks:
                 d.glide(1.0)
@@ -465,8 +505,9 @@ class Show:
     def _finish_morph_at(self, t: int) -> None:
         """A new morph interrupts the running one: continue from where it is now."""
         assert self._morph is not None
-        self._settle(t)
+        self._settle(t, everything=True)
         self._target.update(self._morphed())
+        self._moving.update(self._morph[1])
         self._morph = None
         self._glide = False
 
@@ -525,10 +566,15 @@ class Show:
             o = outs.decks.get(d.name) if outs is not None else None
             psi = p["truncation"] + (o.truncation if o is not None else 0.0)
             mod = self.mods.get(d.name) if o is not None else None
-            walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
-            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
-            if o is not None:
-                c = self.mods[d.name].apply(c, o, tempo)
+            if self.reference:
+                c = d.controls_reference(psi, env, p["band_push"], p["noise_push"], p["intensity"])
+                if o is not None:
+                    c = self.mods[d.name].apply_reference(c, o, tempo)
+            else:
+                walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
+                c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
+                if o is not None:
+                    c = self.mods[d.name].apply(c, o, tempo)
             out.append(c)
         out = _style_mix(out, int(p.get("style_mix", 0)))
         basis = DisplayBasis(
