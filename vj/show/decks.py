@@ -150,7 +150,6 @@ class Deck:
             self.z = slerp(a, b, max(progress, 0.0))
         self._zv += 1
 
-    @torch.no_grad()
     def drift(self, dt: float, rate: float) -> None:
         """Integrate the seeded velocity field for `dt` seconds at drift `rate` (0..1)."""
         if rate <= 0.0 or dt <= 0.0 or self._glide is not None:
@@ -178,7 +177,6 @@ class Deck:
             self.z = self._on_sphere(self.z + dtheta * v)
         self._zv += 1
 
-    @torch.no_grad()
     def controls(
         self,
         psi: float,
@@ -206,7 +204,8 @@ class Deck:
             if self._map_np is not None:
                 w = self._map_np(self.z.numpy()).copy()  # [w_dim]
             else:
-                w = self._map(self.z[None])[0, 0].numpy()  # [w_dim]: the rows of W+ are equal
+                with torch.no_grad():  # [w_dim]: the rows of W+ are equal
+                    w = self._map(self.z[None])[0, 0].numpy()
             self._w_cache = (self._zv, w)
         avg = self._w_avg_np
         ws = None
