@@ -24,6 +24,7 @@ from vj.clock import StampLog, now_ns, stage_latencies_ms
 from vj.params import ParamRegistry
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.show import compositor_at
+from vj.show.wiring import engine_for
 from vj.slot import LatestSlot
 from vj.supervise import Supervisor
 from vj.tempo import TapTempo, TempoArbiter
@@ -88,6 +89,9 @@ class LiveOptions:
     chains: dict | None = None  # effect chains {"A": (...), "master": (...)}; None: preset's
     fit: str = "fill"  # how a generator frame fills the output (vj/render/fit.py)
     upscale: str = "bicubic"  # bilinear | bicubic | lanczos
+    # a preset switch to another checkpoint builds its engine on a worker (the old model plays
+    # on meanwhile); False: in the tick that asks, as offline (tests on a virtual clock)
+    models_background: bool = True
 
 
 class _ShowSlot:
@@ -209,7 +213,8 @@ class GeneratorThread(threading.Thread):
             # a slot the display neither holds nor has waiting: nothing shown is rewritten
             slot = self.exchanges[d].acquire()
             try:
-                made.append((d, slot, self._engines[d].render_async(dc, slot=slot)))
+                engine = engine_for(self._engines, dc, self.show.models)
+                made.append((d, slot, engine.render_async(dc, slot=slot)))
             except BaseException:  # nothing half-written is published; the supervisor restarts
                 for d2, s2, _ in [*made, (d, slot, None)]:
                     self.exchanges[d2].abandon(s2)
@@ -290,6 +295,7 @@ class LiveApp:
             build_show,
             deck_specs,
             load_generator,
+            model_bank,
         )
 
         del tap, arbiter  # the Show's own (see the class docstring)
@@ -327,6 +333,15 @@ class LiveApp:
         self.engines = [e for e, _ in built]
         self.engine_descriptions = [d for _, d in built]  # the engines actually running
         self.engine = self.engines[0]
+        # a preset switch that names another checkpoint for a deck: its engine is built on a
+        # worker thread and the deck plays its old model until the new one is ready
+        self.models = model_bank(
+            specs,
+            gens,
+            self.engines,
+            lambda g: build_engine(g, spec, threads=options.gen_threads)[0],
+            background=options.models_background,
+        )
         extractor = getattr(audio_input, "extractor", None)
         sr = extractor.sample_rate if extractor is not None else 48000
         self.show = build_show(
@@ -338,6 +353,7 @@ class LiveApp:
             effect=options.effect,
             clock=clock,
             chains=options.chains,
+            models=self.models,
         )
         if extractor is not None:
             self.show.extractor = extractor  # the caller's analysis settings (channel, hop)

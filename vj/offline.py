@@ -112,7 +112,14 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
     """(show, engines) for a job, through the one wiring function; `descriptions` (a list)
     receives each deck's engine description."""
     from vj.gan.options import EngineSpec
-    from vj.show.wiring import DeckSpec, build_engine, build_show, deck_specs, load_generator
+    from vj.show.wiring import (
+        DeckSpec,
+        build_engine,
+        build_show,
+        deck_specs,
+        load_generator,
+        model_bank,
+    )
 
     if job.preset is not None:
         specs = deck_specs(job.preset, job.checkpoint, job.seed, job.deck_b)
@@ -121,9 +128,13 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         if job.deck_b:
             specs.append(DeckSpec(job.deck_b, specs[0].seed + 1))
     gens, engines = [], []
+
+    def one_engine(G):
+        return build_engine(G, job.engine or EngineSpec(), threads=job.threads)
+
     for s in specs:
         G = load_generator(s.checkpoint)
-        engine, desc = build_engine(G, job.engine or EngineSpec(), threads=job.threads)
+        engine, desc = one_engine(G)
         engines.append(engine)
         gens.append(G)
         if descriptions is not None:
@@ -144,6 +155,9 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         effect=job.effect,
         params=params,
         chains=job.chains,
+        # a switch to a preset naming another checkpoint builds its engine at once: the same
+        # render every time (live builds it off the render thread instead)
+        models=model_bank(specs, gens, engines, lambda G: one_engine(G)[0], background=False),
     )
     return show, engines
 
@@ -212,7 +226,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
             for i, fr, write in driver.frames(rng, FEEDBACK_WARMUP):
                 if not fr.decks and not write:
                     continue
-                draw_show_frame(comp, engines, fr, i)
+                draw_show_frame(comp, engines, fr, i, show.models)
                 bad = comp.follow_chains(fr.compositor.chains)  # the Show's effect chains
                 if bad is not None:
                     print(f"vj: {bad}", file=sys.stderr)
@@ -234,10 +248,13 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     return job.out
 
 
-def draw_show_frame(comp, engines, fr: ShowFrame, i: int) -> None:
-    """Generate each deck the frame carries and hand its picture to the compositor."""
+def draw_show_frame(comp, engines, fr: ShowFrame, i: int, models=None) -> None:
+    """Generate each deck the frame carries (on its model's engine: `models`, a ModelBank)
+    and hand its picture to the compositor."""
+    from vj.show.wiring import engine_for
+
     for dc in fr.decks:
-        frame = engines[DECKS.index(dc.deck)].render(dc)
+        frame = engine_for(engines, dc, models).render(dc)
         # the engine's buffer itself (CUDA tensor or array); the upload waits on its event
         comp.submit_frame(
             frame.rgba, i, fr.t_ns, stream=frame.stream, event=frame.event, deck=dc.deck

@@ -44,11 +44,17 @@ def layer_band_weights(n_layers: int, n_bands: int) -> torch.Tensor:
 
 
 class Deck:
-    """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry."""
+    """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry;
+    `model` names its checkpoint (carried into DeckControls, so drivers pick the engine);
+    `share`: a deck on the same G whose model statistics (w_avg, w_scale) and numpy mapping
+    this one reuses instead of estimating and building them (`reseeded`)."""
 
-    def __init__(self, name: str, G, seed: int = 0) -> None:
+    def __init__(
+        self, name: str, G, seed: int = 0, model: str = "default", share: Deck | None = None
+    ) -> None:
         self.name = name
         self.G = G
+        self.model = str(model)
         self.seed = int(seed)
         self.z_dim = int(G.z_dim)
         self.w_dim = int(G.w_dim)
@@ -57,13 +63,32 @@ class Deck:
         self.device = next(G.mapping.parameters()).device
         self.keys = KeyframeSequence(self.z_dim, self.seed, self.device)
         self._radius = math.sqrt(self.z_dim)  # z's live on (near) this sphere
+        if share is not None and share.G is G:
+            self.w_avg, self.w_scale, self._map_np = share.w_avg, share.w_scale, share._map_np
+        else:
+            self.w_avg, self.w_scale = self._estimate_stats(G)
+            # the per-frame map of one z (drift moves z every frame): numpy, not torch, on a CPU
+            self._map_np = NumpyMapping.of(G) if self.device.type == "cpu" else None
+        self._init_seeded()
+
+    def reseeded(self, seed: int) -> Deck:
+        """A fresh deck on the same model, walking `seed` from its keyframe 0 (a preset switch
+        that names another seed). Model statistics are this deck's, so pushes keep their scale."""
+        d = Deck(self.name, self.G, seed, self.model, share=self)
+        d.reference = self.reference
+        return d
+
+    def _estimate_stats(self, G) -> tuple[torch.Tensor, float]:
         with torch.no_grad():
             zs = torch.from_numpy(seeded_normal(self.seed, 1 << 21, (256, self.z_dim)))
             w = self._map(zs.to(self.device))[:, 0]  # [256, w_dim]
             w_avg = getattr(G.mapping, "w_avg", None)  # a network without one: estimate it
-            self.w_avg = (w.mean(0) if w_avg is None else w_avg.detach().float()).clone()
+            w_avg = (w.mean(0) if w_avg is None else w_avg.detach().float()).clone()
             # Typical spread of W around w_avg, so pushes are scaled to the model.
-            self.w_scale = float((w - self.w_avg).norm(dim=-1).mean().clamp_min(1e-6))
+            return w_avg, float((w - w_avg).norm(dim=-1).mean().clamp_min(1e-6))
+
+    def _init_seeded(self) -> None:
+        """Everything that follows the seed and the model: drift field, band plans, buffers."""
         # Drift velocity field: v(θ) = Σ_j b_j cos(f_j θ + φ_j), smooth and seeded.
         self._drift_b = torch.from_numpy(
             seeded_normal(self.seed, 1 << 22, (N_DRIFT, self.z_dim)) / math.sqrt(N_DRIFT)
@@ -78,8 +103,6 @@ class Deck:
         self._drift_fphi = tuple(zip(self._drift_f.tolist(), self._drift_phi.tolist(), strict=True))
         self._w_avg_np = self.w_avg.cpu().numpy()
         self._band_np: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        # the per-frame map of one z (drift moves z every frame): numpy, not torch, on a CPU
-        self._map_np = NumpyMapping.of(G) if self.device.type == "cpu" else None
         self.reference = False  # True: torch twins only (drift, controls), for tests
         self._avg_ws = self.w_avg.expand(1, self.num_ws, self.w_dim).contiguous()  # walk=False
         self.reset()
@@ -232,6 +255,7 @@ class Deck:
             ws=wt,
             noise_strength=self._ones if noise is None else torch.from_numpy(noise),
             keyframe_index=self.keyframe_index,
+            model=self.model,
         )
 
     def _bands_np(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -267,4 +291,5 @@ class Deck:
             ws=ws.contiguous(),
             noise_strength=noise,
             keyframe_index=self.keyframe_index,
+            model=self.model,
         )

@@ -60,6 +60,9 @@ class DeckControls:
     # for "uniform". None as a whole = no masks (the fast path).
     noise_masks: tuple[torch.Tensor | None, ...] | None = None
     bends: tuple[Bend, ...] = ()  # empty = no bending (the fast path)
+    # the checkpoint this deck plays ("default" = the embedded model): a preset switch can
+    # change it, and the drivers render each frame on that model's engine
+    model: str = "default"
 
 
 @dataclass(frozen=True)

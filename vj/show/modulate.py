@@ -170,6 +170,7 @@ class DeckModulation:
             keyframe_index=c.keyframe_index,
             noise_masks=masks,
             bends=bends,
+            model=c.model,
         )
 
     @staticmethod
