@@ -357,6 +357,7 @@ class LiveApp:
         )
         if extractor is not None:
             self.show.extractor = extractor  # the caller's analysis settings (channel, hop)
+        self.show.probe = options.probe  # the profiler's marker rides in CompositorControls
         # every ControlEvent the Show receives also reaches these (a session recorder's log)
         self.event_taps: list[Callable[[ControlEvent], None]] = []
         self.bridge = RegistryBridge(registry, self.send_event, clock)
@@ -403,7 +404,10 @@ class LiveApp:
         self._stage = self._operator = None  # vj.render.stage.Stage / OperatorWindow, if open
         self._last: tuple[GenFrame | None, CompositorControls | None] = (None, None)
         self._shown = -1
-        self._probe_count = 0  # the onset count the shown picture carries (latency probe)
+        from vj.profile.probe import level
+
+        # the latency probe's grey for the picture on screen (its tick's onset count)
+        self._probe = level(0) / 255.0
         self._last_latency_ms = float("nan")
         self._stop = threading.Event()
 
@@ -645,9 +649,9 @@ class LiveApp:
         else:
             cc = CompositorControls(params=self.registry.snapshot())
         self._last = (item if item is not None else self._last[0], cc)
-        comp.draw(fbo, t, cc, None, self._hud_lines(item) if cc.hud else None)
         if self.options.probe:
-            self._draw_probe(comp, fbo, item)
+            cc = self._probe_on_shown(cc, item)
+        comp.draw(fbo, t, cc, None, self._hud_lines(item) if cc.hud else None)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
@@ -679,13 +683,12 @@ class LiveApp:
                 self.stamps.stamp(gi.index, "upload")
         self._upload = comp.upload_description
 
-    def _draw_probe(self, comp, fbo, item: GenFrame | None) -> None:
-        """The profiler's marker: the onset count of the picture on screen (its tick's)."""
-        from vj.profile.probe import level
-
-        if item is not None and item.index == self._shown:
-            self._probe_count = item.features.onset_count
-        comp.draw_probe(fbo, level(self._probe_count))
+    def _probe_on_shown(self, cc: CompositorControls, item: GenFrame | None):
+        """The profiler's marker, drawn by the compositor from `cc.probe`: the Show's value
+        for the picture on screen (a tick's frame holds it only once its picture is shown)."""
+        if item is not None and item.index == self._shown and item.show is not None:
+            self._probe = item.show.compositor.probe
+        return replace(cc, probe=self._probe)
 
     def _reload_due(self) -> bool:
         t = now_ns()

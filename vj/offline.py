@@ -51,6 +51,7 @@ class RenderJob:
     decks_every: tuple[int, ...] = field(default=(1, 1))  # generate deck i every n-th frame
     crf: int = 20  # H.264 quality (0 = lossless: exactness tests, shards compared frame by frame)
     engine: object | None = None  # vj.gan.options.EngineSpec; None: auto (the GPU when present)
+    probe: bool = False  # draw the latency probe's marker (as `vj profile` does live)
 
 
 def n_frames(job: RenderJob) -> int:
@@ -159,6 +160,7 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         # render every time (live builds it off the render thread instead)
         models=model_bank(specs, gens, engines, lambda G: one_engine(G)[0], background=False),
     )
+    show.probe = job.probe
     return show, engines
 
 

@@ -87,7 +87,9 @@ class CompositorControls:
     beat: float = 0.0  # beats since the start of the active tempo (effect `beat` uniform)
     bar_phase: float = 0.0  # 0..1 within the bar of the active tempo
     bpm: float = 0.0  # the active tempo, 0 = none
-    probe: float = 0.0  # 0..1 latency-probe marker intensity (profiler); 0 = not drawn
+    # the latency probe's marker grey 0..1 (`vj.profile.probe.level` of the frame's onset
+    # count / 255; Show.probe turns it on); 0 = not drawn
+    probe: float = 0.0
     hud: bool = False
 
 

@@ -114,6 +114,8 @@ class Show:
         self.tracker = FeatureTempo()
         self.arbiter = TempoArbiter([self.link, self.midi_clock, self.tap, self.tracker])
         self.log: list[ControlEvent] | None = None  # set to [] to record applied events
+        # True: CompositorControls.probe carries the latency probe's marker (`vj profile`)
+        self.probe = False
         self.reset()
 
     @property
@@ -677,7 +679,12 @@ class Show:
             p["zoom"], p["fx_amount"], p["lfo_zoom"], p["lfo_fx"], p["lfo_beats"], self._t_onset
         )
         f = self._features
-        comp = _compositor(p, basis, tempo, t, self._chains, f)
+        probe = 0.0
+        if self.probe:  # the profiler's marker: this frame's onset count as a grey level
+            from vj.profile.probe import level
+
+            probe = level(f.onset_count) / 255.0
+        comp = _compositor(p, basis, tempo, t, self._chains, f, probe)
         stamps = {}
         if self._clock is not None:
             stamps = {
@@ -779,6 +786,7 @@ def _compositor(
     t: int,
     chains: Mapping[str, tuple[str, ...]],
     f: AudioFeatures,
+    probe: float = 0.0,
 ) -> CompositorControls:
     v = lfo_value(tempo, basis.lfo_beats) if (basis.lfo_zoom > 0 or basis.lfo_fx > 0) else 0.0
     p["zoom"], p["fx_amount"] = lfo_params(
@@ -801,6 +809,7 @@ def _compositor(
         beat=tempo.beat if tempo.bpm > 0 else 0.0,
         bar_phase=tempo.bar_phase if tempo.bpm > 0 else 0.0,
         bpm=tempo.bpm,
+        probe=probe,
     )
 
 
@@ -815,7 +824,7 @@ def compositor_at(frame: ShowFrame, t_ns: int) -> CompositorControls:
         db = (t_ns - frame.t_ns) * tv.bpm / 60e9
         bar = (tv.bar_phase + db / max(tv.beats_per_bar, 1)) % 1.0
         tv = tv._replace(beat=tv.beat + db, bar_phase=bar)
-    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains, frame.features)
+    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains, frame.features, cc.probe)
 
 
 def effect_chains(
