@@ -159,3 +159,18 @@ def test_fast_show_frames_equal_the_reference_computation(tmp_path, frames):
     assert moved > frames * 0.9  # the walk really moved: this compared something
     assert a.decks[0].keyframe_index > 4 and a.preset == "routed"  # jumps, both switches
     assert not fast.drain_errors() and not ref.drain_errors()
+
+
+def test_numpy_slerp_equals_the_torch_one():
+    from vj.gan.latent import slerp
+    from vj.show.decks import slerp_np
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(64).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32) * 1.3
+    c = -a + 0.3 * rng.standard_normal(64).astype(np.float32)
+    # general, parallel, nearly opposite (exactly opposite is degenerate in float32 for both)
+    for x, y in ((a, b), (a, a * 2.0), (a, c)):
+        for t in (0.0, 0.3, 0.5, 1.0):
+            want = slerp(torch.from_numpy(x), torch.from_numpy(y), t).numpy()
+            np.testing.assert_allclose(slerp_np(x, y, t), want, rtol=1e-5, atol=1e-5)
