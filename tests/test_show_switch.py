@@ -243,3 +243,21 @@ def test_a_checkpoint_that_does_not_load_is_reported_and_the_deck_plays_on(G, tm
     assert fr.decks[0].model == "default" and fr.decks[0].ws.shape == w.shape
     assert len(errs) == 1 and "missing.safetensors" in errs[0] and "deck A" in errs[0]
     assert np.isfinite(fr.decks[0].ws.numpy()).all()
+
+
+def test_engine_for_keeps_the_drivers_first_engines_and_restarts_rebuild_the_others():
+    from vj.show.frame import DeckControls
+    from vj.show.models import ModelBank
+    from vj.show.wiring import engine_for
+
+    G2 = small_generator(5, resolution=16)
+    bank = ModelBank(lambda c: (G2, f"engine-{c}"), {("A", "a.pt"): (None, "bank-a")})
+    bank.request("A", "b.pt")
+    first = ["driver-a"]  # the driver's own engine (its supervisor rebuilds it)
+    ws, ns = torch.zeros(1, 2, 2), torch.ones(1)
+    assert engine_for(first, DeckControls("A", ws, ns, model="a.pt"), bank) == "driver-a"
+    assert engine_for(first, DeckControls("A", ws, ns, model="b.pt"), bank) == "engine-b.pt"
+    assert engine_for(first, DeckControls("A", ws, ns, model="b.pt"), None) == "driver-a"
+    bank.rebuild_engines(lambda g: f"fresh-{g.num_ws}")
+    assert bank.engine("A", "b.pt") == f"fresh-{G2.num_ws}" and bank.engine("A", "a.pt") == "bank-a"
+    assert not bank.drain_errors()

@@ -213,7 +213,7 @@ class GeneratorThread(threading.Thread):
             # a slot the display neither holds nor has waiting: nothing shown is rewritten
             slot = self.exchanges[d].acquire()
             try:
-                engine = engine_for(self._engines, dc, self.show.models)
+                engine = engine_for(self._engines, dc, getattr(self.show, "models", None))
                 made.append((d, slot, engine.render_async(dc, slot=slot)))
             except BaseException:  # nothing half-written is published; the supervisor restarts
                 for d2, s2, _ in [*made, (d, slot, None)]:
@@ -456,6 +456,10 @@ class LiveApp:
                     e.G, self._engine_spec, threads=self.options.gen_threads
                 )[0]
         self.engine = self.engines[0]
+        # and the engines of models a preset switch brought in
+        self.models.rebuild_engines(
+            lambda g: build_engine(g, self._engine_spec, threads=self.options.gen_threads)[0]
+        )
 
     def request_effect(self, name: str) -> None:
         """Switch the master effect (any thread): shown at the next display frame, and an

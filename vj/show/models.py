@@ -27,6 +27,8 @@ class ModelBank:
     ) -> None:
         self._build = build
         self._ready: dict[Key, tuple] = {k: (*v, None) for k, v in (initial or {}).items()}
+        # each deck's first model: its engine is the driver's own (rebuilt by its supervisor)
+        self.initial: dict[str, str] = {deck: ckpt for deck, ckpt in (initial or {})}
         self._building: set[Key] = set()
         self._failed: dict[Key, str] = {}
         self.background = background
@@ -78,6 +80,17 @@ class ModelBank:
         """The engine a DeckControls of (deck, model) renders on; `fallback` if not built."""
         got = self.ready(deck, checkpoint)
         return fallback if got is None else got[1]
+
+    def rebuild_engines(self, make: Callable[[object], object]) -> None:
+        """A fresh engine for every model a switch built (`make(G)`), after a generator
+        failure: the drivers rebuild their first engines themselves."""
+        with self._lock:
+            keys = [k for k in self._ready if self.initial.get(k[0]) != k[1]]
+        for k in keys:
+            G, _old, proto = self._ready[k]
+            engine = make(G)
+            with self._lock:
+                self._ready[k] = (G, engine, proto)
 
     def add(self, deck: str, checkpoint: str, G, engine) -> None:
         """Register a model built elsewhere (the drivers' first engines)."""

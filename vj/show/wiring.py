@@ -70,10 +70,10 @@ def build_engine(G, spec=None, **fields):
 
 
 def engine_for(engines: Sequence, dc, models=None):
-    """The engine that renders DeckControls `dc`: its model's in `models` (a ModelBank, after
-    a switch changed the deck's checkpoint), else the deck's first engine."""
+    """The engine that renders DeckControls `dc`: the deck's own first engine while it plays
+    its first model, else its model's in `models` (a ModelBank, after a switch changed it)."""
     first = engines[DECKS.index(dc.deck)]
-    if models is None:
+    if models is None or models.initial.get(dc.deck) == dc.model:
         return first
     return models.engine(dc.deck, dc.model, first)
 
