@@ -148,6 +148,11 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=cli_checks.int_in(1, 240), default=30)
     p.add_argument("--hud", action="store_true", help="burn the HUD into the video")
     p.add_argument(
+        "--probe",
+        action="store_true",
+        help="draw the latency probe's marker (the frame's onset count, as vj profile does live)",
+    )
+    p.add_argument(
         "--threads", type=cli_checks.int_in(1, 256), default=None, help="torch CPU threads"
     )
     p.add_argument("--no-progress", action="store_true")
@@ -399,6 +404,7 @@ def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
         hop=preset.audio.hop,
         n_bands=preset.audio.n_bands,
         hud=args.hud,
+        probe=getattr(args, "probe", False),
         threads=args.threads,
         progress=not args.no_progress,
         events=events,

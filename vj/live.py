@@ -26,6 +26,7 @@ from vj.params import ParamRegistry
 from vj.render.hud import HudStatus, frame_time_graph, status_lines
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.show import compositor_at
+from vj.show.wiring import engine_for
 from vj.slot import LatestSlot
 from vj.supervise import Supervisor
 from vj.tempo import TapTempo, TempoArbiter
@@ -91,6 +92,9 @@ class LiveOptions:
     chains: dict | None = None  # effect chains {"A": (...), "master": (...)}; None: preset's
     fit: str = "fill"  # how a generator frame fills the output (vj/render/fit.py)
     upscale: str = "bicubic"  # bilinear | bicubic | lanczos
+    # a preset switch to another checkpoint builds its engine on a worker (the old model plays
+    # on meanwhile); False: in the tick that asks, as offline (tests on a virtual clock)
+    models_background: bool = True
 
 
 class _ShowSlot:
@@ -212,7 +216,8 @@ class GeneratorThread(threading.Thread):
             # a slot the display neither holds nor has waiting: nothing shown is rewritten
             slot = self.exchanges[d].acquire()
             try:
-                made.append((d, slot, self._engines[d].render_async(dc, slot=slot)))
+                engine = engine_for(self._engines, dc, getattr(self.show, "models", None))
+                made.append((d, slot, engine.render_async(dc, slot=slot)))
             except BaseException:  # nothing half-written is published; the supervisor restarts
                 for d2, s2, _ in [*made, (d, slot, None)]:
                     self.exchanges[d2].abandon(s2)
@@ -293,6 +298,7 @@ class LiveApp:
             build_show,
             deck_specs,
             load_generator,
+            model_bank,
         )
 
         del tap, arbiter  # the Show's own (see the class docstring)
@@ -330,6 +336,15 @@ class LiveApp:
         self.engines = [e for e, _ in built]
         self.engine_descriptions = [d for _, d in built]  # the engines actually running
         self.engine = self.engines[0]
+        # a preset switch that names another checkpoint for a deck: its engine is built on a
+        # worker thread and the deck plays its old model until the new one is ready
+        self.models = model_bank(
+            specs,
+            gens,
+            self.engines,
+            lambda g: build_engine(g, spec, threads=options.gen_threads)[0],
+            background=options.models_background,
+        )
         extractor = getattr(audio_input, "extractor", None)
         sr = extractor.sample_rate if extractor is not None else 48000
         self.show = build_show(
@@ -341,9 +356,11 @@ class LiveApp:
             effect=options.effect,
             clock=clock,
             chains=options.chains,
+            models=self.models,
         )
         if extractor is not None:
             self.show.extractor = extractor  # the caller's analysis settings (channel, hop)
+        self.show.probe = options.probe  # the profiler's marker rides in CompositorControls
         # every ControlEvent the Show receives also reaches these (a session recorder's log)
         self.event_taps: list[Callable[[ControlEvent], None]] = []
         self.bridge = RegistryBridge(registry, self.send_event, clock)
@@ -392,7 +409,10 @@ class LiveApp:
         self._stage = self._operator = None  # vj.render.stage.Stage / OperatorWindow, if open
         self._last: tuple[GenFrame | None, CompositorControls | None] = (None, None)
         self._shown = -1
-        self._probe_count = 0  # the onset count the shown picture carries (latency probe)
+        from vj.profile.probe import level
+
+        # the latency probe's grey for the picture on screen (its tick's onset count)
+        self._probe = level(0) / 255.0
         self._last_latency_ms = float("nan")
         self.midi = MidiActivity()  # MIDI activity for the HUD (attach_midi, send_event)
         self.hud_lines: list[str] | None = None  # the HUD text of the newest frame (None: off)
@@ -447,6 +467,10 @@ class LiveApp:
                     e.G, self._engine_spec, threads=self.options.gen_threads
                 )[0]
         self.engine = self.engines[0]
+        # and the engines of models a preset switch brought in
+        self.models.rebuild_engines(
+            lambda g: build_engine(g, self._engine_spec, threads=self.options.gen_threads)[0]
+        )
 
     def attach_midi(self, mapper) -> None:
         """Show a MIDI input's every message on the HUD (a vj.control.mapping.MidiMapper)."""
@@ -648,6 +672,8 @@ class LiveApp:
         else:
             cc = CompositorControls(params=self.registry.snapshot())
         self._last = (item if item is not None else self._last[0], cc)
+        if self.options.probe:
+            cc = self._probe_on_shown(cc, item)
         # the HUD describes the frame on screen (the newest tick's), not only fresh ones
         self.hud_lines = self._hud_lines(self._last[0]) if cc.hud else None
         if comp.defer_hud:  # a Stage (window only, with its graph) or a recording (none)
@@ -656,8 +682,6 @@ class LiveApp:
             comp.draw(fbo, t, cc, None, None)
             if self.hud_lines:  # over this output: the text and the display's frame times
                 comp.draw_hud(fbo, self.hud_lines, frame_time_graph(self.frame_ms))
-        if self.options.probe:
-            self._draw_probe(comp, fbo, item)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
@@ -692,13 +716,12 @@ class LiveApp:
                 self.stamps.stamp(gi.index, "upload")
         self._upload = comp.upload_description
 
-    def _draw_probe(self, comp, fbo, item: GenFrame | None) -> None:
-        """The profiler's marker: the onset count of the picture on screen (its tick's)."""
-        from vj.profile.probe import level
-
-        if item is not None and item.index == self._shown:
-            self._probe_count = item.features.onset_count
-        comp.draw_probe(fbo, level(self._probe_count))
+    def _probe_on_shown(self, cc: CompositorControls, item: GenFrame | None):
+        """The profiler's marker, drawn by the compositor from `cc.probe`: the Show's value
+        for the picture on screen (a tick's frame holds it only once its picture is shown)."""
+        if item is not None and item.index == self._shown and item.show is not None:
+            self._probe = item.show.compositor.probe
+        return replace(cc, probe=self._probe)
 
     def _reload_due(self) -> bool:
         t = now_ns()

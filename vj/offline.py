@@ -51,6 +51,7 @@ class RenderJob:
     decks_every: tuple[int, ...] = field(default=(1, 1))  # generate deck i every n-th frame
     crf: int = 20  # H.264 quality (0 = lossless: exactness tests, shards compared frame by frame)
     engine: object | None = None  # vj.gan.options.EngineSpec; None: auto (the GPU when present)
+    probe: bool = False  # draw the latency probe's marker (as `vj profile` does live)
 
 
 def n_frames(job: RenderJob) -> int:
@@ -112,7 +113,14 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
     """(show, engines) for a job, through the one wiring function; `descriptions` (a list)
     receives each deck's engine description."""
     from vj.gan.options import EngineSpec
-    from vj.show.wiring import DeckSpec, build_engine, build_show, deck_specs, load_generator
+    from vj.show.wiring import (
+        DeckSpec,
+        build_engine,
+        build_show,
+        deck_specs,
+        load_generator,
+        model_bank,
+    )
 
     if job.preset is not None:
         specs = deck_specs(job.preset, job.checkpoint, job.seed, job.deck_b)
@@ -121,9 +129,13 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         if job.deck_b:
             specs.append(DeckSpec(job.deck_b, specs[0].seed + 1))
     gens, engines = [], []
+
+    def one_engine(G):
+        return build_engine(G, job.engine or EngineSpec(), threads=job.threads)
+
     for s in specs:
         G = load_generator(s.checkpoint)
-        engine, desc = build_engine(G, job.engine or EngineSpec(), threads=job.threads)
+        engine, desc = one_engine(G)
         engines.append(engine)
         gens.append(G)
         if descriptions is not None:
@@ -144,7 +156,11 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         effect=job.effect,
         params=params,
         chains=job.chains,
+        # a switch to a preset naming another checkpoint builds its engine at once: the same
+        # render every time (live builds it off the render thread instead)
+        models=model_bank(specs, gens, engines, lambda G: one_engine(G)[0], background=False),
     )
+    show.probe = job.probe
     return show, engines
 
 
@@ -212,7 +228,7 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
             for i, fr, write in driver.frames(rng, FEEDBACK_WARMUP):
                 if not fr.decks and not write:
                     continue
-                draw_show_frame(comp, engines, fr, i)
+                draw_show_frame(comp, engines, fr, i, show.models)
                 bad = comp.follow_chains(fr.compositor.chains)  # the Show's effect chains
                 if bad is not None:
                     print(f"vj: {bad}", file=sys.stderr)
@@ -234,10 +250,13 @@ def render(job: RenderJob, registry: ParamRegistry) -> Path:
     return job.out
 
 
-def draw_show_frame(comp, engines, fr: ShowFrame, i: int) -> None:
-    """Generate each deck the frame carries and hand its picture to the compositor."""
+def draw_show_frame(comp, engines, fr: ShowFrame, i: int, models=None) -> None:
+    """Generate each deck the frame carries (on its model's engine: `models`, a ModelBank)
+    and hand its picture to the compositor."""
+    from vj.show.wiring import engine_for
+
     for dc in fr.decks:
-        frame = engines[DECKS.index(dc.deck)].render(dc)
+        frame = engine_for(engines, dc, models).render(dc)
         # the engine's buffer itself (CUDA tensor or array); the upload waits on its event
         comp.submit_frame(
             frame.rgba, i, fr.t_ns, stream=frame.stream, event=frame.event, deck=dc.deck

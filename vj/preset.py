@@ -107,6 +107,7 @@ class Preset:
     routes: tuple = ()
     cues: tuple = ()
     warnings: tuple[str, ...] = ()  # e.g. a broken mappings_file that was skipped: show them
+    named: frozenset[str] = frozenset()  # the top-level keys the file gives (e.g. "seed")
 
 
 # -- where things live ---------------------------------------------------------------------
@@ -195,7 +196,7 @@ def load_preset(
         return Preset(name=path.stem, path=path, warnings=(note,))
     top = doc.items(root, "")
     doc.check_keys(top, _TOP, "")
-    kw: dict[str, Any] = {"name": path.stem, "path": path}
+    kw: dict[str, Any] = {"name": path.stem, "path": path, "named": frozenset(top)}
     if "name" in top:
         kw["name"] = doc.string(top["name"][1], "name")
     if "description" in top:

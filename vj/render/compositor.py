@@ -580,6 +580,9 @@ class Compositor:
         self.pending_hud = list(hud_lines) if show_hud and self.defer_hud else None
         if show_hud and not self.defer_hud:
             self.draw_hud(fbo, hud_lines)
+        # 5. the latency probe's marker, last: nothing drawn after it may touch it
+        if cc.probe > 0.0:
+            self.draw_probe(fbo, int(round(min(cc.probe, 1.0) * 255)))
         if self._stamps is not None and self._frame_ids[1] >= 0:
             self._stamps.stamp(self._frame_ids[1], "composite")
 
@@ -611,8 +614,8 @@ class Compositor:
 
     def draw_probe(self, fbo: moderngl.Framebuffer, grey: int) -> None:
         """Latency probe (profiler): a small bottom-right patch of one grey level, drawn after
-        everything else so effects never touch it. Until the Show drives
-        `CompositorControls.probe`, the live driver calls this with the onset count's level."""
+        everything else so effects never touch it. `draw` calls it for a CompositorControls
+        whose `probe` is on (the Show's `probe`)."""
         s = max(4, self.size[1] // 40)  # = vj.profile.probe.patch_size
         v = grey / 255.0
         fbo.use()

@@ -75,6 +75,7 @@ class DeckConfig:
     keyframes: BankSpec | None = None
     loop: LoopSpec | None = None
     expression: ExpressionSpec | None = None
+    named: frozenset[str] = frozenset()  # the keys the preset gives (a switch applies those)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def _deck(doc: _Doc, node, where: str, name: str, base: Path, seed: int) -> Deck
     it = doc.items(node, where)
     keys = ("checkpoint", "seed", "directions", "keyframes", "loop", "expression")
     doc.check_keys(it, keys, where)
-    kw: dict[str, Any] = {"name": name, "seed": seed}
+    kw: dict[str, Any] = {"name": name, "seed": seed, "named": frozenset(it)}
     if "checkpoint" in it:
         kw["checkpoint"] = doc.string(it["checkpoint"][1], f"{where}.checkpoint")
         if kw["checkpoint"] != "default":

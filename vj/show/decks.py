@@ -15,6 +15,7 @@ import torch
 
 from vj.gan.latent import KeyframeSequence, seeded_directions, seeded_normal, slerp, truncate
 from vj.show.frame import DeckControls
+from vj.show.mapping import NumpyMapping
 
 # Tuning constants (why these values: see docs/engine.md, "Modulation").
 DRIFT_RATE = 1.0  # radians of z-sphere travel per second at drift = 1
@@ -43,11 +44,17 @@ def layer_band_weights(n_layers: int, n_bands: int) -> torch.Tensor:
 
 
 class Deck:
-    """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry."""
+    """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry;
+    `model` names its checkpoint (carried into DeckControls, so drivers pick the engine);
+    `share`: a deck on the same G whose model statistics (w_avg, w_scale) and numpy mapping
+    this one reuses instead of estimating and building them (`reseeded`)."""
 
-    def __init__(self, name: str, G, seed: int = 0) -> None:
+    def __init__(
+        self, name: str, G, seed: int = 0, model: str = "default", share: Deck | None = None
+    ) -> None:
         self.name = name
         self.G = G
+        self.model = str(model)
         self.seed = int(seed)
         self.z_dim = int(G.z_dim)
         self.w_dim = int(G.w_dim)
@@ -56,13 +63,32 @@ class Deck:
         self.device = next(G.mapping.parameters()).device
         self.keys = KeyframeSequence(self.z_dim, self.seed, self.device)
         self._radius = math.sqrt(self.z_dim)  # z's live on (near) this sphere
+        if share is not None and share.G is G:
+            self.w_avg, self.w_scale, self._map_np = share.w_avg, share.w_scale, share._map_np
+        else:
+            self.w_avg, self.w_scale = self._estimate_stats(G)
+            # the per-frame map of one z (drift moves z every frame): numpy, not torch, on a CPU
+            self._map_np = NumpyMapping.of(G) if self.device.type == "cpu" else None
+        self._init_seeded()
+
+    def reseeded(self, seed: int) -> Deck:
+        """A fresh deck on the same model, walking `seed` from its keyframe 0 (a preset switch
+        that names another seed). Model statistics are this deck's, so pushes keep their scale."""
+        d = Deck(self.name, self.G, seed, self.model, share=self)
+        d.reference = self.reference
+        return d
+
+    def _estimate_stats(self, G) -> tuple[torch.Tensor, float]:
         with torch.no_grad():
             zs = torch.from_numpy(seeded_normal(self.seed, 1 << 21, (256, self.z_dim)))
             w = self._map(zs.to(self.device))[:, 0]  # [256, w_dim]
             w_avg = getattr(G.mapping, "w_avg", None)  # a network without one: estimate it
-            self.w_avg = (w.mean(0) if w_avg is None else w_avg.detach().float()).clone()
+            w_avg = (w.mean(0) if w_avg is None else w_avg.detach().float()).clone()
             # Typical spread of W around w_avg, so pushes are scaled to the model.
-            self.w_scale = float((w - self.w_avg).norm(dim=-1).mean().clamp_min(1e-6))
+            return w_avg, float((w - w_avg).norm(dim=-1).mean().clamp_min(1e-6))
+
+    def _init_seeded(self) -> None:
+        """Everything that follows the seed and the model: drift field, band plans, buffers."""
         # Drift velocity field: v(θ) = Σ_j b_j cos(f_j θ + φ_j), smooth and seeded.
         self._drift_b = torch.from_numpy(
             seeded_normal(self.seed, 1 << 22, (N_DRIFT, self.z_dim)) / math.sqrt(N_DRIFT)
@@ -73,8 +99,12 @@ class Deck:
         self._band_cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._ones = torch.ones(self.n_noise, device=self.device)
         self._drift_b_np = self._drift_b.cpu().numpy()
+        self._drift_c = np.empty(N_DRIFT, np.float32)
+        self._drift_fphi = tuple(zip(self._drift_f.tolist(), self._drift_phi.tolist(), strict=True))
         self._w_avg_np = self.w_avg.cpu().numpy()
         self._band_np: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.reference = False  # True: torch twins only (drift, controls), for tests
+        self._avg_ws = self.w_avg.expand(1, self.num_ws, self.w_dim).contiguous()  # walk=False
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -111,9 +141,17 @@ class Deck:
         if count <= 0 or frac <= 0.0:
             return
         self._glide = None
-        for _ in range(min(count, MAX_JUMPS_PER_STEP)):
-            self.keyframe_index += 1
-            self.z = slerp(self.z, self._on_sphere(self.keys[self.keyframe_index]), frac)
+        if self.device.type == "cpu" and not self.reference:  # numpy: torch's slerp is ~30 ops
+            z = self.z.numpy()
+            for _ in range(min(count, MAX_JUMPS_PER_STEP)):
+                self.keyframe_index += 1
+                k = self.keys[self.keyframe_index].numpy()
+                z = slerp_np(z, k * np.float32(self._radius / max(_norm(k), 1e-6)), frac)
+            self.z = torch.from_numpy(z)
+        else:
+            for _ in range(min(count, MAX_JUMPS_PER_STEP)):
+                self.keyframe_index += 1
+                self.z = slerp(self.z, self._on_sphere(self.keys[self.keyframe_index]), frac)
         self._zv += 1
 
     @torch.no_grad()
@@ -143,30 +181,33 @@ class Deck:
             self.z = slerp(a, b, max(progress, 0.0))
         self._zv += 1
 
-    @torch.no_grad()
     def drift(self, dt: float, rate: float) -> None:
         """Integrate the seeded velocity field for `dt` seconds at drift `rate` (0..1)."""
         if rate <= 0.0 or dt <= 0.0 or self._glide is not None:
             return
         dtheta = dt * rate * DRIFT_RATE
         self._theta += dtheta
-        c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
-        if self.device.type == "cpu":  # numpy: a handful of tiny ops, ~10x cheaper than torch
+        if self.device.type == "cpu" and not self.reference:  # numpy: ~10x cheaper than torch
+            th = self._theta
+            c = self._drift_c  # [N_DRIFT] float32, reused
+            for j, (f, ph) in enumerate(self._drift_fphi):
+                c[j] = math.cos(f * th + ph)
             z = self.z.numpy()
             v = c @ self._drift_b_np  # [z_dim]
-            u = z / np.float32(self._radius)
-            v -= (v @ u) * u  # tangent to the sphere
-            z = z + np.float32(dtheta) * v
-            z *= np.float32(self._radius / max(float(np.sqrt(z @ z)), 1e-6))
-            self.z = torch.from_numpy(z)
+            # tangent to the sphere: v - (v·u) u with u = z / r
+            v -= np.float32(float(v @ z) / (self._radius * self._radius)) * z
+            v *= np.float32(dtheta)
+            v += z  # z + dθ·v, in the fresh array
+            v *= np.float32(self._radius / max(math.sqrt(float(v @ v)), 1e-6))
+            self.z = torch.from_numpy(v)
         else:
+            c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
             v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
             u = self.z / self._radius
             v = v - (v @ u) * u
             self.z = self._on_sphere(self.z + dtheta * v)
         self._zv += 1
 
-    @torch.no_grad()
     def controls(
         self,
         psi: float,
@@ -181,38 +222,48 @@ class Deck:
         A CPU deck takes a numpy path after the mapping network (torch costs ~10 µs per op
         on these tiny tensors); `controls_reference` is the torch twin, held equal by a test.
         The mapped W is reused while z has not moved. `walk=False`: something else (a
-        keyframe loop) replaces W+, so the walk is not mapped at all (W = w_avg).
+        keyframe loop) replaces W+, so neither the walk nor the band push is computed (ws is
+        w_avg in every row, shared between frames: read-only); noise is as usual.
         """
-        if self.device.type != "cpu":
+        if self.device.type != "cpu" or self.reference:
             return self.controls_reference(psi, env, band_push, noise_push, intensity)
         if not walk:
-            w = self._w_avg_np
+            w = None
         elif self._w_cache is not None and self._w_cache[0] == self._zv:
             w = self._w_cache[1]
         else:
-            w = self._map(self.z[None])[0, 0].numpy()  # [w_dim]: the rows of W+ are equal
+            if self._map_np is not None:
+                w = self._map_np(self.z.numpy()).copy()  # [w_dim]
+            else:
+                with torch.no_grad():  # [w_dim]: the rows of W+ are equal
+                    w = self._map(self.z[None])[0, 0].numpy()
             self._w_cache = (self._zv, w)
         avg = self._w_avg_np
-        base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
         ws = None
         noise = None
         if env is not None and env.size:
             dirs, w_layers, w_noise = self._bands_np(env.size)
             gain = self.w_scale * BAND_GAIN * band_push * intensity
-            if gain != 0.0:
+            if gain != 0.0 and w is not None:
                 ws = (w_layers * (env * np.float32(gain))) @ dirs  # [num_ws, w_dim]
-                ws += base
+                ws += avg + (w - avg) * np.float32(psi)  # the truncated W
             ngain = NOISE_GAIN * noise_push * intensity
             if ngain != 0.0:
                 noise = w_noise @ (env * np.float32(ngain))  # [n_noise]
                 noise += 1.0
-        if ws is None:
-            ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+        if w is None:
+            wt = self._avg_ws
+        else:
+            if ws is None:
+                base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
+                ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+            wt = torch.from_numpy(ws[None])
         return DeckControls(
             deck=self.name,
-            ws=torch.from_numpy(ws[None]),
+            ws=wt,
             noise_strength=self._ones if noise is None else torch.from_numpy(noise),
             keyframe_index=self.keyframe_index,
+            model=self.model,
         )
 
     def _bands_np(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,4 +299,37 @@ class Deck:
             ws=ws.contiguous(),
             noise_strength=noise,
             keyframe_index=self.keyframe_index,
+            model=self.model,
         )
+
+
+def _norm(v: np.ndarray) -> float:
+    return math.sqrt(float(v @ v))
+
+
+def slerp_np(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """`vj.gan.latent.slerp` for two float32 vectors [D] in numpy (a fresh array): the same
+    great-circle path, length lerped, the same (anti)parallel fallbacks. Tests hold them equal."""
+    na, nb = _norm(a), _norm(b)
+    ua = a / np.float32(max(na, 1e-6))
+    ub = b / np.float32(max(nb, 1e-6))
+    cos = min(max(float(ua @ ub), -1.0), 1.0)
+    omega = math.acos(cos)
+    sin = math.sin(omega)
+    if sin >= 1e-4:
+        u = ua * np.float32(math.sin((1.0 - t) * omega) / sin)
+        u += ub * np.float32(math.sin(t * omega) / sin)
+    elif cos > 0:  # parallel: lerp of the unit vectors
+        u = ua + (ub - ua) * np.float32(t)
+    else:  # antiparallel: turn through the deterministic orthogonal direction
+        p = _orthogonal_np(ua)
+        u = ua * np.float32(math.cos(t * math.pi)) + p * np.float32(math.sin(t * math.pi))
+    u *= np.float32((na + (nb - na) * t) / max(_norm(u), 1e-6))
+    return u
+
+
+def _orthogonal_np(u: np.ndarray) -> np.ndarray:
+    e = np.zeros_like(u)
+    e[int(np.argmin(np.abs(u)))] = 1.0
+    p = e - np.float32(float(e @ u)) * u
+    return p / np.float32(max(_norm(p), 1e-6))

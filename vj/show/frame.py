@@ -60,6 +60,9 @@ class DeckControls:
     # for "uniform". None as a whole = no masks (the fast path).
     noise_masks: tuple[torch.Tensor | None, ...] | None = None
     bends: tuple[Bend, ...] = ()  # empty = no bending (the fast path)
+    # the checkpoint this deck plays ("default" = the embedded model): a preset switch can
+    # change it, and the drivers render each frame on that model's engine
+    model: str = "default"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ class CompositorControls:
     beat: float = 0.0  # beats since the start of the active tempo (effect `beat` uniform)
     bar_phase: float = 0.0  # 0..1 within the bar of the active tempo
     bpm: float = 0.0  # the active tempo, 0 = none
-    probe: float = 0.0  # 0..1 latency-probe marker intensity (profiler); 0 = not drawn
+    # the latency probe's marker grey 0..1 (`vj.profile.probe.level` of the frame's onset
+    # count / 255; Show.probe turns it on); 0 = not drawn
+    probe: float = 0.0
     hud: bool = False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -63,7 +64,9 @@ class Show:
         clock: Callable[[], int] | None = None,
         routing: tuple | None = None,
         chains: Mapping[str, Sequence[str]] | None = None,
-        routing_for: Callable[[object], tuple] | None = None,
+        routing_for: Callable[..., tuple] | None = None,
+        models=None,
+        preset_config: object | None = None,
     ) -> None:
         if not decks:
             raise ValueError("a Show needs at least one deck")
@@ -77,13 +80,24 @@ class Show:
         self._value = dict(self._target)  # smoothed values, each at its time in _tp
         self._tau = {n: self._specs[n].smoothing for n in self._float_names}
         self._tp = dict.fromkeys(self._float_names, 0)
+        # names whose smoothed value may still differ from its target: a tick settles these
+        # (and a running morph's) only, the ~60 at rest cost nothing (see _settle)
+        self._moving: set[str] = set()
+        self._reference = False
         # effect chains (CHAINS): the preset's, `effect` first on the master where it has none
         self._chains = effect_chains(effect, chains)
         self._effects = list(effects)
         self.cues = CueList(cues)
         self._resolve = resolve_preset
         self._preset_cache: dict[str, tuple[object, tuple | None]] = {}  # (preset, routing)
-        self._routing_for = routing_for  # preset → (matrix, mods) for this show's decks
+        # (preset, generators) → (matrix, mods) for this show's decks
+        self._routing_for = routing_for
+        # vj.show.models.ModelBank: the models a switch can change a deck to (None: none)
+        self.models = models
+        self.generators = [d.G for d in self.decks]  # deck i's network, as it plays now
+        self._gens_version = 0  # bumped when a deck's model changes (cached routes go stale)
+        self._current = preset_config  # the preset object playing (its routes are rebuilt
+        # for a new model)
         self.preset = preset
         self._clock = clock
         self.errors: deque[str] = deque(maxlen=64)  # problems with events, for the drivers
@@ -100,7 +114,21 @@ class Show:
         self.tracker = FeatureTempo()
         self.arbiter = TempoArbiter([self.link, self.midi_clock, self.tap, self.tracker])
         self.log: list[ControlEvent] | None = None  # set to [] to record applied events
+        # True: CompositorControls.probe carries the latency probe's marker (`vj profile`)
+        self.probe = False
         self.reset()
+
+    @property
+    def reference(self) -> bool:
+        """True: the straightforward paths (every parameter settled each tick, the decks' and
+        routes' torch twins): the reference that tests hold the fast paths equal to."""
+        return self._reference
+
+    @reference.setter
+    def reference(self, on: bool) -> None:
+        self._reference = bool(on)
+        for d in self.decks:
+            d.reference = self._reference
 
     def _items(self):
         return ((n, self._specs[n]) for n in self._float_names)
@@ -127,6 +155,10 @@ class Show:
         self._presses = dict.fromkeys(self._trigger_names, 0.0)  # press counts, for routes
         self._walk = {d.name: 0.0 for d in self.decks}  # routed walk speed, per deck
         self._t_emit: int | None = None
+        # a switch to another seed morphs W+ from the deck's last frame to its new walk
+        self._w_from: dict[str, torch.Tensor] = {}  # deck → [1, num_ws, w_dim] morph start
+        self._last_p: dict[str, float] | None = None  # the last tick's parameter table
+        self._want_model: dict[str, tuple[str, int | None]] = {}  # deck → (checkpoint, seed)
         for d in self.decks:
             d.reset()
         if self.matrix is not None:
@@ -152,8 +184,10 @@ class Show:
     def add_preset(self, name: str, preset) -> None:
         """Make a loaded preset known under `name`, its routes built (any thread: a live
         switcher calls this on its worker, so the tick does no loading)."""
-        routing = self._routing_for(preset) if self._routing_for is not None else None
-        self._preset_cache[name] = (preset, routing)
+        routing = None
+        if self._routing_for is not None:
+            routing = self._routing_for(preset, list(self.generators))
+        self._preset_cache[name] = (preset, routing, self._gens_version)
 
     def preload(self, names: Iterable[str]) -> None:
         """Load presets ahead (a cue list's), so a cue does no file I/O on the tick; a broken
@@ -193,6 +227,8 @@ class Show:
                 self._advance(max(ev.t_ns, self._t))
                 self._on_event(ev)
         self._advance(t_ns)
+        if self._want_model:
+            self._models_ready(t_ns)
         fr = self._emit(t_ns, decks, t_start)
         self.index += 1
         return fr
@@ -256,10 +292,31 @@ class Show:
                 self._value[name] = v + (target - v) * (1.0 - math.exp(-dt / 1e9 / k))
         return self._value[name]
 
-    def _settle(self, t: int) -> None:
-        """Every parameter run on to t (before a target changes, and for the frame's table)."""
-        for n in self._float_names:
-            self._p(n, t)
+    def _settle(self, t: int, everything: bool = False) -> None:
+        """Every parameter run on to t (before a target changes, and for the frame's table).
+
+        A parameter at rest (value == target, outside a morph) stays put, so only the moving
+        ones are run unless `everything`: the callers about to change targets ask for that,
+        so every time stamp is current before a new target applies.
+        """
+        if everything or self.reference:
+            for n in self._float_names:
+                self._p(n, t)
+            self._moving.clear()
+            for n in self._float_names:
+                if self._value[n] != self._target_of(n):
+                    self._moving.add(n)
+            return
+        m = self._morph
+        if m is not None:
+            for n in m[1]:
+                self._p(n, t)
+        if self._moving:
+            rest = []
+            for n in self._moving:
+                if self._p(n, t) == self._target_of(n) and (m is None or n not in m[1]):
+                    rest.append(n)
+            self._moving.difference_update(rest)
 
     def _target_of(self, name: str) -> float:
         m = self._morph
@@ -286,7 +343,9 @@ class Show:
 
     def _finish_morph(self) -> None:
         assert self._morph is not None
+        self._w_from.clear()  # the W+ morph of a seed change ends with it
         self._target.update(self._morph[1])
+        self._moving.update(self._morph[1])
         self._morph = None
         self._glide = False
         for d in self.decks:
@@ -366,6 +425,7 @@ class Show:
                     return
                 self._p(name, t)  # smoothing runs toward the old target up to now
                 self._target[name] = spec.clamp(v)
+                self._moving.add(name)
                 if self._morph is not None:  # the player's move wins over the morph
                     self._morph[1].pop(name, None)
             elif name == "next_keyframe":
@@ -434,13 +494,18 @@ class Show:
             if self._resolve is None:
                 raise ValueError(f"preset {name!r}: this show cannot load presets")
             self.add_preset(name, self._resolve(name))
-        preset, routing = self._preset_cache[name]
+        preset, routing, version = self._preset_cache[name]
+        # a seed change's W+ morph in progress goes on from where it is now
+        now = {d.name: self._ws_now(d, t) for d in self.decks if d.name in self._w_from}
+        if self._morph is not None:
+            self._finish_morph_at(t)
+        self._settle(t, everything=True)
+        self._current = preset
+        if self._switch_decks(preset, beats, t, now) or version != self._gens_version:
+            routing = self._rebuild_routing(name)
         if routing is not None:  # the new preset's routes take over at once (a cut)
             self.matrix, self.mods = routing
             self.matrix.reset()
-        if self._morph is not None:
-            self._finish_morph_at(t)
-        self._settle(t)
         params = getattr(preset, "params", {})
         to = {n: s.clamp(params.get(n, s.default)) for n, s in self._items()}
         if hasattr(preset, "effect") or hasattr(preset, "effects"):
@@ -455,6 +520,7 @@ class Show:
             self._glide = True
         if beats <= 0.0:
             self._target.update(to)
+            self._moving.update(to)
             self._glide = False
             for d in self.decks:
                 d.glide(1.0)
@@ -462,11 +528,94 @@ class Show:
         self._morph = (dict(self._morphed()), to, float(beats))
         self._morph_done = 0.0
 
+    # -- decks a switch changes --------------------------------------------------------------
+    def _switch_decks(self, preset, beats: float, t: int, now: dict) -> bool:
+        """Seeds and models the new preset names: a new seed morphs W+ over the switch's beats
+        from the deck's W+ now; a new model is asked of `models` and swapped in when built
+        (at once offline). `now`: the W+ of decks whose earlier morph was running. True when a
+        deck's model changed now."""
+        from vj.show.models import switch_specs
+
+        self._w_from.clear()
+        swapped = False
+        for i, (ckpt, seed) in enumerate(switch_specs(preset, len(self.decks))):
+            d = self.decks[i]
+            if ckpt is not None and ckpt != d.model:
+                self._want_model[d.name] = (ckpt, seed)
+                if self.models is None:
+                    self.errors.append(f"deck {d.name}: this show cannot change models")
+                    del self._want_model[d.name]
+                    continue
+                self.models.request(d.name, ckpt)
+                swapped |= self._swap_model(i, t)
+                continue
+            self._want_model.pop(d.name, None)  # the newer switch wins over a pending model
+            last = now.get(d.name)
+            if seed is not None and seed != d.seed:
+                last = self._ws_now(d, t) if last is None else last
+                self._drift_to(t)
+                self.decks[i] = d.reseeded(seed)
+            if beats > 0.0 and last is not None:
+                self._w_from[d.name] = last
+        return swapped
+
+    def _swap_model(self, i: int, t: int) -> bool:
+        """Deck i onto its wanted model if the bank has built it (a cut: W+ of two networks do
+        not blend). False while it is being built: the deck plays on."""
+        d = self.decks[i]
+        want = self._want_model.get(d.name)
+        if want is None or self.models is None:
+            return False
+        ckpt, seed = want
+        got = self.models.ready(d.name, ckpt)
+        if got is None:
+            if self.models.failed(d.name, ckpt):  # the bank reports why; the old one plays on
+                del self._want_model[d.name]
+            return False
+        G, _engine, proto = got
+        self._drift_to(t)
+        seed = d.seed if seed is None else seed
+        if proto is not None:
+            new = proto.reseeded(seed)
+        else:
+            from vj.show.decks import Deck
+
+            new = Deck(d.name, G, seed, ckpt)
+        new.reference = self._reference
+        self.decks[i] = new
+        self.generators[i] = G
+        self._gens_version += 1
+        del self._want_model[d.name]
+        self._w_from.pop(d.name, None)
+        return True
+
+    def _rebuild_routing(self, name: str | None = None):
+        """The playing preset's routes for the decks' current models (cached under `name`)."""
+        if self._routing_for is None or self._current is None:
+            return None
+        routing = self._routing_for(self._current, list(self.generators))
+        if name is not None:
+            self._preset_cache[name] = (self._current, routing, self._gens_version)
+        return routing
+
+    def _models_ready(self, t: int) -> None:
+        """Models built since the switch that asked for them take over at this tick (live)."""
+        swapped = False
+        for i, d in enumerate(self.decks):
+            if d.name in self._want_model:
+                swapped |= self._swap_model(i, t)
+        if swapped:
+            routing = self._rebuild_routing()
+            if routing is not None:
+                self.matrix, self.mods = routing
+                self.matrix.reset()
+
     def _finish_morph_at(self, t: int) -> None:
         """A new morph interrupts the running one: continue from where it is now."""
         assert self._morph is not None
-        self._settle(t)
+        self._settle(t, everything=True)
         self._target.update(self._morphed())
+        self._moving.update(self._morph[1])
         self._morph = None
         self._glide = False
 
@@ -523,19 +672,19 @@ class Show:
             if names is not None and d.name not in names:
                 continue
             o = outs.decks.get(d.name) if outs is not None else None
-            psi = p["truncation"] + (o.truncation if o is not None else 0.0)
-            mod = self.mods.get(d.name) if o is not None else None
-            walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
-            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
-            if o is not None:
-                c = self.mods[d.name].apply(c, o, tempo)
-            out.append(c)
+            out.append(self._deck_out(d, p, env, o, tempo))
+        self._last_p = p
         out = _style_mix(out, int(p.get("style_mix", 0)))
         basis = DisplayBasis(
             p["zoom"], p["fx_amount"], p["lfo_zoom"], p["lfo_fx"], p["lfo_beats"], self._t_onset
         )
         f = self._features
-        comp = _compositor(p, basis, tempo, t, self._chains, f)
+        probe = 0.0
+        if self.probe:  # the profiler's marker: this frame's onset count as a grey level
+            from vj.profile.probe import level
+
+            probe = level(f.onset_count) / 255.0
+        comp = _compositor(p, basis, tempo, t, self._chains, f, probe)
         stamps = {}
         if self._clock is not None:
             stamps = {
@@ -558,9 +707,45 @@ class Show:
             morph=1.0 if self._morph is None else min(self._morph_done / self._morph[2], 1.0),
         )
 
+    def _deck_out(self, d: Deck, p, env, o, tempo: TempoView) -> DeckControls:
+        """One deck's DeckControls for the parameter table `p` (routes applied), its route
+        outputs `o`: the walk, the routes, a seed change's W+ morph (before style mixing)."""
+        psi = p["truncation"] + (o.truncation if o is not None else 0.0)
+        mod = self.mods.get(d.name) if o is not None else None
+        if self._reference:
+            c = d.controls_reference(psi, env, p["band_push"], p["noise_push"], p["intensity"])
+            if mod is not None:
+                c = mod.apply_reference(c, o, tempo)
+        else:
+            walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
+            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
+            if mod is not None:
+                c = mod.apply(c, o, tempo)
+        wf = self._w_from.get(d.name)
+        if wf is not None and wf.shape == c.ws.shape and self._morph is not None:
+            x = min(self._morph_done / self._morph[2], 1.0) if self._morph[2] > 0 else 1.0
+            s = x * x * (3.0 - 2.0 * x)  # smoothstep: no kink at either end
+            c = replace(c, ws=torch.lerp(wf, c.ws, s))
+        return c
+
+    def _ws_now(self, d: Deck, t: int) -> torch.Tensor | None:
+        """Deck d's W+ at t as its next frame would show it (the last tick's parameters and
+        route outputs): where a seed change's morph starts. None before the first tick."""
+        p = self._last_p
+        if p is None:
+            return None
+        env = None
+        if self._env is not None:
+            env = np.empty_like(self._env)
+            self._env_at(t, env)
+        o = self.matrix.outputs.decks.get(d.name) if self.matrix is not None else None
+        return self._deck_out(d, p, env, o, self.tempo_at(t)).ws
+
     def drain_errors(self) -> list[str]:
         out = list(self.errors)
         self.errors.clear()
+        if self.models is not None:  # a checkpoint a switch asked for that did not load
+            out += self.models.drain_errors()
         return out
 
 
@@ -573,7 +758,7 @@ def _style_mix(decks: list[DeckControls], layer: int) -> list[DeckControls]:
         return decks  # different architectures: nothing to mix (documented)
     k = min(layer, b.ws.shape[1])
     ws = torch.cat((a.ws[:, :k], b.ws[:, k:]), dim=1)
-    mixed = DeckControls(b.deck, ws, b.noise_strength, b.keyframe_index, b.noise_masks, b.bends)
+    mixed = replace(b, ws=ws)
     return [a, mixed, *decks[2:]]
 
 
@@ -601,6 +786,7 @@ def _compositor(
     t: int,
     chains: Mapping[str, tuple[str, ...]],
     f: AudioFeatures,
+    probe: float = 0.0,
 ) -> CompositorControls:
     v = lfo_value(tempo, basis.lfo_beats) if (basis.lfo_zoom > 0 or basis.lfo_fx > 0) else 0.0
     p["zoom"], p["fx_amount"] = lfo_params(
@@ -623,6 +809,7 @@ def _compositor(
         beat=tempo.beat if tempo.bpm > 0 else 0.0,
         bar_phase=tempo.bar_phase if tempo.bpm > 0 else 0.0,
         bpm=tempo.bpm,
+        probe=probe,
     )
 
 
@@ -637,7 +824,7 @@ def compositor_at(frame: ShowFrame, t_ns: int) -> CompositorControls:
         db = (t_ns - frame.t_ns) * tv.bpm / 60e9
         bar = (tv.bar_phase + db / max(tv.beats_per_bar, 1)) % 1.0
         tv = tv._replace(beat=tv.beat + db, bar_phase=bar)
-    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains, frame.features)
+    return _compositor(dict(cc.params), basis, tv, t_ns, cc.chains, frame.features, cc.probe)
 
 
 def effect_chains(

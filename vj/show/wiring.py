@@ -69,6 +69,30 @@ def build_engine(G, spec=None, **fields):
     return choose_engine(G, spec)
 
 
+def engine_for(engines: Sequence, dc, models=None):
+    """The engine that renders DeckControls `dc`: the deck's own first engine while it plays
+    its first model, else its model's in `models` (a ModelBank, after a switch changed it)."""
+    first = engines[DECKS.index(dc.deck)]
+    if models is None or models.initial.get(dc.deck) == dc.model:
+        return first
+    return models.engine(dc.deck, dc.model, first)
+
+
+def model_bank(specs: Sequence[DeckSpec], gens, engines, build_one, background: bool):
+    """A ModelBank holding the decks' first (G, engine)s; `build_one(G)` makes an engine."""
+    from vj.show.models import ModelBank
+
+    def build(checkpoint: str):
+        G = load_generator(checkpoint)
+        return G, build_one(G)
+
+    initial = {
+        (name, s.checkpoint): (G, e)
+        for name, s, G, e in zip(DECKS, specs, gens, engines, strict=False)
+    }
+    return ModelBank(build, initial, background=background)
+
+
 def preset_resolver(base: Path | None, registry: ParamRegistry) -> Callable[[str], object]:
     """name or path → loaded Preset (for `preset` events and cues), relative to `base`."""
     from vj.preset import load_preset, resolve_preset
@@ -95,6 +119,7 @@ def build_show(
     params: Mapping[str, float] | None = None,
     resolve_preset: Callable[[str], object] | None = None,
     chains: Mapping[str, Sequence[str]] | None = None,
+    models=None,
 ) -> Show:
     """A Show for `preset` with one deck per generator (deck A, then B).
 
@@ -103,7 +128,9 @@ def build_show(
     (already on its device: the engine is built first). `clock` stamps frames for the
     profiler (live: now_ns; offline: None, so frames hold nothing that differs between runs).
     `chains`: the effect chains ({"A": ..., "B": ..., "master": ...}; default: the preset's
-    `effects:`), `effect` first on the master where they leave it out.
+    `effects:`), `effect` first on the master where they leave it out. `models`: a
+    vj.show.models.ModelBank, so preset switches can change a deck's checkpoint (None: they
+    cannot; seeds still change).
     """
     from vj.audio.stream import FeatureExtractor
     from vj.render.shaders import default_shader_dir, list_effects
@@ -114,7 +141,8 @@ def build_show(
     while len(specs) < len(generators):
         specs.append(DeckSpec(seed=int(getattr(preset, "seed", 0)) + len(specs)))
     show_decks = [
-        Deck(name, G, seed=s.seed) for name, G, s in zip(DECKS, generators, specs, strict=False)
+        Deck(name, G, seed=s.seed, model=s.checkpoint)
+        for name, G, s in zip(DECKS, generators, specs, strict=False)
     ]
     audio = getattr(preset, "audio", None)
     extractor = FeatureExtractor(
@@ -128,8 +156,8 @@ def build_show(
 
     specs_table = dict(registry_specs(registry))
 
-    def routing_for(p):
-        return build_routing(p, generators, params=specs_table)
+    def routing_for(p, gens=None):
+        return build_routing(p, generators if gens is None else gens, params=specs_table)
 
     routing = routing_for(preset)
     show = Show(
@@ -147,6 +175,8 @@ def build_show(
         routing=routing,
         chains=chains if chains is not None else getattr(preset, "effects", None),
         routing_for=routing_for,
+        models=models,
+        preset_config=preset,
     )
     show.preload([c.preset for c in show.cues.cues])  # now, not on the generator thread
     return show
