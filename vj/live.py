@@ -682,6 +682,8 @@ class LiveApp:
             comp.draw(fbo, t, cc, None, None)
             if self.hud_lines:  # over this output: the text and the display's frame times
                 comp.draw_hud(fbo, self.hud_lines, frame_time_graph(self.frame_ms))
+                if cc.probe > 0.0:  # the latency marker stays the last thing drawn
+                    comp.draw_probe(fbo, int(round(min(cc.probe, 1.0) * 255)))
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()
