@@ -30,6 +30,9 @@ class LiveRecorder:
     `push_frame` copies into one of a few preallocated buffers and never blocks: with every
     buffer queued (the encoder is behind) the frame is dropped and counted in `queue_full`.
     `close()` drains the queue and finalises the file (playable after Ctrl-C); `abort()` drops it.
+    The file is fragmented MP4: when the encoder fails (disk full, an encoder error) the
+    complete fragments are kept at `path` (`salvaged`, all but the last second at most) and
+    `error` says why; the render thread sees `error` and may start a new recording.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class LiveRecorder:
             crf=crf,
             preset=preset,
             audio_channels=self.channels,
+            fragmented=True,
         )
         self._pool = np.zeros((queue_frames + 1, height, width, 3), np.uint8)  # [k, H, W, 3]
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -75,7 +79,8 @@ class LiveRecorder:
         self._last_t: int | None = None  # newest present pushed
         self._closing = False
         self._aborting = False
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # set once the failed file was dealt with
+        self.salvaged: Path | None = None  # where the failed recording's fragments were kept
         self.frames_in = 0
         self.dropped = 0  # two pictures in one output slot: the earlier is not in the file
         self.repeated = 0  # output slots filled by repeating the picture still on screen
@@ -181,8 +186,8 @@ class LiveRecorder:
             self._drain_audio(final=True)
             w.close()
         except BaseException as exc:
-            self.error = exc
-            w.abort()
+            self.salvaged = w.salvage()  # complete fragments kept at `path`; never raises
+            self.error = exc  # published last: a reader of `error` sees the file dealt with
 
     def _emit(self, pending: tuple[np.ndarray, int], next_slot: int) -> None:
         """Write a picture and hold it (repeats) until `next_slot`; the first picture also
@@ -214,7 +219,7 @@ class LiveRecorder:
         """Finish encoding what was pushed and finalise the file, which ends at `t_stop_ns`
         (default: one frame after the last picture pushed — the loop that pushed it has
         stopped — or now if none was); returns its path, or None when the encoder failed
-        (`error` says why; the partial file is removed)."""
+        (`error` says why; `salvaged` names where its complete fragments were kept)."""
         if self._t0 is None:
             self._writer.close()
             return self.path

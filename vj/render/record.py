@@ -21,6 +21,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vj.render.mp4_fragments import FRAGMENTED, keep_playable_prefix
+
 _AUDIO_CHUNK = 1024  # samples per AAC frame
 _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
@@ -34,8 +36,10 @@ def _recording_error(path: Path, exc: OSError) -> RecordingError:
         what = "disk full" if exc.errno != errno.EFBIG else "file size limit reached"
         err = RecordingError(f"{path}: {what} while recording; nothing was written there")
     else:
-        err = RecordingError(f"{path}: cannot write the recording: {exc}")
+        what = f"cannot write the recording: {exc}"
+        err = RecordingError(f"{path}: {what}")
     err.errno = exc.errno
+    err.reason = what  # without the path and without what happens to the file
     return err
 
 
@@ -90,9 +94,12 @@ class VideoWriter:
         crf: int = 20,
         preset: str = "veryfast",
         audio_channels: int = 0,
+        fragmented: bool = False,
     ) -> None:
         """`audio`: the whole track [n, ch], muxed as frames are written. `audio_channels` > 0
-        instead opens an audio stream fed piece by piece with `write_audio` (live recording)."""
+        instead opens an audio stream fed piece by piece with `write_audio` (live recording).
+        `fragmented`: a fragment per second, so `salvage()` can keep what was written when the
+        recording fails (vj/render/mp4_fragments.py)."""
         self.path = Path(path)
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(
@@ -115,13 +122,17 @@ class VideoWriter:
         self.sample_rate = int(sample_rate)
         self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._closed = False
+        self.fragmented = fragmented
+        self.salvaged: Path | None = None  # where salvage() kept the written fragments
         self.stale_removed = remove_stale_parts(self.path)
         n_ch = self._audio.shape[0] if self._audio is not None else int(audio_channels)
         if n_ch not in (0, 1, 2):
             raise ValueError(f"audio_channels must be 0, 1 or 2, got {audio_channels}")
 
         try:
-            self._container = av.open(str(self.tmp_path), mode="w", format="mp4")
+            self._container = av.open(
+                str(self.tmp_path), mode="w", format="mp4", options=FRAGMENTED if fragmented else {}
+            )
         except OSError as exc:
             raise _recording_error(self.path, exc) from exc
         try:
@@ -249,14 +260,43 @@ class VideoWriter:
                     self._container.mux(packet)
             self._container.close()
         except OSError as exc:
-            self.abort()
+            self._drop()
             raise _recording_error(self.path, exc) from exc
         except BaseException:
-            self.abort()
+            self._drop()
             raise
         self._closed = True
         os.replace(self.tmp_path, self.path)
         return self.path
+
+    def salvage(self) -> Path | None:
+        """After a failure: keep what was written (a fragmented writer's complete fragments)
+        at `path` and return it, or drop the file and return None (nothing playable, or not
+        fragmented). Never raises."""
+        if self._closed:
+            return self.salvaged
+        self._closed = True
+        for _ in range(2):  # a failed trailer still closes the file; a failed flush first
+            try:
+                self._container.close()
+                break
+            except Exception:
+                pass
+        try:
+            if self.fragmented:
+                self.salvaged = keep_playable_prefix(self.tmp_path, self.path)
+            else:
+                os.unlink(self.tmp_path)
+        except OSError:
+            pass
+        return self.salvaged
+
+    def _drop(self) -> None:
+        """A failed close: a fragmented file keeps its complete fragments, others go."""
+        if self.fragmented:
+            self.salvage()
+        else:
+            self.abort()
 
     def abort(self) -> None:
         """Drop the recording: close the container and remove the temporary file."""
