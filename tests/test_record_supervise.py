@@ -24,7 +24,7 @@ def _fragmented(path, seconds: float, fps: int = 30) -> None:
     w = VideoWriter(path, 32, 32, fps, crf=23, preset="ultrafast", audio_channels=1,
                     fragmented=True)  # fmt: skip
     rng = np.random.default_rng(0)
-    for i in range(int(seconds * fps)):
+    for _ in range(int(seconds * fps)):
         w.write(rng.integers(0, 255, (32, 32, 3), np.uint8))
         w.write_audio(rng.standard_normal((1, 1600)).astype(np.float32) * 0.1)
     w.close()
