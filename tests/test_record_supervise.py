@@ -4,10 +4,12 @@ recorded is kept playable, and a new file is started beside it (vj/render/record
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import av
@@ -110,3 +112,71 @@ def test_live_recording_that_fills_the_disk_keeps_going_into_a_new_file(tmp_path
     info2, pics2, _ = _decode(second)
     assert info2["rate"] == 60 and len(pics2) > 0
     assert not list(tmp_path.glob(".*.part"))
+
+
+def _reader(proc) -> list[str]:
+    lines: list[str] = []
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _until(cond, proc, lines, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if proc.poll() is not None:
+            pytest.fail(f"vj exited early ({proc.returncode}):\n{''.join(lines)}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{what} after {timeout} s:\n{''.join(lines)}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_live_recording_whose_folder_vanishes_records_on_when_it_is_back(tmp_path):
+    """The recording's folder is removed mid-show (a drive pulled, a wrong `rm -r`): the run
+    goes on and says so once; the restarts fail while the folder is missing and succeed into
+    a new file once it is back; Ctrl-C finalises that one."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    out = folder / "rec.mp4"
+    ckpt = _tiny_checkpoint(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(REPO), JACK_NO_START_SERVER="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vj", "live", "--demo", "--headless", "--record", str(out),
+         "--size", "64x64", "--checkpoint", str(ckpt), "--no-midi", "--osc-port", "0"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = _reader(proc)
+    try:
+        _until(lambda: list(folder.glob(".rec.mp4.*.part")), proc, lines, 180, "no recording")
+        time.sleep(2.0)
+        shutil.rmtree(folder)
+        said = (
+            "recording failed: its file was deleted (was the folder removed?) in rec.mp4; "
+            "nothing could be kept;"
+        )
+        _until(lambda: any(said in x for x in lines), proc, lines, 30, "no failure said")
+        time.sleep(2.0)  # a restart or two fails: no folder
+        folder.mkdir()
+        _until(lambda: list(folder.glob(".rec-2.mp4.*.part")), proc, lines, 60, "no restart")
+        time.sleep(2.0)
+        assert proc.poll() is None  # the show went on
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)  # the reader thread takes the last lines
+    log = "".join(lines)
+    assert proc.returncode == 130, log
+    assert "Traceback" not in log
+    assert sum(said in x for x in lines) == 1, log  # once, not once per frame
+    assert "restart: FileNotFoundError: output folder" in log  # the folder was still missing
+    info, pics, _ = _decode(folder / "rec-2.mp4")
+    assert info["rate"] == 60 and len(pics) > 30, log
+    assert sorted(p.name for p in folder.iterdir()) == ["rec-2.mp4"]

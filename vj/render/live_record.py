@@ -11,14 +11,16 @@ audio clock (a dropout, device drift) is re-aligned with silence or a cut, never
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from vj.clock import now_ns
-from vj.render.record import VideoWriter
+from vj.render.record import RecordingError, VideoWriter
 
 _AUDIO_CHUNK = 1024  # samples per AAC frame
 _RESYNC_S = 0.04  # audio clock off by more than this → re-aligned (smaller: treated as jitter)
@@ -156,8 +158,16 @@ class LiveRecorder:
     def _run(self) -> None:
         w = self._writer
         pending: tuple[np.ndarray, int] | None = None  # (picture, its output slot)
+        next_check = time.monotonic() + 1.0
         try:
             while True:
+                if time.monotonic() >= next_check:  # writes to a deleted file go nowhere
+                    next_check += 1.0
+                    if not os.path.exists(w.tmp_path):
+                        raise RecordingError(
+                            f"{self.path}: its file was deleted while recording",
+                            reason="its file was deleted (was the folder removed?)",
+                        )
                 try:
                     item = self._q.get(timeout=0.05)
                 except queue.Empty:

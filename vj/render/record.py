@@ -28,18 +28,26 @@ _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class RecordingError(OSError):
-    """The recording could not be written (disk full, file too large, I/O error)."""
+    """The recording could not be written (disk full, file too large, I/O error).
+
+    `reason` is the cause in words, without the path and without what became of the file.
+    """
+
+    def __init__(self, *args, reason: str = "") -> None:
+        super().__init__(*args)
+        self.reason = reason
 
 
 def _recording_error(path: Path, exc: OSError) -> RecordingError:
     if exc.errno in _NO_ROOM:
         what = "disk full" if exc.errno != errno.EFBIG else "file size limit reached"
-        err = RecordingError(f"{path}: {what} while recording; nothing was written there")
+        err = RecordingError(
+            f"{path}: {what} while recording; nothing was written there", reason=what
+        )
     else:
         what = f"cannot write the recording: {exc}"
-        err = RecordingError(f"{path}: {what}")
+        err = RecordingError(f"{path}: {what}", reason=what)
     err.errno = exc.errno
-    err.reason = what  # without the path and without what happens to the file
     return err
 
 

@@ -94,11 +94,14 @@ class SupervisedRecording:
         self._retired = True
         rec.close(timeout=5.0)  # joins the finished encoder thread; the file is dealt with
         reason = _reason(rec.error)
-        self.files.append((rec.salvaged, rec.stats(), reason))
+        stats = rec.stats()
+        self.files.append((rec.salvaged, stats, reason))
         if rec.salvaged is not None:
             kept = f"kept {rec.salvaged} up to its last full second"
-        else:
+        elif stats["frames_written"] <= rec.fps:
             kept = "nothing could be kept (it failed within its first second)"
+        else:
+            kept = "nothing could be kept"
         return RecordingFailed(f"{reason} in {rec.path.name}; {kept}")
 
     def _restart(self) -> None:
