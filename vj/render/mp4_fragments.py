@@ -13,8 +13,14 @@ import struct
 from pathlib import Path
 
 # mp4 muxer options: moov written with the first fragment (so it holds the real frame rate),
-# a fragment every second whatever the keyframe interval, offsets relative to each moof
-FRAGMENTED = {"movflags": "delay_moov+default_base_moof", "frag_duration": "1000000"}
+# a fragment every second whatever the keyframe interval, offsets relative to each moof, and
+# each fragment handed to the OS when written (else seconds of it wait in FFmpeg's buffers,
+# lost to a SIGKILL or power cut)
+FRAGMENTED = {
+    "movflags": "delay_moov+default_base_moof",
+    "frag_duration": "1000000",
+    "flush_packets": "1",
+}
 
 
 def playable_prefix(path: str | os.PathLike) -> int:

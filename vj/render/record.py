@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
+import itertools
 import os
 import re
 import signal
@@ -51,8 +53,10 @@ def _recording_error(path: Path, exc: OSError) -> RecordingError:
     return err
 
 
-def remove_stale_parts(path: Path) -> list[Path]:
-    """Remove `.{name}.{pid}.part` temp files beside `path` whose process no longer exists."""
+def remove_stale_parts(path: Path, recovered: list[Path] | None = None) -> list[Path]:
+    """Deal with `.{name}.{pid}.part` temp files beside `path` whose process no longer exists:
+    the playable part of a fragmented one (a killed live recording) is kept beside `path`
+    under a new name (appended to `recovered`); the rest are removed (returned)."""
     removed = []
     pat = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.part$")
     try:
@@ -65,15 +69,35 @@ def remove_stale_parts(path: Path) -> list[Path]:
             continue
         p = path.parent / name
         try:
-            p.unlink()
-            removed.append(p)
+            kept = keep_playable_prefix(p, next_free_path(path))  # None: removed
+        except OSError:
+            continue
+        if kept is not None:
+            if recovered is not None:
+                recovered.append(kept)
             print(
-                f"vj: removed {p}, a partial recording left by a killed process {m.group(1)}",
+                f"vj: recovered {kept}, the playable part of a recording left by a killed "
+                f"process {m.group(1)}",
                 file=sys.stderr,
             )
-        except OSError:
-            pass
+            continue
+        removed.append(p)
+        print(
+            f"vj: removed {p}, a partial recording left by a killed process {m.group(1)}",
+            file=sys.stderr,
+        )
     return removed
+
+
+def next_free_path(path: Path) -> Path:
+    """`rec.mp4` → `rec-2.mp4`, `rec-3.mp4`, …: the first that neither exists nor is being
+    written (no `.rec-2.mp4.<pid>.part` beside it)."""
+    for k in itertools.count(2):
+        cand = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        parts = glob.glob(glob.escape(str(path.parent / f".{cand.name}.")) + "*.part")
+        if not cand.exists() and not parts:
+            return cand
+    raise AssertionError("unreachable")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -132,7 +156,8 @@ class VideoWriter:
         self._closed = False
         self.fragmented = fragmented
         self.salvaged: Path | None = None  # where salvage() kept the written fragments
-        self.stale_removed = remove_stale_parts(self.path)
+        self.stale_recovered: list[Path] = []  # killed live recordings kept beside `path`
+        self.stale_removed = remove_stale_parts(self.path, self.stale_recovered)
         n_ch = self._audio.shape[0] if self._audio is not None else int(audio_channels)
         if n_ch not in (0, 1, 2):
             raise ValueError(f"audio_channels must be 0, 1 or 2, got {audio_channels}")

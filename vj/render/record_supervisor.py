@@ -10,28 +10,18 @@ only ever calls `push_frame`, which never blocks and never raises.
 
 from __future__ import annotations
 
-import glob
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vj.render.record import next_free_path
 from vj.supervise import StageError, Supervisor
+
+__all__ = ["RecordingFailed", "SupervisedRecording", "next_free_path"]
 
 
 class RecordingFailed(StageError):
     """A recording's file failed; the message says why and what was kept."""
-
-
-def next_free_path(path: Path) -> Path:
-    """`rec.mp4` → `rec-2.mp4`, `rec-3.mp4`, …: the first that neither exists nor is being
-    written (no `.rec-2.mp4.<pid>.part` beside it)."""
-    for k in itertools.count(2):
-        cand = path.with_name(f"{path.stem}-{k}{path.suffix}")
-        parts = glob.glob(glob.escape(str(path.parent / f".{cand.name}.")) + "*.part")
-        if not cand.exists() and not parts:
-            return cand
-    raise AssertionError("unreachable")
 
 
 class SupervisedRecording:
@@ -47,7 +37,7 @@ class SupervisedRecording:
         path: str | Path,
         open_recorder: Callable[[Path], object],
         warn: Callable[[str], None] | None = None,
-        max_restarts: int = 5,
+        max_restarts: int = 10,  # 1 + 2 + 4 + 8 + 16 + 30 × 5 s: a drive re-plugged in 3 min
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
