@@ -63,7 +63,8 @@ def test_sender_never_blocks_and_drops_stale_frames():
     sink.fail_next = True
     out.submit(np.zeros((4, 8, 4), np.uint8))
     time.sleep(0.1)
-    assert out.error == "slow output failed: receiver went away" and "!" in out.status()
+    assert out.error == "output slow failed: OSError: receiver went away"
+    assert "! output slow failed (OSError: receiver went away)" in out.status()
     deadline = time.monotonic() + 2
     while out.error is not None and time.monotonic() < deadline:
         out.submit(np.zeros((4, 8, 4), np.uint8))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from dataclasses import replace
 
@@ -107,13 +108,68 @@ def test_unavailable_output_is_a_warning_and_ndi_sends(ctx):
         comp.draw(stage.fbo, i * 10_000_000, {"hud": 0.0})
         stage.finish_frame(None)
     if "ndi" in kinds:
-        import time
-
         time.sleep(0.3)
         ndi = stage.senders[0]
         assert ndi.kind == "ndi" and ndi.sent >= 1 and ndi.error is None
     assert any(line.startswith("! ") for line in stage.status_lines())
     stage.release()
+
+
+class RefusingNdi:
+    """cyndilib's sender as a wedged NDI runtime shows it: each frame hangs, then is refused."""
+
+    def __init__(self, real, hang_s: float):
+        self.real, self.hang_s = real, hang_s
+
+    def write_video(self, data) -> bool:
+        time.sleep(self.hang_s)
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_failing_ndi_output_is_said_once_and_reopened_while_the_stage_renders(ctx, capfd):
+    """A real NDI output inside a Stage render loop; its NDI sender hangs and refuses frames,
+    and the first reopen fails too. The loop never waits on it, the failure is said once
+    (stderr) and shown on the HUD, and the output is reopened and sends again."""
+    if available("ndi") is not None:
+        pytest.skip(available("ndi"))
+    comp = Compositor(ctx, 32, 18, effect="none", filter="bilinear")
+    stage = Stage(ctx, comp, StageOptions(output=(32, 18), outputs=("ndi",), name="vj-fail"))
+    ndi = stage.senders[0]
+    sink = ndi.sink
+    sink._sender = RefusingNdi(sink._sender, hang_s=1.0)  # the NDI library boundary
+    real_open, opens = sink._open, []
+
+    def flaky_open():  # the runtime is not back at the first reopen
+        opens.append(time.monotonic())
+        if len(opens) == 1:
+            raise OSError("NDI runtime not ready")
+        real_open()
+
+    sink._open = flaky_open
+    frame_s, down_lines, k = [], [], 0
+    t_end = time.monotonic() + 6.0
+    while time.monotonic() < t_end and not (len(opens) >= 2 and ndi.sent >= 3):
+        comp.submit_frame(frame(18, 32, k), k, k * 16_000_000)
+        comp.draw(stage.fbo, k * 16_000_000, {"hud": 0.0})
+        t = time.perf_counter()
+        stage.finish_frame(None)
+        frame_s.append(time.perf_counter() - t)
+        down_lines += [x for x in stage.status_lines() if "!" in x]
+        k += 1
+        time.sleep(0.016)
+    err = capfd.readouterr().err
+    stage.release()
+    assert len(opens) == 2 and ndi.sent >= 3 and ndi.error is None  # reopened; sending again
+    assert ndi.errors == 2  # the refused frame and the failed reopen
+    assert max(frame_s) < 0.5 and k > 30  # the render loop never waited on the 1 s hang
+    said = "vj: output ndi failed: RuntimeError: NDI sender refused the frame; restarting in"
+    assert err.count("output ndi failed") == 1 and said in err, err  # the second is held back
+    assert any("output ndi failed (RuntimeError: NDI sender refused the frame)" in x
+               for x in down_lines)  # fmt: skip
+    assert any("restart: OSError: NDI runtime not ready" in x for x in down_lines)
 
 
 def test_status_lines_and_frame_time_graph(ctx):

@@ -3,7 +3,7 @@ growing back-off, and healthy again after a success."""
 
 import pytest
 
-from vj.supervise import Supervisor
+from vj.supervise import StageError, Supervisor
 
 
 class Clock:
@@ -90,3 +90,22 @@ def test_restart_failure_counts_and_interrupts_pass_through():
 
     with pytest.raises(KeyboardInterrupt):
         Supervisor("x", interrupted).step()
+
+
+def test_bounded_restarts_give_up_once_and_worded_errors_keep_their_words():
+    clock, warnings, restarts = Clock(), [], []
+
+    def step():
+        raise StageError("recording rec.mp4 failed: disk full; kept rec.mp4 (120 frames)")
+
+    sup = Supervisor("recording", step, lambda: restarts.append(1), warnings.append,
+                     backoff_s=1.0, max_backoff_s=1.0, warn_interval_s=0.0,
+                     max_restarts=2, clock=clock)  # fmt: skip
+    for k in range(100):  # 10 s: fail, restart, fail, restart, fail → gave up
+        clock.t = k * 0.1
+        sup.step()
+    assert len(restarts) == 2 and sup.attempts == 2 and sup.failures == 3 and sup.gave_up
+    assert sup.last_error == "recording rec.mp4 failed: disk full; kept rec.mp4 (120 frames)"
+    assert "gave up after 2 restart(s)" in sup.status and not sup.healthy
+    assert len(warnings) == 3 and warnings[-1].endswith("gave up after 2 restart(s)")
+    assert "StageError" not in warnings[0]

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -407,6 +408,7 @@ class LiveApp:
         self._want_chains: dict | None = None  # likewise (request_chains)
         self._bad_effects: set[str] = set()
         self._stage = self._operator = None  # vj.render.stage.Stage / OperatorWindow, if open
+        self._recording = None  # vj.render.record_supervisor.SupervisedRecording, headless
         self._last: tuple[GenFrame | None, CompositorControls | None] = (None, None)
         self._shown = -1
         from vj.profile.probe import level
@@ -610,29 +612,45 @@ class LiveApp:
             ctx.release()
 
     def _start_recorder(self):
-        """The headless recording: CFR at the display rate, input audio muxed by capture time."""
+        """The headless recording: CFR at the display rate, input audio muxed by capture time.
+        Supervised: a file that fails mid-show is kept, said once, and a new one started."""
         from vj.render.live_record import LiveRecorder
+        from vj.render.record_supervisor import SupervisedRecording
 
         o = self.options
         sr = self.audio.sample_rate if self.audio is not None else None
-        rec = LiveRecorder(o.record, o.width, o.height, o.fps, sample_rate=sr)
-        rec.start()
+
+        def open_recorder(path):
+            rec = LiveRecorder(path, o.width, o.height, o.fps, sample_rate=sr)
+            rec.start()
+            if path != Path(o.record):
+                warn(f"recording into {path}")
+            return rec
+
+        rec = self._recording = SupervisedRecording(o.record, open_recorder, warn=warn)
         self.audio_taps.append(rec.push_audio)
         return rec
 
     def _finish_recorder(self, rec, t_stop_ns: int | None = None) -> None:
         self.audio_taps.remove(rec.push_audio)
         self.gen.stop()  # its frames are no longer shown: give the encoder the CPU
-        path = rec.close(t_stop_ns=t_stop_ns)
-        s = rec.stats()
-        if path is None:
-            warn(f"recording {rec.path} failed: {rec.error}")
-        else:
-            warn(
-                f"recorded {path} ({s['frames_written']} frames at {rec.fps:g} fps CFR: "
-                f"{s['repeated']} repeated, {s['dropped'] + s['queue_full']} dropped; "
-                f"{s['audio_samples'] / max(rec.sample_rate, 1):.1f} s audio)"
-            )
+        fps, sr = rec.rec.fps, max(rec.rec.sample_rate, 1)
+        last = rec.close(t_stop_ns=t_stop_ns)  # None: it failed and was reported already
+        if last is not None:
+            path, s, failed = last
+            if failed is not None and path is None:
+                warn(f"recording failed: {failed}; nothing could be kept")
+            elif failed is not None:
+                warn(f"recording failed: {failed}; kept {path} up to its last full second")
+            else:
+                warn(
+                    f"recorded {path} ({s['frames_written']} frames at {fps:g} fps CFR: "
+                    f"{s['repeated']} repeated, {s['dropped'] + s['queue_full']} dropped; "
+                    f"{s['audio_samples'] / sr:.1f} s audio)"
+                )
+        if len(rec.files) > 1:
+            kept = [str(p) for p, _, _ in rec.files if p is not None]
+            warn(f"recordings of this show: {', '.join(kept) or 'none kept'}")
 
     def _frame(self, comp, fbo, swap) -> None:
         if self.gen.error is not None:
@@ -775,6 +793,8 @@ class LiveApp:
         elif sup.restarts and t - self._t_restart_ns < WARN_HOLD_NS:
             ago = (t - self._t_restart_ns) / 1e9
             out.append(f"generator restarted {sup.restarts}x ({ago:.0f} s ago; {sup.last_error})")
+        if self._recording is not None and self._recording.status:
+            out.append(self._recording.status)  # a failed recording, until it records again
         return out
 
     def _hud_lines(self, item: GenFrame | None) -> list[str]:

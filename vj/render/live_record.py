@@ -11,14 +11,16 @@ audio clock (a dropout, device drift) is re-aligned with silence or a cut, never
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from vj.clock import now_ns
-from vj.render.record import VideoWriter
+from vj.render.record import RecordingError, VideoWriter
 
 _AUDIO_CHUNK = 1024  # samples per AAC frame
 _RESYNC_S = 0.04  # audio clock off by more than this → re-aligned (smaller: treated as jitter)
@@ -30,6 +32,9 @@ class LiveRecorder:
     `push_frame` copies into one of a few preallocated buffers and never blocks: with every
     buffer queued (the encoder is behind) the frame is dropped and counted in `queue_full`.
     `close()` drains the queue and finalises the file (playable after Ctrl-C); `abort()` drops it.
+    The file is fragmented MP4: when the encoder fails (disk full, an encoder error) the
+    complete fragments are kept at `path` (`salvaged`, all but the last second at most) and
+    `error` says why; the render thread sees `error` and may start a new recording.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class LiveRecorder:
             crf=crf,
             preset=preset,
             audio_channels=self.channels,
+            fragmented=True,
         )
         self._pool = np.zeros((queue_frames + 1, height, width, 3), np.uint8)  # [k, H, W, 3]
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -75,7 +81,8 @@ class LiveRecorder:
         self._last_t: int | None = None  # newest present pushed
         self._closing = False
         self._aborting = False
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # set once the failed file was dealt with
+        self.salvaged: Path | None = None  # where the failed recording's fragments were kept
         self.frames_in = 0
         self.dropped = 0  # two pictures in one output slot: the earlier is not in the file
         self.repeated = 0  # output slots filled by repeating the picture still on screen
@@ -151,8 +158,16 @@ class LiveRecorder:
     def _run(self) -> None:
         w = self._writer
         pending: tuple[np.ndarray, int] | None = None  # (picture, its output slot)
+        next_check = time.monotonic() + 1.0
         try:
             while True:
+                if time.monotonic() >= next_check:  # writes to a deleted file go nowhere
+                    next_check += 1.0
+                    if not os.path.exists(w.tmp_path):
+                        raise RecordingError(
+                            f"{self.path}: its file was deleted while recording",
+                            reason="its file was deleted (was the folder removed?)",
+                        )
                 try:
                     item = self._q.get(timeout=0.05)
                 except queue.Empty:
@@ -181,8 +196,8 @@ class LiveRecorder:
             self._drain_audio(final=True)
             w.close()
         except BaseException as exc:
-            self.error = exc
-            w.abort()
+            self.salvaged = w.salvage()  # complete fragments kept at `path`; never raises
+            self.error = exc  # published last: a reader of `error` sees the file dealt with
 
     def _emit(self, pending: tuple[np.ndarray, int], next_slot: int) -> None:
         """Write a picture and hold it (repeats) until `next_slot`; the first picture also
@@ -214,7 +229,7 @@ class LiveRecorder:
         """Finish encoding what was pushed and finalise the file, which ends at `t_stop_ns`
         (default: one frame after the last picture pushed — the loop that pushed it has
         stopped — or now if none was); returns its path, or None when the encoder failed
-        (`error` says why; the partial file is removed)."""
+        (`error` says why; `salvaged` names where its complete fragments were kept)."""
         if self._t0 is None:
             self._writer.close()
             return self.path

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
+import itertools
 import os
 import re
 import signal
@@ -21,26 +23,40 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vj.render.mp4_fragments import FRAGMENTED, keep_playable_prefix
+
 _AUDIO_CHUNK = 1024  # samples per AAC frame
 _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class RecordingError(OSError):
-    """The recording could not be written (disk full, file too large, I/O error)."""
+    """The recording could not be written (disk full, file too large, I/O error).
+
+    `reason` is the cause in words, without the path and without what became of the file.
+    """
+
+    def __init__(self, *args, reason: str = "") -> None:
+        super().__init__(*args)
+        self.reason = reason
 
 
 def _recording_error(path: Path, exc: OSError) -> RecordingError:
     if exc.errno in _NO_ROOM:
         what = "disk full" if exc.errno != errno.EFBIG else "file size limit reached"
-        err = RecordingError(f"{path}: {what} while recording; nothing was written there")
+        err = RecordingError(
+            f"{path}: {what} while recording; nothing was written there", reason=what
+        )
     else:
-        err = RecordingError(f"{path}: cannot write the recording: {exc}")
+        what = f"cannot write the recording: {exc}"
+        err = RecordingError(f"{path}: {what}", reason=what)
     err.errno = exc.errno
     return err
 
 
-def remove_stale_parts(path: Path) -> list[Path]:
-    """Remove `.{name}.{pid}.part` temp files beside `path` whose process no longer exists."""
+def remove_stale_parts(path: Path, recovered: list[Path] | None = None) -> list[Path]:
+    """Deal with `.{name}.{pid}.part` temp files beside `path` whose process no longer exists:
+    the playable part of a fragmented one (a killed live recording) is kept beside `path`
+    under a new name (appended to `recovered`); the rest are removed (returned)."""
     removed = []
     pat = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.part$")
     try:
@@ -53,15 +69,35 @@ def remove_stale_parts(path: Path) -> list[Path]:
             continue
         p = path.parent / name
         try:
-            p.unlink()
-            removed.append(p)
+            kept = keep_playable_prefix(p, next_free_path(path))  # None: removed
+        except OSError:
+            continue
+        if kept is not None:
+            if recovered is not None:
+                recovered.append(kept)
             print(
-                f"vj: removed {p}, a partial recording left by a killed process {m.group(1)}",
+                f"vj: recovered {kept}, the playable part of a recording left by a killed "
+                f"process {m.group(1)}",
                 file=sys.stderr,
             )
-        except OSError:
-            pass
+            continue
+        removed.append(p)
+        print(
+            f"vj: removed {p}, a partial recording left by a killed process {m.group(1)}",
+            file=sys.stderr,
+        )
     return removed
+
+
+def next_free_path(path: Path) -> Path:
+    """`rec.mp4` → `rec-2.mp4`, `rec-3.mp4`, …: the first that neither exists nor is being
+    written (no `.rec-2.mp4.<pid>.part` beside it)."""
+    for k in itertools.count(2):
+        cand = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        parts = glob.glob(glob.escape(str(path.parent / f".{cand.name}.")) + "*.part")
+        if not cand.exists() and not parts:
+            return cand
+    raise AssertionError("unreachable")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -90,9 +126,12 @@ class VideoWriter:
         crf: int = 20,
         preset: str = "veryfast",
         audio_channels: int = 0,
+        fragmented: bool = False,
     ) -> None:
         """`audio`: the whole track [n, ch], muxed as frames are written. `audio_channels` > 0
-        instead opens an audio stream fed piece by piece with `write_audio` (live recording)."""
+        instead opens an audio stream fed piece by piece with `write_audio` (live recording).
+        `fragmented`: a fragment per second, so `salvage()` can keep what was written when the
+        recording fails (vj/render/mp4_fragments.py)."""
         self.path = Path(path)
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(
@@ -115,13 +154,18 @@ class VideoWriter:
         self.sample_rate = int(sample_rate)
         self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._closed = False
-        self.stale_removed = remove_stale_parts(self.path)
+        self.fragmented = fragmented
+        self.salvaged: Path | None = None  # where salvage() kept the written fragments
+        self.stale_recovered: list[Path] = []  # killed live recordings kept beside `path`
+        self.stale_removed = remove_stale_parts(self.path, self.stale_recovered)
         n_ch = self._audio.shape[0] if self._audio is not None else int(audio_channels)
         if n_ch not in (0, 1, 2):
             raise ValueError(f"audio_channels must be 0, 1 or 2, got {audio_channels}")
 
         try:
-            self._container = av.open(str(self.tmp_path), mode="w", format="mp4")
+            self._container = av.open(
+                str(self.tmp_path), mode="w", format="mp4", options=FRAGMENTED if fragmented else {}
+            )
         except OSError as exc:
             raise _recording_error(self.path, exc) from exc
         try:
@@ -249,14 +293,43 @@ class VideoWriter:
                     self._container.mux(packet)
             self._container.close()
         except OSError as exc:
-            self.abort()
+            self._drop()
             raise _recording_error(self.path, exc) from exc
         except BaseException:
-            self.abort()
+            self._drop()
             raise
         self._closed = True
         os.replace(self.tmp_path, self.path)
         return self.path
+
+    def salvage(self) -> Path | None:
+        """After a failure: keep what was written (a fragmented writer's complete fragments)
+        at `path` and return it, or drop the file and return None (nothing playable, or not
+        fragmented). Never raises."""
+        if self._closed:
+            return self.salvaged
+        self._closed = True
+        for _ in range(2):  # a failed trailer still closes the file; a failed flush first
+            try:
+                self._container.close()
+                break
+            except Exception:
+                pass
+        try:
+            if self.fragmented:
+                self.salvaged = keep_playable_prefix(self.tmp_path, self.path)
+            else:
+                os.unlink(self.tmp_path)
+        except OSError:
+            pass
+        return self.salvaged
+
+    def _drop(self) -> None:
+        """A failed close: a fragmented file keeps its complete fragments, others go."""
+        if self.fragmented:
+            self.salvage()
+        else:
+            self.abort()
 
     def abort(self) -> None:
         """Drop the recording: close the container and remove the temporary file."""

@@ -2,17 +2,24 @@
 
 The render thread fills a free buffer (a readback lands there) and publishes it; the sender
 thread takes the newest, flips it to top-row-first and sends it. A frame the sink was too slow
-for is overwritten, never queued (counted in `dropped`). A failing sink is reported in `error`
-and reopened every `retry_s`, while the show goes on. A sink whose library is tied to one
+for is overwritten, never queued (counted in `dropped`). A failing sink (an exception in its
+`send` or `reopen`) is caught on the sender thread by the shared `Supervisor` policy
+(vj/supervise.py): said on stderr at most once per 5 s as "output ndi failed: ...", shown in
+`status()` for the HUD, and reopened after a back-off (`retry_s` doubling to 10 s) while the
+show goes on; the render thread never waits on it. A sink whose library is tied to one
 thread (`close_on_sender_thread`: Spout's GL context) is also closed on the sender thread.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
+
+from vj.supervise import Supervisor
 
 
 class OutputUnavailable(RuntimeError):
@@ -20,7 +27,14 @@ class OutputUnavailable(RuntimeError):
 
 
 class FrameSender:
-    def __init__(self, sink, width: int, height: int, retry_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        sink,
+        width: int,
+        height: int,
+        retry_s: float = 0.5,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.sink = sink
         self.kind = getattr(sink, "kind", type(sink).__name__)
         self.size = (int(width), int(height))
@@ -33,13 +47,18 @@ class FrameSender:
         self._filling = -1
         self._wake = threading.Event()
         self._stop = False
-        self._retry_s = retry_s
         self.sent = 0
         self.dropped = 0
-        self.errors = 0
-        self.error: str | None = None
         self.last_send_ms = 0.0
         self._close_here = bool(getattr(sink, "close_on_sender_thread", False))
+        self.supervisor = Supervisor(
+            f"output {self.kind}",
+            self._send,
+            restart=sink.reopen,
+            warn=warn or _warn,
+            backoff_s=retry_s,
+            max_backoff_s=10.0,
+        )
         self._thread = threading.Thread(target=self._run, name=f"vj-out-{self.kind}", daemon=True)
         self._thread.start()
 
@@ -67,6 +86,16 @@ class FrameSender:
         np.copyto(self.buffer(), frame[..., : self.components])
         self.publish()
 
+    @property
+    def error(self) -> str | None:
+        """What failed while the sink is down, else None."""
+        sup = self.supervisor
+        return None if sup.healthy else f"output {self.kind} failed: {sup.last_error}"
+
+    @property
+    def errors(self) -> int:
+        return self.supervisor.failures
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -81,7 +110,6 @@ class FrameSender:
             pass
 
     def _loop(self) -> None:
-        next_retry = 0.0
         while not self._stop:
             self._wake.wait(0.5)
             self._wake.clear()
@@ -90,28 +118,22 @@ class FrameSender:
                 self._busy = i
             if i < 0:
                 continue
-            try:
-                if self.error is not None:
-                    if time.monotonic() < next_retry:
-                        continue
-                    self.sink.reopen()
-                    self.error = None
-                t0 = time.perf_counter()
-                self.sink.send(np.ascontiguousarray(self._bufs[i][::-1]))  # top row first
-                self.last_send_ms = (time.perf_counter() - t0) * 1e3
-                self.sent += 1
-            except Exception as exc:  # a failed sink must not end the show: report, retry
-                self.errors += 1
-                self.error = f"{self.kind} output failed: {exc}"
-                next_retry = time.monotonic() + self._retry_s
+            try:  # a failed sink must not end the show: caught, said, reopened after a while
+                self.supervisor.step(i)
             finally:
                 with self._lock:
                     self._busy = -1
 
+    def _send(self, i: int) -> None:
+        t0 = time.perf_counter()
+        self.sink.send(np.ascontiguousarray(self._bufs[i][::-1]))  # top row first
+        self.last_send_ms = (time.perf_counter() - t0) * 1e3
+        self.sent += 1
+
     def status(self) -> str:
         """One HUD line."""
         s = f"{self.kind}: {self.sent} sent, {self.dropped} dropped, {self.last_send_ms:.1f} ms"
-        return s + (f"  ! {self.error}" if self.error else "")
+        return s + (f"  ! {self.supervisor.status}" if not self.supervisor.healthy else "")
 
     def close(self) -> None:
         self._stop = True
@@ -119,3 +141,7 @@ class FrameSender:
         self._thread.join(timeout=2.0)
         if not self._close_here:
             self._close_sink()
+
+
+def _warn(msg: str) -> None:
+    print(f"vj: {msg}", file=sys.stderr, flush=True)
