@@ -177,7 +177,7 @@ def test_spout_refusal_is_reported_and_the_sender_reopened(monkeypatch):
     deadline = time.monotonic() + 20
     while out.error is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert out.error == "spout output failed: Spout sender refused the frame"
+    assert out.error == "output spout failed: Spout sender refused the frame"
     while out.sent == 0 and time.monotonic() < deadline:
         out.submit(np.zeros((4, 8, 4), np.uint8))
         time.sleep(0.02)

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from vj.supervise import StageError
+
 _INFO = {  # kind: (sys.platform, OS, import name, pip name, extra)
     "spout": ("win32", "Windows", "SpoutGL", "SpoutGL", 'pip install -e ".[spout]"'),
     "syphon": ("darwin", "macOS", "syphon", "syphon-python", 'pip install -e ".[syphon]"'),
@@ -62,7 +64,7 @@ class SpoutSink:
         # no GL context is current on the sender thread: Spout makes a hidden one here
         # (it returns at once when one is current)
         if not sender.createOpenGL():
-            raise RuntimeError("Spout could not create its OpenGL context")
+            raise StageError("Spout could not create its OpenGL context")
         sender.setSenderName(self.name)
         self._sender, self._format = sender, GL_RGBA
 
@@ -71,7 +73,7 @@ class SpoutSink:
             self._open()
         h, w = rgba.shape[:2]
         if not self._sender.sendImage(rgba, w, h, self._format, False, 0):  # no flip, fbo 0
-            raise RuntimeError("Spout sender refused the frame")
+            raise StageError("Spout sender refused the frame")
         self._sender.setFrameSync(self.name)  # receivers waiting on a new frame wake now
 
     def reopen(self) -> None:
