@@ -1,19 +1,17 @@
 """Train the embedded default generator on the project's own procedural imagery.
 
-Phase 1 (this script's default): supervised warm start. For each z the generator's picture is
-regressed onto the procedural picture rendered from parameters derived from z
-(vj.gan.procedural), with a multi-scale L1 + image-gradient loss. It gives structured, varied,
-smoothly interpolating pictures in CPU-hours; an adversarial phase (`vj train`) can follow.
+Default `--mode gan` (what ships): vj train's StyleGAN2 loop (vj.gan.train) on a seeded set of
+`--images` procedural pictures (vj.gan.procedural, rendered at 2x and box-filtered) at
+`--train-res`, resumable from RUN_DIR/state.pt and stopped by `--hours` of the run's own clock
+or `--kimg`; the EMA generator is then grafted into the 256x256 default (the blocks above
+--train-res with zero toRGB) and written to RUN_DIR/default.safetensors.
 
-Seeded and resumable: z for step s comes from a generator seeded by (seed, s), so a resumed
-run draws the same batches as an uninterrupted one. State is written atomically to
-RUN_DIR/state.pt (loaded with weights_only=True) every --save-every steps, with the EMA
-generator exported as RUN_DIR/default.safetensors and a sample grid RUN_DIR/grid.png.
+    python tools/train_default.py -o RUN_DIR --hours 2 --threads 2    # again to continue
 
-    python tools/train_default.py -o RUN_DIR [--steps N] [--batch B] [--init CKPT]
-
---init starts from a generator checkpoint (e.g. the committed default) with a fresh optimiser:
-the way a later session continues the run when the full state is not at hand.
+`--mode imle` / `--mode paired` are the supervised warm starts tried first (regressing G onto
+procedural pictures, multi-scale L1 + image-gradient loss; state.pt of their own format, an
+eval-loss-gated default.safetensors, grid.png); neither beat the random init. --init starts
+them from a generator checkpoint with a fresh optimiser.
 """
 
 from __future__ import annotations
