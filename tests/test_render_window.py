@@ -13,6 +13,8 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,8 +58,18 @@ def xvfb(tmp_path_factory):
     if not buf.strip():
         proc.kill()
         pytest.fail(f"Xvfb did not start: {proc.stderr.read().decode(errors='replace')}")
+    num = buf.strip().decode()
+    # the server must still be up and listening when the child connects (a loaded CI machine
+    # once gave "Failed to open display" here): wait for its socket, say why if it went away
+    sock = Path(f"/tmp/.X11-unix/X{num}")
+    t_end = time.monotonic() + 10.0
+    while not sock.exists() and proc.poll() is None and time.monotonic() < t_end:
+        time.sleep(0.05)
+    if proc.poll() is not None or not sock.exists():
+        proc.kill()
+        pytest.fail(f"Xvfb :{num} is not listening: {proc.stderr.read().decode(errors='replace')}")
     try:
-        yield f":{buf.strip().decode()}", fbdir / "Xvfb_screen0"
+        yield f":{num}", fbdir / "Xvfb_screen0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
