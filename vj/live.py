@@ -694,14 +694,10 @@ class LiveApp:
             cc = self._probe_on_shown(cc, item)
         # the HUD describes the frame on screen (the newest tick's), not only fresh ones
         self.hud_lines = self._hud_lines(self._last[0]) if cc.hud else None
-        if comp.defer_hud:  # a Stage (window only, with its graph) or a recording (none)
-            comp.draw(fbo, t, cc, None, self.hud_lines)
-        else:
-            comp.draw(fbo, t, cc, None, None)
-            if self.hud_lines:  # over this output: the text and the display's frame times
-                comp.draw_hud(fbo, self.hud_lines, frame_time_graph(self.frame_ms))
-                if cc.probe > 0.0:  # the latency marker stays the last thing drawn
-                    comp.draw_probe(fbo, int(round(min(cc.probe, 1.0) * 255)))
+        # a Stage draws the deferred HUD on the window only, with its own graph; over this
+        # output the HUD carries the display's frame times
+        graph = None if comp.defer_hud or not self.hud_lines else frame_time_graph(self.frame_ms)
+        comp.draw(fbo, t, cc, None, self.hud_lines, hud_graph=graph)
         if item is not None:
             self.stamps.stamp(item.index, "composite")
         t_swap = swap()

@@ -537,8 +537,11 @@ class Compositor:
         params: CompositorControls | dict[str, float],
         features: AudioFeatures | None = None,
         hud_lines: list[str] | None = None,
+        hud_graph=None,
     ) -> None:
         """Render one display frame into `fbo` for time `t_ns` (deterministic in its inputs).
+
+        `hud_graph`: an optional frame-time coverage image drawn below the HUD text (draw_hud).
 
         `params` is the Show's CompositorControls (everything already smoothed and modulated,
         the onset pulse included), or a plain parameter dict (tests, tools): then there is no
@@ -579,7 +582,7 @@ class Compositor:
         )
         self.pending_hud = list(hud_lines) if show_hud and self.defer_hud else None
         if show_hud and not self.defer_hud:
-            self.draw_hud(fbo, hud_lines)
+            self.draw_hud(fbo, hud_lines, hud_graph)
         # 5. the latency probe's marker, last: nothing drawn after it may touch it
         if cc.probe > 0.0:
             self.draw_probe(fbo, int(round(min(cc.probe, 1.0) * 255)))
