@@ -38,6 +38,7 @@ from vj.gan import procedural  # noqa: E402
 from vj.gan.checkpoint import load_generator, save_generator  # noqa: E402
 from vj.gan.commands import to_uint8, write_png  # noqa: E402
 from vj.gan.stylegan2 import make_default_generator  # noqa: E402
+from vj.gan.train import refresh_w_avg  # noqa: E402
 
 
 def multiscale_loss(out: torch.Tensor, target: torch.Tensor, scales: int = 5) -> torch.Tensor:
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             improved = eval_loss < best
             best = min(best, eval_loss)
             meta = dict(info, steps=step, wall_s=round(wall), eval_loss=round(eval_loss, 4))
-            _update_w_avg(G_ema)
+            refresh_w_avg(G_ema)
             if improved:
                 save_generator(
                     G_ema,
@@ -275,7 +276,7 @@ def graft_default(G_low, seed: int = 0):
             if block.resolution > G_low.img_resolution:
                 block.torgb.weight.zero_()
                 block.torgb.bias.zero_()
-    _update_w_avg(G)
+    refresh_w_avg(G)
     return G.eval().requires_grad_(False)
 
 
@@ -311,13 +312,6 @@ def main_gan(args) -> int:
     })  # fmt: skip
     print(f"wrote {out / 'default.safetensors'} ({meta['kimg']} kimg)", flush=True)
     return 0
-
-
-def _update_w_avg(G) -> None:
-    """w_avg = mean w of 4096 seeded z (truncation needs it; training leaves it stale)."""
-    with torch.no_grad():
-        z = torch.randn([4096, G.z_dim], generator=torch.Generator().manual_seed(0))
-        G.mapping.w_avg.copy_(G.mapping(z)[:, 0].mean(0))
 
 
 if __name__ == "__main__":

@@ -439,10 +439,7 @@ def snapshot(st: TrainState, cfg: TrainConfig, run_dir: Path) -> None:
     from vj.gan.checkpoint import save_generator
     from vj.gan.commands import write_png
 
-    with torch.no_grad():
-        z = torch.randn([4096, st.G_ema.z_dim], generator=torch.Generator().manual_seed(0))
-        dev = next(st.G_ema.parameters()).device
-        st.G_ema.mapping.w_avg.copy_(st.G_ema.mapping(z.to(dev))[:, 0].mean(0))
+    refresh_w_avg(st.G_ema)
     save_state(run_dir / "state.pt", st, cfg)
     save_generator(
         st.G_ema,
@@ -453,6 +450,14 @@ def snapshot(st: TrainState, cfg: TrainConfig, run_dir: Path) -> None:
         },
     )
     write_png(run_dir / f"grid-{st.nimg // 1000:06d}kimg.png", image_grid(sample_grid(st.G_ema), 4))
+
+
+def refresh_w_avg(G: Generator) -> None:
+    """w_avg = mean w of 4096 seeded z (truncation needs it; training leaves it stale)."""
+    with torch.no_grad():
+        z = torch.randn([4096, G.z_dim], generator=torch.Generator().manual_seed(0))
+        dev = next(G.parameters()).device
+        G.mapping.w_avg.copy_(G.mapping(z.to(dev))[:, 0].mean(0))
 
 
 def image_grid(imgs: torch.Tensor, cols: int) -> np.ndarray:
