@@ -114,3 +114,36 @@ def test_engine_reads_bends_and_masks_from_deck_controls():
     assert np.abs(bent[..., :3].astype(int) - want8.astype(int)).max() <= 3
     again = eng.render(DeckControls("A", ws, ns)).rgba
     np.testing.assert_array_equal(again, plain)
+
+
+def test_lazy_noise_masks_render_as_their_maps():
+    """NoiseMasks (the Show's fast path: S coefficients, maps made when read) renders exactly
+    as the explicit tuple of maps it stands for, through the engine; a coefficient below -1
+    floors the map at 0."""
+    from vj.show.frame import NoiseMasks
+    from vj.show.modulate import mask_shape
+
+    G = tiny_generator(**CFG)
+    syn = G.synthesis
+    shapes = syn.noise_shapes
+    last = shapes[-1][0]
+    groups = ((last, np.stack([mask_shape("circle", last).ravel(),
+                               mask_shape("left", last).ravel()])),)  # fmt: skip
+    of_layer = tuple(0 if s[0] == last else None for s in shapes)
+    coef = np.array([2.5, -3.0], np.float32)
+    lazy = NoiseMasks(coef, groups, of_layer)
+    want = 1.0 + 2.5 * mask_shape("circle", last) - 3.0 * mask_shape("left", last)
+    want = np.maximum(want, 0.0)
+    explicit = tuple(None if g is None else torch.from_numpy(want) for g in of_layer)
+    assert len(lazy) == len(shapes)
+    assert all((lazy[k] is None) == (g is None) for k, g in enumerate(of_layer))
+    torch.testing.assert_close(lazy[-1], explicit[-1], atol=1e-6, rtol=0)
+    assert float(lazy[-1].min()) == 0.0  # floored: -3 dips below zero on the left
+    ws = G.mapping(torch.randn(1, 16, generator=torch.Generator().manual_seed(5)), None)
+    ns = torch.ones(syn.num_noise_layers)
+    eng = Engine(G, device="cpu", dtype="fp32", n_buffers=2)
+    a = eng.render(DeckControls("A", ws, ns, noise_masks=lazy)).rgba.copy()
+    b = eng.render(DeckControls("A", ws, ns, noise_masks=explicit)).rgba.copy()
+    plain = eng.render(DeckControls("A", ws, ns)).rgba.copy()
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - plain.astype(int)).max() > 0  # the masks did something

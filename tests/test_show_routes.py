@@ -149,3 +149,38 @@ def test_a_jump_of_the_beat_position_is_one_beat_not_a_burst():
         for b in (0.5, 1.2, 2.1, 900.3, 900.4, 3.0, 4.0)
     ]
     assert steps == [0, 1, 1, 1, 0, 0, 1]  # a Link session joined at beat 900; back to 3
+
+
+def test_compiled_level_readers_equal_the_reference_level():
+    """Each route's pre-resolved reader (the fast path) returns what `_level` (the reference)
+    parses from the source name, for every level source kind, gates included."""
+    sources = ["rms", "centroid", "flatness", "onset_strength", "bpm", "beat_phase",
+               "bar_phase", "band.0", "band.5", "band.11", "band.low", "band.mid", "band.high",
+               "lfo.sine", "lfo.triangle", "lfo.saw", "lfo.ramp", "lfo.square", "lfo.random",
+               "param.zoom"]  # fmt: skip
+    routes = [Route(s, "fx_amount", period=1.5, phase=0.25) for s in sources]
+    routes.append(Route("rms", "zoom", gate="param.zoom"))
+    m = RouteMatrix(routes)
+    rng = np.random.default_rng(3)
+    for k in range(40):
+        f = feats(rms=float(rng.random()), centroid=float(rng.random()),
+                  flatness=float(rng.random()), onset_strength=float(rng.random()),
+                  bands=rng.random(8 if k % 2 else 3).astype(np.float32))  # fmt: skip
+        tv = TempoView(float(rng.uniform(60, 180)), float(rng.uniform(0, 64)), float(rng.random()))
+        inp = Inputs(f, tv, {"zoom": float(rng.random())})
+        m._bands = None
+        for c in m._compiled:
+            assert c.get(inp) == m._level(c.src, inp, c), c.src
+        gated = m._compiled[-1]
+        assert gated.gate_get(inp) == m._level(gated.gate, inp, None)
+
+
+def test_decayed_envelopes_land_exactly_on_zero():
+    """A released envelope becomes exactly 0 (not an endless tail of subnormal floats), so an
+    idle target is skipped by the decks' `any()` checks."""
+    m = RouteMatrix([Route("onset", "noise", release=0.05), Route("rms", "zoom", release=0.05)])
+    m.process(Inputs(feats(onset_count=0, rms=1.0)), DT)
+    m.process(Inputs(feats(onset_count=1, rms=1.0)), DT)
+    for _ in range(300):  # 3 s = 60 time constants
+        o = m.process(Inputs(feats(onset_count=1, rms=0.0)), DT)
+    assert o.decks["A"].noise[0] == 0.0 and o.params["zoom"] == 0.0

@@ -8,10 +8,11 @@ commit and in docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from vj.audio.features import SILENCE, AudioFeatures
@@ -47,6 +48,45 @@ class Bend(NamedTuple):
     zoom: float = 1.0  # > 1 zooms in
 
 
+class NoiseMasks(Sequence):
+    """Per noise layer a spatial gain map [R, R] (or None), made from the tick's few shape
+    coefficients when first read: `1 + Σ_s coef_s · shape_s`, floored at 0 when a coefficient
+    dips below -1. The Show hands over S numbers; the R² work (up to 256² per layer group)
+    runs where the maps are used, on the generator's thread, once per group. Read-only:
+    a map, once made, is shared by every layer of its group and by every later read."""
+
+    __slots__ = ("_coef", "_groups", "_of_layer", "_maps", "_floor")
+
+    def __init__(
+        self,
+        coef: np.ndarray,  # [S] float32, this tick's (a private copy)
+        groups: tuple[tuple[int, np.ndarray], ...],  # per group (R, shapes [S, R*R] float32)
+        of_layer: tuple[int | None, ...],  # [num_noise_layers] group index, None = uniform
+    ) -> None:
+        self._coef = coef
+        self._groups = groups
+        self._of_layer = of_layer
+        self._maps: list[torch.Tensor | None] = [None] * len(groups)
+        self._floor = bool((coef < -1.0).any())  # shapes are 0..1: only then can it dip
+
+    def __len__(self) -> int:
+        return len(self._of_layer)
+
+    def __getitem__(self, k: int) -> torch.Tensor | None:  # [R, R] float32
+        g = self._of_layer[k]
+        if g is None:
+            return None
+        m = self._maps[g]
+        if m is None:
+            r, shapes = self._groups[g]
+            a = (self._coef @ shapes).reshape(r, r)  # [R, R] = Σ_s c_s shape_s
+            a += 1.0
+            if self._floor:
+                np.maximum(a, 0.0, out=a)
+            m = self._maps[g] = torch.from_numpy(a)
+        return m
+
+
 @dataclass(frozen=True)
 class DeckControls:
     """What one deck's generator needs for one frame. A superset of the engine's old `Controls`
@@ -57,8 +97,9 @@ class DeckControls:
     noise_strength: torch.Tensor  # [num_noise_layers] fp32 multipliers (1 = as trained)
     keyframe_index: int = 0
     # Per noise layer a spatial multiplier map [H, W] fp32 at that layer's resolution, or None
-    # for "uniform". None as a whole = no masks (the fast path).
-    noise_masks: tuple[torch.Tensor | None, ...] | None = None
+    # for "uniform" (a tuple, or NoiseMasks: made from shape coefficients when first read).
+    # None as a whole = no masks (the fast path).
+    noise_masks: Sequence[torch.Tensor | None] | None = None
     bends: tuple[Bend, ...] = ()  # empty = no bending (the fast path)
     # the checkpoint this deck plays ("default" = the embedded model): a preset switch can
     # change it, and the drivers render each frame on that model's engine

@@ -45,6 +45,10 @@ class KeyframeBank:
         self.ws = ws.float().contiguous()
         self.flat = self.ws.view(ws.shape[0], -1)  # [K, L*D]: splines are one small matmul
         self.flat_np = self.flat.cpu().numpy()  # the same for numpy callers
+        # wrapped copy [K + 3, L*D], row j = keyframe (j - 1) mod K: the four rows a spline
+        # segment i reads, (i - 1 .. i + 2) mod K, are the contiguous view pad[i : i + 4]
+        k = self.flat_np.shape[0]
+        self.pad_np = self.flat_np[(np.arange(k + 3) - 1) % k].copy()
 
     def __len__(self) -> int:
         return int(self.ws.shape[0])
@@ -178,15 +182,15 @@ class BankLoop:
         i = math.floor(pos)
         t = pos - i
         shape = bank.ws.shape[1:]
+        i %= k
         if self.how == "linear" or k == 1:
             w = np.array([1.0 - t, t], np.float32)
-            return (w @ bank.flat_np[[i % k, (i + 1) % k]]).reshape(shape)
+            return (w @ bank.pad_np[i + 1 : i + 3]).reshape(shape)  # keyframes i, i + 1
         t2, t3 = t * t, t * t * t
         w = 0.5 * np.array(
             [-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2], np.float32
         )
-        idx = [(i - 1) % k, i % k, (i + 1) % k, (i + 2) % k]
-        return (w @ bank.flat_np[idx]).reshape(shape)
+        return (w @ bank.pad_np[i : i + 4]).reshape(shape)  # keyframes i - 1 .. i + 2
 
 
 def next_boundary(beat: float, quantize: str, beats_per_bar: int = 4) -> float:
@@ -298,8 +302,14 @@ class ExpressionMode:
     def apply_np(self, ws: np.ndarray) -> None:
         """In place on a float32 numpy [num_ws, w_dim]: the same blend as `apply`."""
         if self._cur_np is None or self._cur_t != self._t:
-            self._cur_np = self.current().cpu().numpy()
-            self._cur_t = self._t
+            t = self._t
+            to = self._to.cpu().numpy()  # (a view on the CPU)
+            if t >= 1.0:
+                self._cur_np = to
+            else:  # current()'s smoothstep blend, in numpy
+                fr = self._from.cpu().numpy()
+                self._cur_np = fr + (to - fr) * np.float32(t * t * (3.0 - 2.0 * t))
+            self._cur_t = t
         rows = ws[self._sl] if self._contiguous else ws[list(self.rows)]
         rows += self.strength * (self._cur_np - rows)
         if not self._contiguous:

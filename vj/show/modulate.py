@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vj.show.directions import StyleSteer
-from vj.show.frame import Bend, DeckControls, TempoView
+from vj.show.frame import Bend, DeckControls, NoiseMasks, TempoView
 from vj.show.keyframes import BankLoop, ExpressionMode, JumpQueue
 from vj.show.layers import LayerMap
 from vj.show.routes import MASK_SHAPES, DeckOutputs
@@ -106,7 +106,12 @@ class DeckModulation:
         self._basis_np = self.steer._basis.cpu().numpy()  # [S, L*D]
         self._ws_shape = (self.layers.num_ws, int(G.w_dim))
         self._noise_np = nm  # [S, n_noise]
-        self._mask_np = [(ly, r, st.cpu().numpy()) for ly, r, st, _ in self._mask_groups]
+        self._mask_np = tuple((r, st.cpu().numpy()) for _, r, st, _ in self._mask_groups)
+        of_layer: list[int | None] = [None] * n_noise
+        for g, (layers, _, _, _) in enumerate(self._mask_groups):
+            for j in layers:
+                of_layer[j] = g
+        self._mask_of_layer = tuple(of_layer)
         self.expression, self.loop = expression, loop
         self.loop_truncation = loop_truncation
         self.jumps = JumpQueue()
@@ -129,7 +134,7 @@ class DeckModulation:
         CPU decks take a numpy path (a few µs per op where torch costs ~10 on tiny tensors);
         `apply_reference` is the plain torch twin, held equal by a test, used on GPU decks.
         """
-        if c.ws.device.type != "cpu":
+        if not c.ws.is_cpu:
             return self.apply_reference(c, out, tempo)
         f32 = np.float32
         ws = None  # [L, D] float32, a private copy once anything changes it
@@ -147,19 +152,8 @@ class DeckModulation:
             noise = c.noise_strength.detach().numpy() + out.noise.astype(f32) @ self._noise_np
             np.maximum(noise, 0.0, out=noise)
         masks = None
-        if out.masks.size and out.masks.any():
-            acc: list[torch.Tensor | None] = [None] * len(self.layers.noise_res)
-            coef = out.masks.astype(f32)
-            negative = bool((out.masks < -1.0).any())  # shapes are 0..1: only then can it dip
-            for layers, r, stack in self._mask_np:
-                m = (coef @ stack).reshape(r, r)  # [r, r] = 1 + Σ_s c_s shape_s
-                m += 1.0
-                if negative:
-                    np.maximum(m, 0.0, out=m)
-                t = torch.from_numpy(m)
-                for j in layers:  # layers at one resolution share the (immutable) map
-                    acc[j] = t
-            masks = tuple(acc)
+        if out.masks.size and out.masks.any():  # S coefficients: NoiseMasks makes the maps
+            masks = NoiseMasks(out.masks.astype(f32), self._mask_np, self._mask_of_layer)
         bends = self._bends(out)
         if ws is None and noise is None and masks is None and not bends:
             return c

@@ -358,6 +358,9 @@ class Show:
             rate = self._p("drift", t)
             walk = self._walk
             for d in self.decks:
+                mod = self.mods.get(d.name)
+                if mod is not None and mod.loop is not None:
+                    continue  # a bank loop replaces this deck's W+: its walk holds until it ends
                 d.drift(dt, max(rate + walk[d.name], 0.0))
 
     def _env_at(self, t: int, out: np.ndarray) -> None:
