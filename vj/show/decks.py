@@ -105,6 +105,7 @@ class Deck:
         self._band_np: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.reference = False  # True: torch twins only (drift, controls), for tests
         self._avg_ws = self.w_avg.expand(1, self.num_ws, self.w_dim).contiguous()  # walk=False
+        self.avg_rows_np = self._avg_ws.cpu().numpy()[0]  # [num_ws, w_dim], read-only
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -116,6 +117,29 @@ class Deck:
         self._glide: tuple[torch.Tensor, torch.Tensor] | None = None  # (from, to) z's
         self._zv = 0  # bumped on every change of z: the mapped W is reused until then
         self._w_cache: tuple[int, np.ndarray] | None = None
+
+    # z [z_dim] lives as a torch tensor, a numpy array, or both (views of one buffer on the
+    # CPU): the numpy paths hand arrays along without a torch round trip per frame
+    @property
+    def z(self) -> torch.Tensor:
+        t = self._z
+        if t is None:
+            t = self._z = torch.from_numpy(self._z_np)
+        return t
+
+    @z.setter
+    def z(self, v: torch.Tensor) -> None:
+        self._z, self._z_np = v, None
+
+    def _z_numpy(self) -> np.ndarray:
+        """z as float32 numpy (a view on a CPU deck: read-only by convention)."""
+        a = self._z_np
+        if a is None:
+            a = self._z_np = self._z.numpy()
+        return a
+
+    def _set_z_np(self, v: np.ndarray) -> None:
+        self._z, self._z_np = None, v
 
     def _on_sphere(self, z: torch.Tensor) -> torch.Tensor:
         return z * (self._radius / z.norm().clamp_min(1e-6))
@@ -142,12 +166,12 @@ class Deck:
             return
         self._glide = None
         if self.device.type == "cpu" and not self.reference:  # numpy: torch's slerp is ~30 ops
-            z = self.z.numpy()
+            z = self._z_numpy()
             for _ in range(min(count, MAX_JUMPS_PER_STEP)):
                 self.keyframe_index += 1
                 k = self.keys[self.keyframe_index].numpy()
                 z = slerp_np(z, k * np.float32(self._radius / max(_norm(k), 1e-6)), frac)
-            self.z = torch.from_numpy(z)
+            self._set_z_np(z)
         else:
             for _ in range(min(count, MAX_JUMPS_PER_STEP)):
                 self.keyframe_index += 1
@@ -192,14 +216,14 @@ class Deck:
             c = self._drift_c  # [N_DRIFT] float32, reused
             for j, (f, ph) in enumerate(self._drift_fphi):
                 c[j] = math.cos(f * th + ph)
-            z = self.z.numpy()
+            z = self._z_numpy()
             v = c @ self._drift_b_np  # [z_dim]
             # tangent to the sphere: v - (v·u) u with u = z / r
             v -= np.float32(float(v @ z) / (self._radius * self._radius)) * z
             v *= np.float32(dtheta)
             v += z  # z + dθ·v, in the fresh array
             v *= np.float32(self._radius / max(math.sqrt(float(v @ v)), 1e-6))
-            self.z = torch.from_numpy(v)
+            self._set_z_np(v)
         else:
             c = np.cos(self._drift_f * self._theta + self._drift_phi).astype(np.float32)
             v = torch.from_numpy(c).to(self.device) @ self._drift_b  # [z_dim]
@@ -227,13 +251,38 @@ class Deck:
         """
         if self.device.type != "cpu" or self.reference:
             return self.controls_reference(psi, env, band_push, noise_push, intensity)
+        ws, noise = self.controls_np(psi, env, band_push, noise_push, intensity, walk)
+        return self.wrap(ws, noise)
+
+    def wrap(self, ws: np.ndarray | None, noise: np.ndarray | None, **kw) -> DeckControls:
+        """DeckControls over numpy results (None: w_avg in every row / strength 1)."""
+        return DeckControls(
+            deck=self.name,
+            ws=self._avg_ws if ws is None else torch.from_numpy(ws[None]),
+            noise_strength=self._ones if noise is None else torch.from_numpy(noise),
+            keyframe_index=self.keyframe_index,
+            model=self.model,
+            **kw,
+        )
+
+    def controls_np(
+        self,
+        psi: float,
+        env: np.ndarray | None,
+        band_push: float,
+        noise_push: float,
+        intensity: float,
+        walk: bool = True,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """`controls` on a CPU deck as numpy: (ws [num_ws, w_dim] float32, a fresh array the
+        caller may change, or None for w_avg in every row; noise [n_noise] or None for 1)."""
         if not walk:
             w = None
         elif self._w_cache is not None and self._w_cache[0] == self._zv:
             w = self._w_cache[1]
         else:
             if self._map_np is not None:
-                w = self._map_np(self.z.numpy()).copy()  # [w_dim]
+                w = self._map_np(self._z_numpy()).copy()  # [w_dim]
             else:
                 with torch.no_grad():  # [w_dim]: the rows of W+ are equal
                     w = self._map(self.z[None])[0, 0].numpy()
@@ -251,20 +300,10 @@ class Deck:
             if ngain != 0.0:
                 noise = w_noise @ (env * np.float32(ngain))  # [n_noise]
                 noise += 1.0
-        if w is None:
-            wt = self._avg_ws
-        else:
-            if ws is None:
-                base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
-                ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
-            wt = torch.from_numpy(ws[None])
-        return DeckControls(
-            deck=self.name,
-            ws=wt,
-            noise_strength=self._ones if noise is None else torch.from_numpy(noise),
-            keyframe_index=self.keyframe_index,
-            model=self.model,
-        )
+        if w is not None and ws is None:
+            base = avg + (w - avg) * np.float32(psi)  # [w_dim], truncated
+            ws = np.broadcast_to(base, (self.num_ws, self.w_dim)).copy()
+        return ws, noise
 
     def _bands_np(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hit = self._band_np.get(n_bands)

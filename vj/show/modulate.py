@@ -136,25 +136,9 @@ class DeckModulation:
         """
         if not c.ws.is_cpu:
             return self.apply_reference(c, out, tempo)
-        f32 = np.float32
-        ws = None  # [L, D] float32, a private copy once anything changes it
-        if self.loop is not None and tempo is not None:
-            ws = self.loop.ws_np(tempo.beat)
-        if out.style.size and out.style.any():
-            offs = (out.style.astype(f32) @ self._basis_np).reshape(self._ws_shape)
-            ws = (c.ws.detach().numpy()[0] if ws is None else ws) + offs
-        if self.expression is not None:
-            if ws is None:
-                ws = c.ws.detach().numpy()[0].copy()
-            self.expression.apply_np(ws)
-        noise = None
-        if out.noise.size and out.noise.any():
-            noise = c.noise_strength.detach().numpy() + out.noise.astype(f32) @ self._noise_np
-            np.maximum(noise, 0.0, out=noise)
-        masks = None
-        if out.masks.size and out.masks.any():  # S coefficients: NoiseMasks makes the maps
-            masks = NoiseMasks(out.masks.astype(f32), self._mask_np, self._mask_of_layer)
-        bends = self._bends(out)
+        ws0 = c.ws.detach().numpy()[0]  # [L, D] (read-only here: apply_np gets a copy)
+        ns0 = c.noise_strength.detach().numpy()
+        ws, noise, masks, bends = self.apply_np(None, None, out, tempo, ws0, ns0)
         if ws is None and noise is None and masks is None and not bends:
             return c
         return DeckControls(  # (not dataclasses.replace: that costs ~10 µs of introspection)
@@ -166,6 +150,44 @@ class DeckModulation:
             bends=bends,
             model=c.model,
         )
+
+    def apply_np(
+        self,
+        ws: np.ndarray | None,
+        noise: np.ndarray | None,
+        out: DeckOutputs,
+        tempo: TempoView | None = None,
+        ws_base: np.ndarray | None = None,
+        noise_base: np.ndarray | None = None,
+    ) -> tuple[np.ndarray | None, np.ndarray | None, NoiseMasks | None, tuple[Bend, ...]]:
+        """`apply` in numpy: (ws [L, D], noise [n_noise], masks, bends). `ws` / `noise` are the
+        deck's own fresh arrays (changed in place) or None; then `ws_base` [L, D] / `noise_base`
+        (read-only; noise None = 1) are what is copied when something changes them. Returns
+        None for an array nothing changed."""
+        f32 = np.float32
+        if self.loop is not None and tempo is not None:
+            ws = self.loop.ws_np(tempo.beat)  # [L, D], fresh
+        if out.style.size and out.style.any():
+            offs = (out.style.astype(f32) @ self._basis_np).reshape(self._ws_shape)
+            if ws is None:
+                ws = ws_base + offs
+            else:
+                ws += offs
+        if self.expression is not None:
+            if ws is None:
+                ws = ws_base.copy()
+            self.expression.apply_np(ws)
+        if out.noise.size and out.noise.any():
+            push = out.noise.astype(f32) @ self._noise_np  # [n_noise]
+            if noise is None:
+                noise = push + (f32(1.0) if noise_base is None else noise_base)
+            else:
+                noise += push
+            np.maximum(noise, 0.0, out=noise)
+        masks = None
+        if out.masks.size and out.masks.any():  # S coefficients: NoiseMasks makes the maps
+            masks = NoiseMasks(out.masks.astype(f32), self._mask_np, self._mask_of_layer)
+        return ws, noise, masks, self._bends(out)
 
     @staticmethod
     def _bends(out: DeckOutputs) -> tuple[Bend, ...]:

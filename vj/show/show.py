@@ -721,9 +721,23 @@ class Show:
                 c = mod.apply_reference(c, o, tempo)
         else:
             walk = mod is None or getattr(mod, "loop", None) is None  # a loop replaces W+
-            c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
-            if mod is not None:
-                c = mod.apply(c, o, tempo)
+            if (
+                d.device.type == "cpu"
+                and not d.reference
+                and (mod is None or mod.device.type == "cpu")
+            ):
+                # numpy from the walk through the routes, one DeckControls at the end
+                ws, noise = d.controls_np(
+                    psi, env, p["band_push"], p["noise_push"], p["intensity"], walk
+                )
+                masks, bends = None, ()
+                if mod is not None:
+                    ws, noise, masks, bends = mod.apply_np(ws, noise, o, tempo, d.avg_rows_np)
+                c = d.wrap(ws, noise, noise_masks=masks, bends=bends)
+            else:
+                c = d.controls(psi, env, p["band_push"], p["noise_push"], p["intensity"], walk)
+                if mod is not None:
+                    c = mod.apply(c, o, tempo)
         wf = self._w_from.get(d.name)
         if wf is not None and wf.shape == c.ws.shape and self._morph is not None:
             x = min(self._morph_done / self._morph[2], 1.0) if self._morph[2] > 0 else 1.0
