@@ -212,15 +212,26 @@ def test_live_keeps_the_old_model_until_the_new_one_is_built(G, tmp_path):
     for i in range(1, 6):
         fr = show.frame(i * S // 10)
         assert fr.decks[0].model == "default" and fr.preset == "other"  # params switched
+    # the routes for the new model are built on a worker too: record where they are built
+    tick_thread = threading.current_thread()
+    built_on, real = [], show._routing_for
+
+    def routing_for(p, gens=None):
+        built_on.append(threading.current_thread())
+        return real(p, gens)
+
+    show._routing_for = routing_for
     gate.set()
     want = str(tmp_path / "b.safetensors")
-    for _ in range(300):
-        if bank.ready("A", want) is not None:
+    for i in range(600):  # tick on until the deck has swapped (the model, then its routes)
+        fr = show.frame(S + i * S // 100)
+        if fr.decks[0].model == want:
             break
-        threading.Event().wait(0.1)
-    fr = show.frame(S)
+        threading.Event().wait(0.05)
     assert fr.decks[0].model == want and fr.decks[0].ws.shape[1] == G2.num_ws
     assert bank.engine("A", want) == "engine-b"
+    assert built_on and all(t is not tick_thread for t in built_on)  # never on the tick
+    assert show.mods["A"].layers.num_ws == G2.num_ws  # the routes are the new model's
 
 
 def test_a_checkpoint_that_does_not_load_is_reported_and_the_deck_plays_on(G, tmp_path):

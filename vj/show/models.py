@@ -103,6 +103,36 @@ class ModelBank:
         return out
 
 
+class RoutingJob:
+    """The routes of the playing preset for a new set of generators, built on a worker thread
+    (live): SeFa, direction caches and keyframe banks of a new model take tenths of a second,
+    so the tick only starts the job and, once it is done, swaps the decks and installs their
+    routes together. `swaps`: deck index → the checkpoint it moves to."""
+
+    def __init__(self, build: Callable, preset, gens: list, swaps: dict[int, str]) -> None:
+        self.preset, self.gens, self.swaps = preset, tuple(gens), dict(swaps)
+        self.routing = None
+        self.error: str | None = None
+        self._done = threading.Event()
+        threading.Thread(
+            target=self._run, args=(build,), name="vj-model-routes", daemon=True
+        ).start()
+
+    def _run(self, build: Callable) -> None:
+        try:
+            self.routing = build(self.preset, list(self.gens))
+        except Exception as exc:  # noqa: BLE001 - reported; the decks keep their old models
+            self.error = f"routes for the new model(s) not built: {exc}"
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
 def switch_specs(preset, n_decks: int) -> list[tuple[str | None, int | None]]:
     """What a switch to `preset` sets on each of the first `n_decks` decks: (checkpoint, seed),
     None where the preset does not name it (the deck keeps its own).

@@ -159,6 +159,7 @@ class Show:
         self._w_from: dict[str, torch.Tensor] = {}  # deck → [1, num_ws, w_dim] morph start
         self._last_p: dict[str, float] | None = None  # the last tick's parameter table
         self._want_model: dict[str, tuple[str, int | None]] = {}  # deck → (checkpoint, seed)
+        self._routing_job = None  # live: a RoutingJob building the routes of built models
         for d in self.decks:
             d.reset()
         if self.matrix is not None:
@@ -550,7 +551,8 @@ class Show:
                     del self._want_model[d.name]
                     continue
                 self.models.request(d.name, ckpt)
-                swapped |= self._swap_model(i, t)
+                if not self._routes_in_background():  # live: the next ticks swap it in
+                    swapped |= self._swap_model(i, t)
                 continue
             self._want_model.pop(d.name, None)  # the newer switch wins over a pending model
             last = now.get(d.name)
@@ -601,8 +603,15 @@ class Show:
             self._preset_cache[name] = (self._current, routing, self._gens_version)
         return routing
 
+    def _routes_in_background(self) -> bool:
+        """Live: models are built on workers, and so are the routes for them."""
+        return self.models is not None and self.models.background and self._routing_for is not None
+
     def _models_ready(self, t: int) -> None:
         """Models built since the switch that asked for them take over at this tick (live)."""
+        if self._routes_in_background():
+            self._models_ready_background(t)
+            return
         swapped = False
         for i, d in enumerate(self.decks):
             if d.name in self._want_model:
@@ -612,6 +621,50 @@ class Show:
             if routing is not None:
                 self.matrix, self.mods = routing
                 self.matrix.reset()
+
+    def _models_ready_background(self, t: int) -> None:
+        """Live: built models start a RoutingJob; when it is done (a later tick), the decks
+        swap and their routes take over in the same tick. Nothing heavy runs on the tick."""
+        from vj.show.models import RoutingJob
+
+        job = self._routing_job
+        if job is not None:
+            if not job.done():
+                return
+            self._routing_job = None
+            current = job.preset is self._current and all(
+                self._want_model.get(self.decks[i].name, ("",))[0] == ckpt
+                for i, ckpt in job.swaps.items()
+            )
+            if current and job.error is not None:
+                self.errors.append(job.error)
+                for i in job.swaps:  # the old models play on
+                    self._want_model.pop(self.decks[i].name, None)
+                return
+            if current:
+                for i in job.swaps:
+                    self._swap_model(i, t)
+                routing = job.routing
+                if not all(a is b for a, b in zip(self.generators, job.gens, strict=True)):
+                    routing = self._rebuild_routing()  # another deck changed meanwhile (rare)
+                if routing is not None:
+                    self.matrix, self.mods = routing
+                    self.matrix.reset()
+                return
+            # a newer switch asked for something else: start over for what is wanted now
+        gens, swaps = list(self.generators), {}
+        for i, d in enumerate(self.decks):
+            want = self._want_model.get(d.name)
+            if want is None:
+                continue
+            got = self.models.ready(d.name, want[0])
+            if got is None:
+                if self.models.failed(d.name, want[0]):  # the bank reports why
+                    del self._want_model[d.name]
+                continue
+            gens[i], swaps[i] = got[0], want[0]
+        if swaps and self._current is not None:
+            self._routing_job = RoutingJob(self._routing_for, self._current, gens, swaps)
 
     def _finish_morph_at(self, t: int) -> None:
         """A new morph interrupts the running one: continue from where it is now."""
