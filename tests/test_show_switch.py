@@ -272,3 +272,22 @@ def test_engine_for_keeps_the_drivers_first_engines_and_restarts_rebuild_the_oth
     bank.rebuild_engines(lambda g: f"fresh-{g.num_ws}")
     assert bank.engine("A", "b.pt") == f"fresh-{G2.num_ws}" and bank.engine("A", "a.pt") == "bank-a"
     assert not bank.drain_errors()
+
+
+def test_the_hud_names_the_engine_a_swapped_deck_renders_on(G):
+    from vj.gan.engine import Engine
+    from vj.show.decks import Deck
+    from vj.show.models import ModelBank, engine_label
+
+    G2 = small_generator(5, resolution=16)
+    bank = ModelBank(lambda c: (G2, Engine(G2, device="cpu", dtype="fp32")),
+                     {("A", "default"): (G, "first")})  # fmt: skip
+    first = Deck("A", G, 0, "default")
+    assert engine_label("torch cpu fp32", first, bank) == "torch cpu fp32"
+    assert engine_label("torch cpu fp32", first, None) == "torch cpu fp32"
+    bank.request("A", "/sets/night/b.safetensors")  # offline bank: built at once
+    swapped = Deck("A", G2, 0, "/sets/night/b.safetensors")
+    label = engine_label("torch cpu fp32", swapped, bank)
+    assert label.endswith("(b.safetensors)") and label.startswith("torch cpu")
+    missing = Deck("A", G2, 0, "never-built.pt")
+    assert engine_label("torch cpu fp32", missing, bank) == "torch cpu fp32"

@@ -26,6 +26,7 @@ from vj.control.activity import MidiActivity
 from vj.params import ParamRegistry
 from vj.render.hud import HudStatus, frame_time_graph, status_lines
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
+from vj.show.models import engine_label
 from vj.show.show import compositor_at
 from vj.show.wiring import engine_for
 from vj.slot import LatestSlot
@@ -797,9 +798,10 @@ class LiveApp:
         st = self.hud_status(item)
         lines = status_lines(st)
         n = len(lines) - len(st.warnings)  # the warnings stay last but for the extras
-        lines[n:n] = [
-            f"engine {self.engine_descriptions[0]}   decks {len(self.engines)}   {self._upload}"
-        ]
+        show = self.show
+        deck = show.decks[0] if show is not None and show.decks else None
+        engine = engine_label(self.engine_descriptions[0], deck, getattr(show, "models", None))
+        lines[n:n] = [f"engine {engine}   decks {len(self.engines)}   {self._upload}"]
         lines += [text for f in self.options.extra_hud if (text := f())]
         if self.options.learn is not None:
             lines.append(str(self.options.learn.status))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 Key = tuple[str, str]  # (deck name, checkpoint)
 
@@ -101,6 +102,18 @@ class ModelBank:
         out = list(self.errors)
         self.errors.clear()
         return out
+
+
+def engine_label(first: str, deck, models: ModelBank | None) -> str:
+    """What the HUD says a deck renders on: its first engine's description (`first`), or,
+    once a switch moved the deck to another checkpoint, that model's engine and file name."""
+    if models is None or deck is None or models.initial.get(deck.name) == deck.model:
+        return first
+    engine = models.engine(deck.name, deck.model)
+    if engine is None:
+        return first
+    text = getattr(engine, "description", None) or type(engine).__name__
+    return f"{text} ({Path(deck.model).name})"
 
 
 class RoutingJob:
