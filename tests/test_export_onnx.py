@@ -195,3 +195,30 @@ def test_make_engine_reuses_cached_export(exported, tmp_path):
     assert make_engine(G, "torch", device="cpu").backend == "torch-cpu"
     with pytest.raises(ValueError, match="backend 'tpu'"):
         make_engine(G, "tpu")
+
+
+def test_ort_engine_renders_noise_masks_like_torch(exported, capsys):
+    """Noise masks ride on the noise inputs: onnxruntime renders a masked frame as the torch
+    engine does, an unmasked one after it as before, and bends are said to be ignored."""
+    from vj.show.frame import Bend, DeckControls
+
+    G = small_generator(0)
+    eng, ort_eng = Engine(small_generator(0), device="cpu"), OrtEngine(exported, threads=1)
+    c = _controls(G, 1)[0]
+    shapes = G.synthesis.noise_shapes
+    gen = torch.Generator().manual_seed(7)
+    masks = tuple(None if k % 2 else 4.0 * torch.rand(s, generator=gen)
+                  for k, s in enumerate(shapes))  # fmt: skip
+    strong = torch.full_like(c.noise_strength, 8.0)  # loud noise: masks show clearly
+    masked = DeckControls("A", c.ws, strong, noise_masks=masks)
+    plain = DeckControls("A", c.ws, strong)
+    a = eng.render(masked).rgba.astype(np.int16)
+    b = ort_eng.render(masked).rgba.astype(np.int16)
+    assert np.abs(a - b).max() <= 1
+    p_ort = ort_eng.render(plain).rgba.astype(np.int16)
+    assert np.abs(eng.render(plain).rgba.astype(np.int16) - p_ort).max() <= 1  # restored
+    assert np.abs(p_ort - b).max() > 8  # the masks changed the picture
+    assert ort_eng.fallback_reason == ""
+    ort_eng.render(DeckControls("A", c.ws, strong, bends=(Bend(1, rotate=0.3),)))
+    assert "bends ignored" in ort_eng.fallback_reason
+    assert "bends ignored" in capsys.readouterr().err

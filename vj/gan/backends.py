@@ -61,6 +61,19 @@ class OrtEngine(EngineBase):
         self._binding.bind_ortvalue_input("ws", self._vals[0])
         self._binding.bind_ortvalue_input("noise_strength", self._vals[1])
         self._binding.bind_ortvalue_output("img", self._vals[2])
+        # noise inputs bound to our own maps: the file's const noise, times a frame's noise
+        # masks (spatial gains) when it has them — the static graph's way to masks
+        from vj.gan.export import noise_defaults
+
+        meta_inputs = meta["noise_inputs"]
+        defaults = noise_defaults(onnx_path)
+        self._noise_const = [defaults[n].astype(np.float32) for n in meta_inputs]  # [1,1,R,R]
+        self._noise = [c.copy() for c in self._noise_const]
+        self._noise_masked = [False] * len(self._noise)
+        for name, arr in zip(meta_inputs, self._noise, strict=True):
+            v = ort.OrtValue.ortvalue_from_numpy(arr)
+            self._vals.append(v)
+            self._binding.bind_ortvalue_input(name, v)
         self._img_t = torch.from_numpy(self._img)
         self._ring = _Ring(self.n_buffers, r, output, self.device)
         self._count = 0
@@ -80,6 +93,7 @@ class OrtEngine(EngineBase):
         self._static_graph(controls)
         np.copyto(self._ws, controls.ws.detach().cpu().numpy())
         np.copyto(self._ns, controls.noise_strength.detach().cpu().numpy())
+        self._set_masks(getattr(controls, "noise_masks", None))
         self.session.run_with_iobinding(self._binding)
         self._ring.convert(self._img_t, self._ring.scratch, self._ring.bufs[slot])
         self._count += 1
@@ -87,6 +101,19 @@ class OrtEngine(EngineBase):
 
     def render_async(self, controls: Controls, slot: int | None = None) -> Frame:
         return self.render(controls, slot)
+
+    def _set_masks(self, masks) -> None:
+        """Each noise input = const noise × the frame's mask for that layer (or the const
+        noise alone), rewritten only where it changes."""
+        for k, (const, buf) in enumerate(zip(self._noise_const, self._noise, strict=True)):
+            m = None if masks is None else masks[k]
+            if m is None:
+                if self._noise_masked[k]:
+                    np.copyto(buf, const)
+                    self._noise_masked[k] = False
+                continue
+            np.multiply(const[0, 0], m.detach().cpu().numpy(), out=buf[0, 0])  # [R, R]
+            self._noise_masked[k] = True
 
 
 class TrtEngine(EngineBase):
@@ -133,8 +160,12 @@ class TrtEngine(EngineBase):
         self._ns = torch.ones((self.n_noise,), device=dev)
         self._img = torch.zeros((1, 3, r, r), device=dev)
         tensors = {"ws": self._ws, "noise_strength": self._ns, "img": self._img}
-        for name, arr in noise_defaults(onnx_path).items():
-            tensors[name] = torch.from_numpy(arr).to(dev)
+        defaults = noise_defaults(onnx_path)
+        self._noise_names = list(meta["noise_inputs"])
+        self._noise_const = [torch.from_numpy(defaults[n]).to(dev) for n in self._noise_names]
+        for name, const in zip(self._noise_names, self._noise_const, strict=True):
+            tensors[name] = const.clone()  # bound by address: masks write into it
+        self._noise_masked = [False] * len(self._noise_names)
         self._io = tensors
         for k in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(k)
@@ -166,6 +197,7 @@ class TrtEngine(EngineBase):
             self._starts[slot].record(self.stream)
             self._io["ws"].copy_(ws, non_blocking=True)
             self._io["noise_strength"].copy_(ns, non_blocking=True)
+            self._set_masks(getattr(controls, "noise_masks", None))
             if not self._ctx.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
             img = self._io["img"].float()
@@ -180,6 +212,20 @@ class TrtEngine(EngineBase):
 
     def render(self, controls: Controls, slot: int | None = None) -> Frame:
         return self._wait_on_caller_stream(self.render_async(controls, slot))
+
+    def _set_masks(self, masks) -> None:
+        """As OrtEngine._set_masks, on the engine's stream (the bound input tensors)."""
+        for k, name in enumerate(self._noise_names):
+            m = None if masks is None else masks[k]
+            dst, const = self._io[name], self._noise_const[k]
+            if m is None:
+                if self._noise_masked[k]:
+                    dst.copy_(const)
+                    self._noise_masked[k] = False
+                continue
+            gain = m.to(self.device, non_blocking=True).to(dst.dtype)  # [R, R]
+            torch.mul(const.to(dst.dtype), gain, out=dst)
+            self._noise_masked[k] = True
 
 
 # -- choosing a backend ---------------------------------------------------------------------

@@ -208,13 +208,14 @@ class EngineBase:
         return float(frame.start.elapsed_time(frame.event))
 
     def _static_graph(self, controls) -> None:
-        """ONNX / TensorRT graphs are exported without bends and noise masks: a frame that asks
-        for them renders without them, said once (stderr) and kept in `fallback_reason`."""
-        if _extras(controls) is None or self._told_static:
+        """ONNX / TensorRT graphs are exported without bends (noise masks ride on the noise
+        inputs): a frame that asks for bends renders without them, said once (stderr) and
+        kept in `fallback_reason`."""
+        if not getattr(controls, "bends", ()) or self._told_static:
             return
         self._told_static = True
         self.fallback_reason = (
-            f"{self.backend}: static graph, bends and noise masks ignored (use --backend torch)"
+            f"{self.backend}: static graph, network bends ignored (use --backend torch)"
         )
         print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
 
