@@ -85,9 +85,13 @@ def render_frames(audio, sr, preset, G, fps, seconds, registry):
     return frames
 
 
-def render_frames_offline(audio, sr, preset, fps, seconds, registry, checkpoint, threads, tmp):
+def render_frames_offline(
+    audio, sr, preset, fps, seconds, registry, checkpoint, threads, tmp, crf=0
+):
     """The same frames through the product's offline path (`vj render`: the Show, the
-    engine, the compositor, the H.264 writer), decoded back from the MP4."""
+    engine, the compositor, the H.264 writer at `crf`), decoded back from the MP4. crf 0
+    (lossless luma) measures the pictures; at `vj render`'s crf 20 the encoder also drops
+    part of the fine detail that moves on the beat (both are printed in docs/benchmarks.md)."""
     import av
 
     from vj.offline import RenderJob, render
@@ -99,7 +103,8 @@ def render_frames_offline(audio, sr, preset, fps, seconds, registry, checkpoint,
     job = RenderJob(
         audio=audio[:n], sample_rate=sr, out=out, width=256, height=256, fps=fps,
         checkpoint=checkpoint, effect=preset.effect, hop=preset.audio.hop,
-        n_bands=preset.audio.n_bands, threads=threads, progress=False, preset=preset,
+        n_bands=preset.audio.n_bands, threads=threads, progress=False, preset=preset, crf=crf,
+        seed=None,  # the preset's decks' seeds, as `vj render --preset` plays them
     )  # fmt: skip
     render(job, registry)
     with av.open(str(out)) as f:
@@ -155,6 +160,9 @@ def main(argv=None) -> int:
         "the old Modulator walk, generator frames only",
     )  # fmt: skip
     ap.add_argument("--eval", type=Path, default=None, help="the eval audio folder")
+    ap.add_argument(
+        "--crf", type=int, default=0, help="H.264 quality of the offline render (0 = lossless)"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -190,7 +198,7 @@ def main(argv=None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     frames = render_frames_offline(
                         audio, sr, preset, args.fps, args.seconds, registry, args.checkpoint,
-                        args.threads, tmp,
+                        args.threads, tmp, args.crf,
                     )  # fmt: skip
             else:
                 frames = render_frames(audio, sr, preset, G, args.fps, args.seconds, registry)

@@ -9,7 +9,7 @@ expression mode) and `cues`; YAML nodes → frozen typed objects, file:line erro
         directions: {kind: sefa, layers: middle, count: 8}     # or random (seed) / file (path)
         keyframes: {seeds: [1, 2, 3], files: [portrait.npy], truncation: 0.7}
         loop: {bars: 4, interpolation: spline}                  # or beats: 16; slerp / linear
-        expression: {layers: middle, glide: 0.08, strength: 1.0, seed: 3}
+        expression: {layers: middle, glide: 0.08, strength: 1.0, seed: 3}   # hold: true, count: 8
     routes:
       - {source: onset.low, target: bend.zoom, block: 3, amount: 0.3, release: 0.2}
     cues:
@@ -62,6 +62,10 @@ class ExpressionSpec:
     strength: float = 1.0
     seed: int = 0
     truncation: float = 0.7
+    # hold: targets are offsets along this identity's hold directions (vj.show.hold: detail
+    # moves, the frame's thumbnail holds), strength × the model's W spread long
+    hold: bool = False
+    count: int = 8  # hold directions mixed per target
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,9 @@ def _loop(doc: _Doc, node, where: str) -> LoopSpec:
 
 def _expression(doc: _Doc, node, where: str) -> ExpressionSpec:
     it = doc.items(node, where)
-    doc.check_keys(it, ("layers", "glide", "strength", "seed", "truncation"), where)
+    doc.check_keys(
+        it, ("layers", "glide", "strength", "seed", "truncation", "hold", "count"), where
+    )
     kw: dict[str, Any] = {}
     if "layers" in it:
         kw["layers"] = _layers(doc, it["layers"][1], f"{where}.layers")
@@ -258,6 +264,10 @@ def _expression(doc: _Doc, node, where: str) -> ExpressionSpec:
         kw["seed"] = doc.number(it["seed"][1], f"{where}.seed", 0, 2**32 - 1, integer=True)
     if "truncation" in it:
         kw["truncation"] = doc.number(it["truncation"][1], f"{where}.truncation", 0.0, 1.5)
+    if "hold" in it:
+        kw["hold"] = doc.boolean(it["hold"][1], f"{where}.hold")
+    if "count" in it:
+        kw["count"] = doc.number(it["count"][1], f"{where}.count", 1, 64, integer=True)
     return ExpressionSpec(**kw)
 
 

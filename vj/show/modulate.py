@@ -15,6 +15,7 @@ Nothing here keeps a reference to the DeckControls it returns; each tick's tenso
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -22,7 +23,8 @@ import torch
 
 from vj.show.directions import StyleSteer
 from vj.show.frame import Bend, DeckControls, NoiseMasks, TempoView
-from vj.show.keyframes import BankLoop, ExpressionMode, JumpQueue
+from vj.show.hold import hold_cached
+from vj.show.keyframes import BankLoop, ExpressionMode, HoldExpression, JumpQueue
 from vj.show.layers import LayerMap
 from vj.show.routes import MASK_SHAPES, DeckOutputs
 
@@ -272,7 +274,20 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
         dirs = build_directions(cfg.directions, G, cache_dir) if out.style_slots else None
         bank = KeyframeBank.from_spec(cfg.keyframes, G) if cfg.keyframes is not None else None
         expr = loop = None
-        if cfg.expression is not None:
+        if cfg.expression is not None and cfg.expression.hold:
+            e = cfg.expression
+            psi = float((getattr(preset, "params", None) or {}).get("truncation", 0.7))
+            ident = identity_ws(G, cfg.seed, psi, w_avg)
+            hold = hold_cached(G, ident, e.layers, e.count, cache_dir, say=_say)
+
+            def remeasure(ws, G=G, e=e):  # the deck shows another identity (--seed)
+                return hold_cached(G, torch.from_numpy(ws), e.layers, e.count, cache_dir, say=_say)
+
+            expr = HoldExpression(
+                G, hold, e.strength * w_scale, e.layers, e.glide, e.seed,
+                identity=ident.numpy(), remeasure=remeasure,
+            )  # fmt: skip
+        elif cfg.expression is not None:
             e = cfg.expression
             expr = ExpressionMode(G, e.layers, e.glide, e.strength, e.seed, e.truncation)
         if cfg.loop is not None and bank is not None:
@@ -283,6 +298,24 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
             where = getattr(preset, "path", None) or getattr(preset, "name", "preset")
             raise ValueError(f"{where}: deck {name}: {exc}") from None
     return matrix, mods
+
+
+def identity_ws(G, seed: int, psi: float, w_avg: torch.Tensor) -> torch.Tensor:
+    """[1, num_ws, w_dim]: the W+ a Deck with `seed` shows at keyframe 0 and truncation ψ (its
+    start identity: what hold directions are measured around)."""
+    from vj.gan.latent import KeyframeSequence
+
+    z = KeyframeSequence(int(G.z_dim), int(seed))[0].float()
+    z = z * (math.sqrt(int(G.z_dim)) / max(float(z.norm()), 1e-6))  # Deck._on_sphere
+    dev = next(G.mapping.parameters()).device
+    with torch.no_grad():
+        w = G.mapping(z[None].to(dev), None, truncation_psi=1.0).float()[:, :1].cpu()
+    avg = w_avg.float().cpu()
+    return (avg + (w - avg) * psi).expand(1, int(G.num_ws), int(G.w_dim)).contiguous()
+
+
+def _say(text: str) -> None:
+    print(f"vj: {text}", file=sys.stderr, flush=True)
 
 
 class Routing:
