@@ -46,7 +46,18 @@ class BeatTracker:
         frame_rate: float = 100.0,
         lead_s: float = 0.010,
         settle_checks: int = 8,
+        short_s: float = 2.5,
+        jump_s: float = 2.0,
+        short_ratio: float = 4.0,
+        short_votes: int = 2,
+        small_min: float = 0.015,
+        small_votes: int = 4,
+        small_agree: float = 0.01,
     ) -> None:
+        self._small_min = small_min
+        self._small_votes = small_votes
+        self._small_agree = small_agree
+        self._s_sum = 0.0
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
         self.fr = rate_hz / self.decim
@@ -81,6 +92,17 @@ class BeatTracker:
         self._settle_checks = settle_checks
         self._steady = 0
         self._next_update = self._update_every
+        # the short-window hypothesis (see _follow_short): checked every update_s
+        self._short_n = int(round(short_s * fr)) if short_s > 0 else 0
+        self._jump_n = max(2 * self._lag_max, int(round(jump_s * fr)))
+        self._s_kind = 0
+        self._short_ratio = short_ratio
+        self._short_votes = short_votes
+        self._next_short = self._update_every
+        self._s_cand = 0.0
+        self._s_votes = 0
+        self._hist_from = 0  # the tempo estimate reads no frame before this one
+        self.tempo_switches = 0
         self._n_cs = 3 * self._lag_max + 2
         # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one
         # step per frame (no shift copy); the newest n_cs - 1 move to the front when it ends
@@ -212,8 +234,13 @@ class BeatTracker:
         if pend and self.period > 0 and t >= pend[0][0] + self.period:
             fb, idx = pend.popleft()
             self.bars.beat(idx, self._bar_features(fb, self.period))
+        switched = False
+        if self._frame >= self._next_short:
+            self._next_short = self._frame + self._update_every
+            switched = self._short_n > 0 and self.period > 0 and self._follow_short()
         if self._frame >= self._next_update:
-            self._estimate_period()
+            if not switched:
+                self._estimate_period()
             slow = self._steady >= self._settle_checks > 0
             self._next_update = self._frame + self._update_every * (2 if slow else 1)
         n_cs = self._n_cs
@@ -286,10 +313,90 @@ class BeatTracker:
         return np.maximum.reduce(prod, axis=1)
 
     # --- tempo -----------------------------------------------------------------------------
+    def _follow_short(self) -> bool:
+        """Score short-window tempo hypotheses against the current one on the recent onsets;
+        True when one took over (period set, the long history restarted at the window's start,
+        the grid moved to the best phase). A jump (another tempo or metrical level) is read from
+        the last `jump_s`: the comb score of its best lag there must beat the score of the
+        current lag `short_ratio` times, twice in a row. A DJ-size change (1.5–4 %) is read from
+        the last `short_s`, where the grid already follows: `small_votes` estimates in a row
+        within 1 % of each other, whose mean becomes the period."""
+        nj, ns = self._jump_n, self._short_n
+        if self._frame - self._hist_from < 3 * ns // 2 or self._since_active > nj // 4:
+            self._s_votes = 0  # too soon after the last switch, or the music stopped
+            return False
+        p = self.period
+        got = self._acf(nj)
+        jumped = False
+        if got is not None:
+            ps, x, sc = got
+            if abs(ps / p - 1.0) > 0.04:
+                ts, tc = int(round(ps)), int(round(p))
+                a = float(sc[max(0, ts - 1) : ts + 2].max())
+                b = float(sc[max(0, tc - 1) : tc + 2].max())
+                jumped = a > self._short_ratio * max(b, 1e-12)
+        if not jumped:
+            got = self._acf(ns)
+            if got is None:
+                self._s_votes = 0
+                return False
+            ps, x, sc = got
+            r = abs(ps / p - 1.0)
+            if not self._small_min <= r <= 0.04:
+                self._s_votes = 0
+                return False
+        kind = 2 if jumped else 1
+        agree = 0.02 if jumped else self._small_agree
+        if self._s_votes > 0 and self._s_kind == kind and abs(ps / self._s_cand - 1.0) < agree:
+            self._s_votes += 1
+            self._s_sum += ps
+        else:
+            self._s_votes = 1
+            self._s_sum = ps
+        self._s_kind = kind
+        self._s_cand = ps
+        if self._s_votes < (self._short_votes if jumped else self._small_votes):
+            return False
+        if not jumped:
+            ps = self._s_sum / self._s_votes
+        self._s_votes = 0
+        self._cand_votes = 0
+        self._steady = 0
+        self._hist_from = self._frame - len(x)
+        self._set_period(ps)
+        self.tempo_switches += 1
+        if self._next_beat >= 0:  # predicted with the old period: predict again
+            self._next_beat = -1.0
+            self._fire_hop = NEVER
+        if self._last_beat >= 0:
+            if jumped:  # the phase from the longer window: the jump window holds ~4 beats
+                got = self._acf(ns)
+                x = got[1] if got is not None else x
+            self._check_phase(x, jumped)
+        return True
+
     def _estimate_period(self) -> None:
-        n_valid = min(self._frame, self._n_use)
+        n_valid = min(self._frame - self._hist_from, self._n_use)
         if n_valid < 2 * self._lag_max:
             return
+        got = self._acf(n_valid)
+        if got is None:
+            return
+        p, x, _ = got
+        before = self.period
+        changed = self._accept_period(p)
+        steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
+        self._steady = self._steady + 1 if steady else 0
+        if changed and self._next_beat >= 0:  # predicted with the old period: predict again
+            self._next_beat = -1.0
+            self._fire_hop = NEVER
+        if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
+            self._check_phase(x, changed)
+
+    def _acf(self, n_valid: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """Tempo of the newest n_valid frames: (period in frames, the peak-widened onset
+        function [n_valid] (a view of a reused buffer), the prior-weighted comb score by lag),
+        or None when there is nothing periodic."""
         # box sums as differences of a cumulative sum over a zero-padded copy; the padded
         # buffers are reused (this runs twice a second)
         k, b = self._k_local, self._k_box
@@ -311,7 +418,7 @@ class BeatTracker:
         np.subtract(x, local[:n_valid], out=xb)
         np.maximum(xb, 0.0, out=xb)
         if xb.max() <= 1e-9:
-            return
+            return None
         # widen the peaks (box of ±20 ms, twice: a triangle) so small timing jitter between
         # hits does not wash out the autocorrelation
         pb[b + 1 + n_valid :] = 0.0
@@ -330,17 +437,8 @@ class BeatTracker:
         score = comb * self._prior
         tau = int(np.argmax(score))
         if score[tau] <= 0 or tau < self._lag_min:
-            return
-        p = self._refine(ac, tau)
-        before = self.period
-        changed = self._accept_period(p)
-        steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
-        self._steady = self._steady + 1 if steady else 0
-        if changed and self._next_beat >= 0:  # predicted with the old period: predict again
-            self._next_beat = -1.0
-            self._fire_hop = NEVER
-        if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
-            self._check_phase(x, changed)
+            return None
+        return self._refine(ac, tau), x, score
 
     @staticmethod
     def _fft_size(n: int) -> int:
