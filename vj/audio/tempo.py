@@ -77,8 +77,10 @@ class BeatTracker:
         self.phase_shifts = 0
         self._k_local = max(1, int(0.125 * fr))
         self._k_box = max(1, int(round(0.02 * fr)))
-        self._pad_local = np.zeros(self._n_hist + 2 * self._k_local + 1)  # float64
-        self._pad_box = np.zeros(self._n_hist + 2 * self._k_box + 1)
+        self._xbuf = np.zeros(self._n_hist)  # float64 copies of the history, reused
+        self._xbox = np.zeros(self._n_hist)
+        self._box_local = np.full(2 * self._k_local + 1, 1.0 / (2 * self._k_local + 1))
+        self._box = np.ones(2 * self._k_box + 1)
         self._lag_min = max(2, int(60.0 * fr / max_bpm))
         self._lag_max = min(self._n_use // 4, int(math.ceil(60.0 * fr / min_bpm)))
         lags = np.arange(self._lag_max + 1, dtype=np.float64)
@@ -87,6 +89,8 @@ class BeatTracker:
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
         self._prior[: self._lag_min] = 0.0
         self._taus = np.arange(self._lag_max + 1)
+        self._taus2 = 2 * self._taus
+        self._lags_f = np.arange(4 * self._lag_max + 5, dtype=np.float64)
         self._update_every = max(1, round(update_s * fr))
         # once the tempo has held for `settle_checks` estimates, estimate half as often
         self._settle_checks = settle_checks
@@ -329,20 +333,29 @@ class BeatTracker:
         got = self._acf(nj)
         jumped = False
         if got is not None:
-            ps, x, sc = got
-            if abs(ps / p - 1.0) > 0.04:
-                ts, tc = int(round(ps)), int(round(p))
-                a = float(sc[max(0, ts - 1) : ts + 2].max())
-                b = float(sc[max(0, tc - 1) : tc + 2].max())
-                jumped = a > self._short_ratio * max(b, 1e-12)
+            tau, ac, x, sc = got
+            if abs(tau / p - 1.0) > 0.04:  # tau is the best lag: sc[tau] is the window's best
+                tc = int(round(p))
+                if sc[tau] > self._short_ratio * max(float(sc[tc - 1 : tc + 2].max()), 1e-12):
+                    ps = self._refine(ac, tau)
+                    jumped = abs(ps / p - 1.0) > 0.04
         if not jumped:
-            got = self._acf(ns)
+            if got is not None and abs(tau - p) < 0.5:
+                self._s_votes = 0  # the jump window agrees with the period: so would this one
+                return False
+            if nj != ns:
+                got = self._acf(ns)
             if got is None:
                 self._s_votes = 0
                 return False
-            ps, x, sc = got
-            r = abs(ps / p - 1.0)
-            if not self._small_min <= r <= 0.04:
+            tau, ac, x, sc = got
+            # the refined period moves at most about half a frame from the best lag: skip the
+            # refinement (the costly part) when that cannot reach small_min
+            if abs(tau - p) < 0.5:
+                self._s_votes = 0
+                return False
+            ps = self._refine(ac, tau)
+            if not self._small_min <= abs(ps / p - 1.0) <= 0.04:
                 self._s_votes = 0
                 return False
         kind = 2 if jumped else 1
@@ -369,9 +382,9 @@ class BeatTracker:
             self._next_beat = -1.0
             self._fire_hop = NEVER
         if self._last_beat >= 0:
-            if jumped:  # the phase from the longer window: the jump window holds ~4 beats
+            if jumped and nj < ns:  # the phase from the longer window (the jump window is short)
                 got = self._acf(ns)
-                x = got[1] if got is not None else x
+                x = got[2] if got is not None else x
             self._check_phase(x, jumped)
         return True
 
@@ -382,7 +395,8 @@ class BeatTracker:
         got = self._acf(n_valid)
         if got is None:
             return
-        p, x, _ = got
+        tau, ac, x, _ = got
+        p = self._refine(ac, tau)
         before = self.period
         changed = self._accept_period(p)
         steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
@@ -393,15 +407,12 @@ class BeatTracker:
         if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
             self._check_phase(x, changed)
 
-    def _acf(self, n_valid: int) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """Tempo of the newest n_valid frames: (period in frames, the peak-widened onset
-        function [n_valid] (a view of a reused buffer), the prior-weighted comb score by lag),
-        or None when there is nothing periodic."""
-        # box sums as differences of a cumulative sum over a zero-padded copy; the padded
-        # buffers are reused (this runs twice a second)
-        k, b = self._k_local, self._k_box
-        pad = self._pad_local  # [k + 1 zeros | oldest-first history | k zeros]
-        x = pad[k + 1 : k + 1 + n_valid]
+    def _acf(self, n_valid: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Tempo of the newest n_valid frames: (best lag in frames, the autocorrelation
+        [n_ac], the peak-widened onset function [n_valid], the prior-weighted comb score by lag
+        [lag_max + 1]), or None when there is nothing periodic; `_refine(ac, lag)` gives the
+        sub-frame period. Runs a few times a second, never per hop."""
+        x = self._xbuf[:n_valid]  # float64, oldest first
         head = self._odf[self._pos :]  # ring: oldest part first
         cut = len(head) - (self._n_hist - n_valid)
         if cut > 0:
@@ -409,36 +420,36 @@ class BeatTracker:
             x[cut:] = self._odf[: self._pos]
         else:
             x[:] = self._odf[self._pos - n_valid : self._pos]
-        pad[k + 1 + n_valid :] = 0.0
-        # keep the peaks: subtract a local mean (about 1/4 s), half-wave rectify
-        c = np.cumsum(pad[: n_valid + 2 * k + 1])
-        local = (c[2 * k + 1 :] - c[: -2 * k - 1]) / (2 * k + 1)
-        pb = self._pad_box
-        xb = pb[b + 1 : b + 1 + n_valid]
-        np.subtract(x, local[:n_valid], out=xb)
+        # keep the peaks: subtract a local mean (±1/8 s, zeros beyond the ends), half-wave
+        # rectify
+        xb = self._xbox[:n_valid]
+        np.subtract(x, np.convolve(x, self._box_local, "same"), out=xb)
         np.maximum(xb, 0.0, out=xb)
         if xb.max() <= 1e-9:
             return None
-        # widen the peaks (box of ±20 ms, twice: a triangle) so small timing jitter between
-        # hits does not wash out the autocorrelation
-        pb[b + 1 + n_valid :] = 0.0
-        for _ in range(2):
-            c = np.cumsum(pb[: n_valid + 2 * b + 1])
-            np.subtract(c[2 * b + 1 : 2 * b + 1 + n_valid], c[:n_valid], out=xb)
-        x = xb
+        # widen the peaks (a box of ±20 ms, twice: a triangle, zeros beyond the ends after
+        # each pass) so small timing jitter between hits does not wash out the autocorrelation
+        x = np.convolve(np.convolve(xb, self._box, "same"), self._box, "same")
         n = n_valid
         n_ac = min(n, 4 * self._lag_max + 4)
-        spec = np.fft.rfft(x, self._fft_size(n + n_ac))
-        ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n_ac]
-        ac /= n - np.arange(n_ac)  # unbiased (n > n_ac here, so never 0)
-        taus = self._taus
-        top = len(ac) - 1
-        comb = ac[taus] + 0.5 * ac[np.minimum(2 * taus, top)]  # the beat and the 2-beat pulse
-        score = comb * self._prior
+        if n_ac == n:  # a short window: the direct sums cost less than two FFT calls
+            ac = np.correlate(x, x, "full")[n - 1 :]
+        else:
+            nfft = self._fft_size(n + n_ac)
+            spec = np.abs(np.fft.rfft(x, nfft))
+            spec *= spec
+            ac = np.fft.irfft(spec, nfft)[:n_ac]
+        ac /= n - self._lags_f[:n_ac]  # unbiased (n > n_ac here, so never 0)
+        top = n_ac - 1
+        t2 = self._taus2 if top >= self._taus2[-1] else np.minimum(self._taus2, top)
+        score = ac[t2]
+        score *= 0.5
+        score += ac[self._taus]  # the beat and the 2-beat pulse
+        score *= self._prior
         tau = int(np.argmax(score))
         if score[tau] <= 0 or tau < self._lag_min:
             return None
-        return self._refine(ac, tau), x, score
+        return tau, ac, x, score
 
     @staticmethod
     def _fft_size(n: int) -> int:
