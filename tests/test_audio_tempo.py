@@ -412,3 +412,25 @@ def test_steady_syncopated_music_never_switches_tempo():
     assert tr.tempo_switches == 0
     after = np.array(bpms[int(4.0 * rate) :])
     assert np.all(np.abs(after / 104.0 - 1.0) <= 0.02), (after.min(), after.max())
+
+
+def test_show_tracker_tempo_keeps_the_analysis_bar_not_the_beat_count():
+    """FeatureTempo (the tracker as the Show sees it) runs the bar on from each block's
+    bar_position: after a pickup the drums move beat 1, and the Show's bar moves with it
+    (beat_count mod 4 would keep the pickup's bar)."""
+    from vj.tempo import FeatureTempo
+
+    sr, bpm = 44100, 120.0
+    x, _ = _kick_snare(sr, bpm, 20.0, 1)
+    _, _, _, feats = run(x, sr)
+    ft = FeatureTempo()
+    moved = 0
+    for f, nxt in zip(feats, feats[1:], strict=False):
+        ft.update(f)
+        if f.t_capture_ns < 10e9 or f.tempo_source != "tracker" or nxt.beat_count != f.beat_count:
+            continue
+        st = ft.state(nxt.t_capture_ns)  # extrapolated one block on, within the same beat
+        d = (st.bar_position - nxt.bar_position + 2.0) % 4.0 - 2.0
+        assert abs(d) < 0.02, (st.bar_position, nxt.bar_position)
+        moved += int(f.bar_position // 1) != (f.beat_count - 1) % 4
+    assert moved > 0  # the bar is not the beat count's: this checks something
