@@ -50,6 +50,7 @@ class BeatTracker:
         jump_s: float = 2.0,
         short_ratio: float = 4.0,
         short_votes: int = 2,
+        clear_ratio: float = 10.0,
         small_min: float = 0.015,
         small_votes: int = 4,
         small_agree: float = 0.01,
@@ -102,6 +103,7 @@ class BeatTracker:
         self._s_kind = 0
         self._short_ratio = short_ratio
         self._short_votes = short_votes
+        self._clear_ratio = clear_ratio
         self._next_short = self._update_every
         self._s_cand = 0.0
         self._s_votes = 0
@@ -331,14 +333,16 @@ class BeatTracker:
             return False
         p = self.period
         got = self._acf(nj)
-        jumped = False
+        jumped = clear = False
         if got is not None:
             tau, ac, x, sc = got
             if abs(tau / p - 1.0) > 0.04:  # tau is the best lag: sc[tau] is the window's best
                 tc = int(round(p))
-                if sc[tau] > self._short_ratio * max(float(sc[tc - 1 : tc + 2].max()), 1e-12):
+                ratio = float(sc[tau]) / max(float(sc[tc - 1 : tc + 2].max()), 1e-12)
+                if ratio > self._short_ratio:
                     ps = self._refine(ac, tau)
                     jumped = abs(ps / p - 1.0) > 0.04
+                    clear = jumped and ratio > self._clear_ratio  # no second look needed
         if not jumped:
             if got is not None and abs(tau - p) < 0.5:
                 self._s_votes = 0  # the jump window agrees with the period: so would this one
@@ -368,7 +372,7 @@ class BeatTracker:
             self._s_sum = ps
         self._s_kind = kind
         self._s_cand = ps
-        if self._s_votes < (self._short_votes if jumped else self._small_votes):
+        if not clear and self._s_votes < (self._short_votes if jumped else self._small_votes):
             return False
         if not jumped:
             ps = self._s_sum / self._s_votes
@@ -533,10 +537,12 @@ class BeatTracker:
         if n_beats < 3:
             return
         P = int(round(p))
-        offs = np.round(np.arange(n_beats) * p).astype(np.intp)  # [K]
-        phis = np.arange(P)
-        # energy of the grid whose newest beat is phi frames back from the newest frame
-        sc = x[(n - 1) - phis[:, None] - offs[None, :]].sum(axis=1)  # [P]
+        # energy of the grid whose newest beat is phi frames back from the newest frame:
+        # sc[phi] = sum_k x[n - 1 - phi - round(k p)], one reversed slice of P per beat
+        sc = np.zeros(P)  # [P]
+        for k in range(n_beats):
+            end = n - int(round(k * p))
+            sc += x[end - P : end][::-1]
         cur = int(round(self._frame - 1 - self._last_beat)) % P  # the grid's phase, frames back
         if jumped:
             best = int(np.argmax(sc))
