@@ -53,7 +53,7 @@ class BeatTracker:
         clear_ratio: float = 10.0,
         small_min: float = 0.015,
         small_votes: int = 4,
-        small_agree: float = 0.01,
+        small_agree: float = 0.015,
     ) -> None:
         self._small_min = small_min
         self._small_votes = small_votes
