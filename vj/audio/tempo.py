@@ -108,6 +108,7 @@ class BeatTracker:
         self._s_cand = 0.0
         self._s_votes = 0
         self._hist_from = 0  # the tempo estimate reads no frame before this one
+        self._hold_level = False
         self.tempo_switches = 0
         self._n_cs = 3 * self._lag_max + 2
         # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one
@@ -326,7 +327,7 @@ class BeatTracker:
         the last `jump_s`: the comb score of its best lag there must beat the score of the
         current lag `short_ratio` times, twice in a row. A DJ-size change (1.5–4 %) is read from
         the last `short_s`, where the grid already follows: `small_votes` estimates in a row
-        within 1 % of each other, whose mean becomes the period."""
+        within 1.5 % of each other, whose mean becomes the period."""
         nj, ns = self._jump_n, self._short_n
         if self._frame - self._hist_from < 3 * ns // 2 or self._since_active > nj // 4:
             self._s_votes = 0  # too soon after the last switch, or the music stopped
@@ -380,6 +381,10 @@ class BeatTracker:
         self._cand_votes = 0
         self._steady = 0
         self._hist_from = self._frame - len(x)
+        # after a DJ-size switch the restarted (short) history must not change the metrical
+        # level: in ambiguous music (a one-drop) a few seconds can read as 2/3 or 4/3 tempo;
+        # the jump check stays the way to another level
+        self._hold_level = not jumped
         self._set_period(ps)
         self.tempo_switches += 1
         if self._next_beat >= 0:  # predicted with the old period: predict again
@@ -402,7 +407,9 @@ class BeatTracker:
         tau, ac, x, _ = got
         p = self._refine(ac, tau)
         before = self.period
-        changed = self._accept_period(p)
+        if self._hold_level and n_valid >= self._n_use:
+            self._hold_level = False  # the history has grown back
+        changed = self._accept_period(p, not self._hold_level)
         steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
         self._steady = self._steady + 1 if steady else 0
         if changed and self._next_beat >= 0:  # predicted with the old period: predict again
@@ -490,13 +497,17 @@ class BeatTracker:
             p = num / den
         return p
 
-    def _accept_period(self, p: float) -> bool:
-        """Take the new period estimate; True when the tempo jumped (not just refined)."""
+    def _accept_period(self, p: float, may_jump: bool = True) -> bool:
+        """Take the new period estimate; True when the tempo jumped (not just refined). With
+        may_jump False only a refinement within 4 % is taken."""
         if self.period <= 0:
             self._set_period(p)
             return True
         if abs(p / self.period - 1.0) < 0.04:
             self._set_period(0.7 * self.period + 0.3 * p)
+            self._cand_votes = 0
+            return False
+        if not may_jump:
             self._cand_votes = 0
             return False
         # a different tempo must win twice in a row before it replaces the current one
