@@ -363,11 +363,14 @@ def _clicks_with_hats(segments: list[tuple[float, float, float]], rate: float) -
     return _train(hits, int(segments[-1][1] * rate), rate)
 
 
+@pytest.mark.parametrize("sr,hop", [(44100, 256), (96000, 64), (48000, 512)])
 @pytest.mark.parametrize(
     "bpm_a,bpm_b,grid_s,tempo_s",
-    [(120.0, 150.0, 3.0, 3.0), (150.0, 109.0, 3.0, 3.0), (124.0, 128.0, 2.0, 5.0)],
+    [(120.0, 150.0, 3.0, 4.0), (150.0, 109.0, 3.0, 4.0), (124.0, 128.0, 2.0, 5.0)],
 )
-def test_abrupt_tempo_change_is_followed_within_seconds(bpm_a, bpm_b, grid_s, tempo_s, short_s=2.5):
+def test_abrupt_tempo_change_is_followed_within_seconds(
+    sr, hop, bpm_a, bpm_b, grid_s, tempo_s, short_s=2.5
+):
     """A cut mid-beat from one tempo to another (a jump, or a DJ's +3.2 %): from grid_s after
     the cut every beat is on the new grid (±70 ms, one per period) and the BPM is within 2 % of
     the new tempo from tempo_s on. With the 12 s estimate alone (short_s=0) the jumps took
@@ -375,7 +378,6 @@ def test_abrupt_tempo_change_is_followed_within_seconds(bpm_a, bpm_b, grid_s, te
     (BeatTracker._follow_short) are what take over."""
     from vj.audio.tempo import BeatTracker
 
-    sr, hop = 44100, 256
     rate = sr / hop
     t0 = 12.0 + 0.37 * 60.0 / bpm_a  # off the old grid
     value = _clicks_with_hats([(0.0, t0, bpm_a), (t0, t0 + 12.0, bpm_b)], rate)
