@@ -2,7 +2,7 @@
 annotated audio folder with mir_eval; prints a table like /work/shared/eval/audio/README.md.
 
     python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
-        [--synthetic] [--tempo-changes] [--only drums,synthetic] [--tracker-ref OLD_TEMPO.py]
+        [--synthetic] [--tempo-changes] [--only drums,synthetic] [--tracker-ref REF_ROOT]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
@@ -362,22 +362,38 @@ def bench_tempo_changes(data_dir: str, hop: int, resample: int) -> None:
         print(f"| {name} | {bpm_a:.1f} → {bpm_b:.1f} | {tl:.1f} | {gl:.1f} | {f:.3f} |")
 
 
-def tracker_timing(data_dir: str, ref: str, rounds: int = 16, hop: int = 256) -> None:
-    """CPU of BeatTracker alone, interleaved with a reference copy of vj/audio/tempo.py (e.g.
-    `git show main:vj/audio/tempo.py > /tmp/tempo_ref.py`) on the same recorded inputs: the
-    onset values of three eval files are recorded once, then both trackers replay them in
-    turns. The minimum is the figure to compare (the machine is shared); the median too."""
-    import importlib.util
+_REPLAY = """
+import sys, time
+import numpy as np
+from vj.audio.tempo import BeatTracker
+z = np.load(sys.argv[1])
+n, t0 = 0, time.thread_time()
+for key in sorted(k for k in z.files if k.startswith("in")):
+    rec, sr = z[key].tolist(), float(z["sr" + key[2:]])
+    hop = int(z["hop"])
+    tr = BeatTracker(sr / hop)
+    dt = hop * 1e9 / sr
+    for k, (v, a, lo, mi) in enumerate(rec):
+        tr.process(v, int((k + 1) * dt), a, lo, mi)
+    n += len(rec)
+print((time.thread_time() - t0) / n * 1e6)
+"""
 
+
+def tracker_timing(data_dir: str, ref_root: str, rounds: int = 16, hop: int = 256) -> None:
+    """CPU of BeatTracker alone against a reference source tree (a folder holding vj/, e.g.
+    `git archive main vj | tar -x -C /tmp/ref`) on the same recorded inputs: the onset values
+    of three eval files are recorded once, then this tree's tracker and the reference's replay
+    them in turns, each in its own process (only the replay loop is timed). The minimum is the
+    figure to compare (the machine is shared); the median too."""
+    import subprocess
+
+    import vj
     from vj.audio.source import read_audio
     from vj.audio.stream import FeatureExtractor
-    from vj.audio.tempo import BeatTracker
 
-    spec = importlib.util.spec_from_file_location("tempo_ref", ref)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    inputs = []
-    for rel in ("drums/Rock.wav", "drums/Punk.wav", "mixes/Reggae.wav"):
+    arrays: dict[str, np.ndarray] = {"hop": np.array(hop)}
+    for i, rel in enumerate(("drums/Rock.wav", "drums/Punk.wav", "mixes/Reggae.wav")):
         path = os.path.join(data_dir, rel)
         if not os.path.exists(path):
             continue
@@ -394,26 +410,29 @@ def tracker_timing(data_dir: str, ref: str, rounds: int = 16, hop: int = 256) ->
         fx.tracker.process = record
         for k in range(len(x) // hop):
             fx.process(x[k * hop : (k + 1) * hop], int(round((k + 1) * hop * 1e9 / sr)))
-        inputs.append((sr, rec))
-    if not inputs:
+        arrays[f"in{i}"] = np.array(rec, np.float64)  # [n_hops, 4]
+        arrays[f"sr{i}"] = np.array(float(sr))
+    if len(arrays) == 1:
         print(f"{data_dir}: no drums/Rock.wav, drums/Punk.wav or mixes/Reggae.wav")
         return
-
-    def run(cls) -> float:
-        n, t0 = 0, time.thread_time()
-        for sr, rec in inputs:
-            tr = cls(sr / hop)
-            dt = hop * 1e9 / sr
-            for k, (v, a, lo, mi) in enumerate(rec):
-                tr.process(v, int((k + 1) * dt), a, lo, mi)
-            n += len(rec)
-        return (time.thread_time() - t0) / n * 1e6
-
+    this_root = os.path.dirname(os.path.dirname(os.path.abspath(vj.__file__)))
+    roots = {"reference": os.path.abspath(ref_root), "this": this_root}
     res: dict[str, list[float]] = {"reference": [], "this": []}
-    for i in range(rounds):
-        pair = (("reference", mod.BeatTracker), ("this", BeatTracker))
-        for name, cls in pair if i % 2 == 0 else pair[::-1]:
-            res[name].append(run(cls))
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "inputs.npz")
+        np.savez(npz, **arrays)
+        for i in range(rounds):
+            names = ("reference", "this") if i % 2 == 0 else ("this", "reference")
+            for name in names:
+                env = dict(os.environ, PYTHONPATH=roots[name])
+                out = subprocess.run(
+                    [sys.executable, "-c", _REPLAY, npz],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                res[name].append(float(out.stdout.split()[-1]))
     r, t = np.array(res["reference"]), np.array(res["this"])
     print(
         f"\nBeatTracker alone, interleaved ({rounds} rounds, hop {hop}): reference min "
@@ -445,14 +464,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tracker-ref",
         default="",
-        help="time BeatTracker alone, interleaved with this reference copy of vj/audio/tempo.py",
+        help="time BeatTracker alone, interleaved with the one of this source tree (holds vj/)",
     )
     args = ap.parse_args(argv)
     if args.timing:
         timing(args.hop)
     if args.tracker_ref:
-        if not os.path.isfile(args.tracker_ref):
-            print(f"--tracker-ref {args.tracker_ref}: no such file", file=sys.stderr)
+        if not os.path.isfile(os.path.join(args.tracker_ref, "vj", "audio", "tempo.py")):
+            print(f"--tracker-ref {args.tracker_ref}: no vj/audio/tempo.py there", file=sys.stderr)
             return 2
         tracker_timing(args.data_dir, args.tracker_ref, hop=args.hop)
     try:
