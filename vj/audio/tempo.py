@@ -54,10 +54,6 @@ class BeatTracker(TempoEstimation):
         small_votes: int = 4,
         small_agree: float = 0.015,
     ) -> None:
-        self._small_min = small_min
-        self._small_votes = small_votes
-        self._small_agree = small_agree
-        self._s_sum = 0.0
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
         self.fr = rate_hz / self.decim
@@ -102,6 +98,10 @@ class BeatTracker(TempoEstimation):
         self._s_kind = 0
         self._short_ratio = short_ratio
         self._short_votes = short_votes
+        self._small_min = small_min
+        self._small_votes = small_votes
+        self._small_agree = small_agree
+        self._s_sum = 0.0
         self._clear_ratio = clear_ratio
         self._next_short = self._update_every
         self._s_cand = 0.0

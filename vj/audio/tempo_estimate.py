@@ -21,9 +21,10 @@ class TempoEstimation:
         True when one took over (period set, the long history restarted at the window's start,
         the grid moved to the best phase). A jump (another tempo or metrical level) is read from
         the last `jump_s`: the comb score of its best lag there must beat the score of the
-        current lag `short_ratio` times, twice in a row. A DJ-size change (1.5–4 %) is read from
-        the last `short_s`, where the grid already follows: `small_votes` estimates in a row
-        within 1.5 % of each other, whose mean becomes the period."""
+        current lag `short_ratio` times, twice in a row (`clear_ratio` times: once). A DJ-size
+        change (1.5–4 %) is read from the last `short_s`, where the grid already follows:
+        `small_votes` estimates in a row within `small_agree` of each other, whose mean becomes
+        the period."""
         nj, ns = self._jump_n, self._short_n
         if self._frame - self._hist_from < 3 * ns // 2 or self._since_active > nj // 4:
             self._s_votes = 0  # too soon after the last switch, or the music stopped
