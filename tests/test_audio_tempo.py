@@ -351,3 +351,88 @@ def test_bar_position_puts_beat_one_on_a_kick_also_after_a_pickup(first_beat):
     assert np.allclose(np.diff(late), 4 * p, atol=0.08)
     if first_beat == 0:  # started on the one: the bar starts there
         assert np.all(np.round(pos) % 4 == 0), pos
+
+
+def _clicks_with_hats(segments: list[tuple[float, float, float]], rate: float) -> np.ndarray:
+    """Kick on every beat and a hat at 0.35 on every eighth, for each (start s, end s, BPM)."""
+    hits = []
+    for t0, t1, bpm in segments:
+        beat = 60.0 / bpm
+        hits += [(t, 1.0) for t in np.arange(t0, t1 - 1e-9, beat)]
+        hits += [(t + beat / 2, 0.35) for t in np.arange(t0, t1 - beat / 2, beat)]
+    return _train(hits, int(segments[-1][1] * rate), rate)
+
+
+@pytest.mark.parametrize("sr,hop", [(44100, 256), (96000, 64), (48000, 512)])
+@pytest.mark.parametrize(
+    "bpm_a,bpm_b,grid_s,tempo_s",
+    [(120.0, 150.0, 3.0, 4.0), (150.0, 109.0, 3.0, 4.0), (124.0, 128.0, 2.0, 5.0)],
+)
+def test_abrupt_tempo_change_is_followed_within_seconds(
+    sr, hop, bpm_a, bpm_b, grid_s, tempo_s, short_s=2.5
+):
+    """A cut mid-beat from one tempo to another (a jump, or a DJ's +3.2 %): from grid_s after
+    the cut every beat is on the new grid (±70 ms, one per period) and the BPM is within 2 % of
+    the new tempo from tempo_s on. With the 12 s estimate alone (short_s=0) the jumps took
+    5–7 s and the BPM of the DJ change 8 s; the short-window hypotheses
+    (BeatTracker._follow_short) are what take over."""
+    from vj.audio.tempo import BeatTracker
+
+    rate = sr / hop
+    t0 = 12.0 + 0.37 * 60.0 / bpm_a  # off the old grid
+    value = _clicks_with_hats([(0.0, t0, bpm_a), (t0, t0 + 12.0, bpm_b)], rate)
+    tr = BeatTracker(rate, short_s=short_s)
+    beats, bpms = [], []
+    for k, v in enumerate(value.tolist()):
+        t = int(round((k + 1) / rate * 1e9))
+        if tr.process(v, t, 0.0):
+            beats.append(t / 1e9)
+        bpms.append(tr.bpm)
+    beats = np.array(beats)
+    late = beats[(beats > t0 + grid_s) & (beats < t0 + 11.0)]
+    err = _beat_error(late - t0, bpm_b)
+    assert np.all(np.abs(err) < 0.07), err
+    assert np.allclose(np.diff(late), 60.0 / bpm_b, atol=0.07), np.diff(late)  # none extra
+    after = np.array(bpms[int((t0 + tempo_s) * rate) :])
+    assert np.all(np.abs(after / bpm_b - 1.0) <= 0.02), (after.min(), after.max())
+    assert tr.tempo_switches == 1
+
+
+def test_steady_syncopated_music_never_switches_tempo():
+    """Guard against false switches: 40 s of the syncopated bar (loud hits between the beats)
+    at a steady tempo: the short-window hypothesis never takes over, the BPM stays put."""
+    from vj.audio.tempo import BeatTracker
+
+    sr, hop = 44100, 256
+    rate = sr / hop
+    value, accent = _syncopated(104.0, 40.0, rate)
+    tr = BeatTracker(rate)
+    bpms = []
+    for k, (v, a) in enumerate(zip(value.tolist(), accent.tolist(), strict=True)):
+        tr.process(v, int(round((k + 1) / rate * 1e9)), a)
+        bpms.append(tr.bpm)
+    assert tr.tempo_switches == 0
+    after = np.array(bpms[int(4.0 * rate) :])
+    assert np.all(np.abs(after / 104.0 - 1.0) <= 0.02), (after.min(), after.max())
+
+
+def test_show_tracker_tempo_keeps_the_analysis_bar_not_the_beat_count():
+    """FeatureTempo (the tracker as the Show sees it) runs the bar on from each block's
+    bar_position: after a pickup the drums move beat 1, and the Show's bar moves with it
+    (beat_count mod 4 would keep the pickup's bar)."""
+    from vj.tempo import FeatureTempo
+
+    sr, bpm = 44100, 120.0
+    x, _ = _kick_snare(sr, bpm, 20.0, 1)
+    _, _, _, feats = run(x, sr)
+    ft = FeatureTempo()
+    moved = 0
+    for f, nxt in zip(feats, feats[1:], strict=False):
+        ft.update(f)
+        if f.t_capture_ns < 10e9 or f.tempo_source != "tracker" or nxt.beat_count != f.beat_count:
+            continue
+        st = ft.state(nxt.t_capture_ns)  # extrapolated one block on, within the same beat
+        d = (st.bar_position - nxt.bar_position + 2.0) % 4.0 - 2.0
+        assert abs(d) < 0.02, (st.bar_position, nxt.bar_position)
+        moved += int(f.bar_position // 1) != (f.beat_count - 1) % 4
+    assert moved > 0  # the bar is not the beat count's: this checks something

@@ -2,7 +2,7 @@
 annotated audio folder with mir_eval; prints a table like /work/shared/eval/audio/README.md.
 
     python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
-        [--synthetic] [--tempo-changes] [--only drums,synthetic]
+        [--synthetic] [--tempo-changes] [--only drums,synthetic] [--tracker-ref REF_ROOT]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
@@ -362,6 +362,86 @@ def bench_tempo_changes(data_dir: str, hop: int, resample: int) -> None:
         print(f"| {name} | {bpm_a:.1f} → {bpm_b:.1f} | {tl:.1f} | {gl:.1f} | {f:.3f} |")
 
 
+_REPLAY = """
+import sys, time
+import numpy as np
+from vj.audio.tempo import BeatTracker
+z = np.load(sys.argv[1])
+n, t0 = 0, time.thread_time()
+for key in sorted(k for k in z.files if k.startswith("in")):
+    rec, sr = z[key].tolist(), float(z["sr" + key[2:]])
+    hop = int(z["hop"])
+    tr = BeatTracker(sr / hop)
+    dt = hop * 1e9 / sr
+    for k, (v, a, lo, mi) in enumerate(rec):
+        tr.process(v, int((k + 1) * dt), a, lo, mi)
+    n += len(rec)
+print((time.thread_time() - t0) / n * 1e6)
+"""
+
+
+def tracker_timing(data_dir: str, ref_root: str, rounds: int = 16, hop: int = 256) -> None:
+    """CPU of BeatTracker alone against a reference source tree (a folder holding vj/, e.g.
+    `git archive main vj | tar -x -C /tmp/ref`) on the same recorded inputs: the onset values
+    of three eval files are recorded once, then this tree's tracker and the reference's replay
+    them in turns, each in its own process (only the replay loop is timed). The minimum is the
+    figure to compare (the machine is shared); the median too."""
+    import subprocess
+
+    import vj
+    from vj.audio.source import read_audio
+    from vj.audio.stream import FeatureExtractor
+
+    arrays: dict[str, np.ndarray] = {"hop": np.array(hop)}
+    for i, rel in enumerate(("drums/Rock.wav", "drums/Punk.wav", "mixes/Reggae.wav")):
+        path = os.path.join(data_dir, rel)
+        if not os.path.exists(path):
+            continue
+        x, sr = read_audio(path)
+        x = x.mean(axis=1)
+        fx = FeatureExtractor(sr, hop=hop)
+        rec: list[tuple[float, float, float, float]] = []
+        inner = fx.tracker.process
+
+        def record(v, t, a=0.0, lo=0.0, mi=0.0, rec=rec, inner=inner):
+            rec.append((v, a, lo, mi))
+            return inner(v, t, a, lo, mi)
+
+        fx.tracker.process = record
+        for k in range(len(x) // hop):
+            fx.process(x[k * hop : (k + 1) * hop], int(round((k + 1) * hop * 1e9 / sr)))
+        arrays[f"in{i}"] = np.array(rec, np.float64)  # [n_hops, 4]
+        arrays[f"sr{i}"] = np.array(float(sr))
+    if len(arrays) == 1:
+        print(f"{data_dir}: no drums/Rock.wav, drums/Punk.wav or mixes/Reggae.wav")
+        return
+    this_root = os.path.dirname(os.path.dirname(os.path.abspath(vj.__file__)))
+    roots = {"reference": os.path.abspath(ref_root), "this": this_root}
+    res: dict[str, list[float]] = {"reference": [], "this": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "inputs.npz")
+        np.savez(npz, **arrays)
+        for i in range(rounds):
+            names = ("reference", "this") if i % 2 == 0 else ("this", "reference")
+            for name in names:
+                env = dict(os.environ, PYTHONPATH=roots[name])
+                out = subprocess.run(
+                    [sys.executable, "-c", _REPLAY, npz],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                res[name].append(float(out.stdout.split()[-1]))
+    r, t = np.array(res["reference"]), np.array(res["this"])
+    print(
+        f"\nBeatTracker alone, interleaved ({rounds} rounds, hop {hop}): reference min "
+        f"{r.min():.2f} / median {np.median(r):.2f} µs/hop, this min {t.min():.2f} / median "
+        f"{np.median(t):.2f} µs/hop; ratio min {t.min() / r.min():.3f}, median "
+        f"{np.median(t) / np.median(r):.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_dir")
@@ -381,9 +461,19 @@ def main(argv: list[str] | None = None) -> int:
         "--tempo-changes", action="store_true", help="also time tempo/grid following on splices"
     )
     ap.add_argument("--only", default="", help="comma-separated folder names to run (e.g. drums)")
+    ap.add_argument(
+        "--tracker-ref",
+        default="",
+        help="time BeatTracker alone, interleaved with the one of this source tree (holds vj/)",
+    )
     args = ap.parse_args(argv)
     if args.timing:
         timing(args.hop)
+    if args.tracker_ref:
+        if not os.path.isfile(os.path.join(args.tracker_ref, "vj", "audio", "tempo.py")):
+            print(f"--tracker-ref {args.tracker_ref}: no vj/audio/tempo.py there", file=sys.stderr)
+            return 2
+        tracker_timing(args.data_dir, args.tracker_ref, hop=args.hop)
     try:
         import mir_eval  # noqa: F401
     except ImportError:
@@ -409,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             keep = set(args.only.split(","))
             folders = [d for d in folders if os.path.basename(d) in keep]
-        if not folders and not args.tempo_changes:
+        if not folders and not (args.tempo_changes or args.tracker_ref):
             print(f"{args.data_dir}: no sub-folders with audio", file=sys.stderr)
             return 2
         for folder in folders:

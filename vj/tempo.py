@@ -164,7 +164,8 @@ class FeatureTempo:
     """The audio beat tracker as the Show sees it: the newest AudioFeatures' tempo, extrapolated.
 
     `update(features)` is called with each analysed block in time order; `state(t)` runs the
-    phase on from that block's capture time at its BPM.
+    phase on from that block's capture time at its BPM, and the bar position on from the
+    block's `bar_position` (the analysis's downbeat, not the beat count mod 4).
     """
 
     name = "tracker"
@@ -173,6 +174,7 @@ class FeatureTempo:
         self._bpm = 0.0
         self._t0 = 0
         self._beat0 = 0.0
+        self._bar0 = 0.0
         self._bpb = 4
 
     def update(self, f) -> None:
@@ -180,10 +182,13 @@ class FeatureTempo:
         self._bpm = float(f.bpm) if f.bpm > 0 and f.tempo_source == "tracker" else 0.0
         self._t0 = int(f.t_capture_ns)
         self._beat0 = float(f.beat_count) - 1.0 + float(f.beat_phase)
+        self._bar0 = float(f.bar_position)
 
     def state(self, t_ns: int) -> TempoState | None:
         if self._bpm <= 0:
             return None
-        pos = self._beat0 + max(0, t_ns - self._t0) * self._bpm / 60e9
+        beats = max(0, t_ns - self._t0) * self._bpm / 60e9
+        pos = self._beat0 + beats
         whole = math.floor(pos)
-        return TempoState(self._bpm, pos - whole, pos % self._bpb, self._bpb, whole)
+        bar = (self._bar0 + beats) % self._bpb
+        return TempoState(self._bpm, pos - whole, bar, self._bpb, whole)

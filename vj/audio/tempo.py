@@ -9,12 +9,11 @@ import math
 import numpy as np
 
 from vj.audio.bars import BarTracker
+from vj.audio.tempo_estimate import NEVER, TempoEstimation
 from vj.tempo import TempoState
 
-NEVER = 1 << 62  # no beat pending
 
-
-class BeatTracker:
+class BeatTracker(TempoEstimation):
     """Feed one onset-strength value per hop with `process(value, t_ns, accent)`; True on a beat.
 
     The tracker runs on frames of ~`frame_rate` per second (the max of the hops in each); beats
@@ -46,6 +45,14 @@ class BeatTracker:
         frame_rate: float = 100.0,
         lead_s: float = 0.010,
         settle_checks: int = 8,
+        short_s: float = 2.5,
+        jump_s: float = 2.0,
+        short_ratio: float = 4.0,
+        short_votes: int = 2,
+        clear_ratio: float = 10.0,
+        small_min: float = 0.015,
+        small_votes: int = 4,
+        small_agree: float = 0.015,
     ) -> None:
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
@@ -66,8 +73,10 @@ class BeatTracker:
         self.phase_shifts = 0
         self._k_local = max(1, int(0.125 * fr))
         self._k_box = max(1, int(round(0.02 * fr)))
-        self._pad_local = np.zeros(self._n_hist + 2 * self._k_local + 1)  # float64
-        self._pad_box = np.zeros(self._n_hist + 2 * self._k_box + 1)
+        self._xbuf = np.zeros(self._n_hist)  # float64 copies of the history, reused
+        self._xbox = np.zeros(self._n_hist)
+        self._box_local = np.full(2 * self._k_local + 1, 1.0 / (2 * self._k_local + 1))
+        self._box = np.ones(2 * self._k_box + 1)
         self._lag_min = max(2, int(60.0 * fr / max_bpm))
         self._lag_max = min(self._n_use // 4, int(math.ceil(60.0 * fr / min_bpm)))
         lags = np.arange(self._lag_max + 1, dtype=np.float64)
@@ -76,11 +85,30 @@ class BeatTracker:
         self._prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
         self._prior[: self._lag_min] = 0.0
         self._taus = np.arange(self._lag_max + 1)
+        self._taus2 = 2 * self._taus
+        self._lags_f = np.arange(4 * self._lag_max + 5, dtype=np.float64)
         self._update_every = max(1, round(update_s * fr))
         # once the tempo has held for `settle_checks` estimates, estimate half as often
         self._settle_checks = settle_checks
         self._steady = 0
         self._next_update = self._update_every
+        # the short-window hypothesis (see _follow_short): checked every update_s
+        self._short_n = int(round(short_s * fr)) if short_s > 0 else 0
+        self._jump_n = max(2 * self._lag_max, int(round(jump_s * fr)))
+        self._s_kind = 0
+        self._short_ratio = short_ratio
+        self._short_votes = short_votes
+        self._small_min = small_min
+        self._small_votes = small_votes
+        self._small_agree = small_agree
+        self._s_sum = 0.0
+        self._clear_ratio = clear_ratio
+        self._next_short = self._update_every
+        self._s_cand = 0.0
+        self._s_votes = 0
+        self._hist_from = 0  # the tempo estimate reads no frame before this one
+        self._hold_level = False
+        self.tempo_switches = 0
         self._n_cs = 3 * self._lag_max + 2
         # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one
         # step per frame (no shift copy); the newest n_cs - 1 move to the front when it ends
@@ -212,8 +240,13 @@ class BeatTracker:
         if pend and self.period > 0 and t >= pend[0][0] + self.period:
             fb, idx = pend.popleft()
             self.bars.beat(idx, self._bar_features(fb, self.period))
+        switched = False
+        if self._frame >= self._next_short:
+            self._next_short = self._frame + self._update_every
+            switched = self._short_n > 0 and self.period > 0 and self._follow_short()
         if self._frame >= self._next_update:
-            self._estimate_period()
+            if not switched:
+                self._estimate_period()
             slow = self._steady >= self._settle_checks > 0
             self._next_update = self._frame + self._update_every * (2 if slow else 1)
         n_cs = self._n_cs
@@ -284,192 +317,6 @@ class BeatTracker:
         k = self._whi
         prod = np.multiply(self._proj, self._cs[None, -k:], out=self._projbuf)  # [j_max, k]
         return np.maximum.reduce(prod, axis=1)
-
-    # --- tempo -----------------------------------------------------------------------------
-    def _estimate_period(self) -> None:
-        n_valid = min(self._frame, self._n_use)
-        if n_valid < 2 * self._lag_max:
-            return
-        # box sums as differences of a cumulative sum over a zero-padded copy; the padded
-        # buffers are reused (this runs twice a second)
-        k, b = self._k_local, self._k_box
-        pad = self._pad_local  # [k + 1 zeros | oldest-first history | k zeros]
-        x = pad[k + 1 : k + 1 + n_valid]
-        head = self._odf[self._pos :]  # ring: oldest part first
-        cut = len(head) - (self._n_hist - n_valid)
-        if cut > 0:
-            x[:cut] = head[-cut:]
-            x[cut:] = self._odf[: self._pos]
-        else:
-            x[:] = self._odf[self._pos - n_valid : self._pos]
-        pad[k + 1 + n_valid :] = 0.0
-        # keep the peaks: subtract a local mean (about 1/4 s), half-wave rectify
-        c = np.cumsum(pad[: n_valid + 2 * k + 1])
-        local = (c[2 * k + 1 :] - c[: -2 * k - 1]) / (2 * k + 1)
-        pb = self._pad_box
-        xb = pb[b + 1 : b + 1 + n_valid]
-        np.subtract(x, local[:n_valid], out=xb)
-        np.maximum(xb, 0.0, out=xb)
-        if xb.max() <= 1e-9:
-            return
-        # widen the peaks (box of ±20 ms, twice: a triangle) so small timing jitter between
-        # hits does not wash out the autocorrelation
-        pb[b + 1 + n_valid :] = 0.0
-        for _ in range(2):
-            c = np.cumsum(pb[: n_valid + 2 * b + 1])
-            np.subtract(c[2 * b + 1 : 2 * b + 1 + n_valid], c[:n_valid], out=xb)
-        x = xb
-        n = n_valid
-        n_ac = min(n, 4 * self._lag_max + 4)
-        spec = np.fft.rfft(x, self._fft_size(n + n_ac))
-        ac = np.fft.irfft(spec.real**2 + spec.imag**2)[:n_ac]
-        ac /= n - np.arange(n_ac)  # unbiased (n > n_ac here, so never 0)
-        taus = self._taus
-        top = len(ac) - 1
-        comb = ac[taus] + 0.5 * ac[np.minimum(2 * taus, top)]  # the beat and the 2-beat pulse
-        score = comb * self._prior
-        tau = int(np.argmax(score))
-        if score[tau] <= 0 or tau < self._lag_min:
-            return
-        p = self._refine(ac, tau)
-        before = self.period
-        changed = self._accept_period(p)
-        steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
-        self._steady = self._steady + 1 if steady else 0
-        if changed and self._next_beat >= 0:  # predicted with the old period: predict again
-            self._next_beat = -1.0
-            self._fire_hop = NEVER
-        if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
-            self._check_phase(x, changed)
-
-    @staticmethod
-    def _fft_size(n: int) -> int:
-        """Smallest 2^a or 3 * 2^a ≥ n (both fast FFT sizes)."""
-        p2 = 1 << (n - 1).bit_length()
-        p3 = 3 * p2 // 4
-        return p3 if p3 >= n else p2
-
-    @staticmethod
-    def _refine(ac: np.ndarray, tau: int) -> float:
-        """Sub-frame period from the autocorrelation peaks near 1, 2, 3 and 4 × tau, each
-        divided by its multiple and weighted by it: the far peaks pin the period down more
-        finely, and a drummer's uneven kick-snare spacing evens out over two beats."""
-        top = len(ac) - 2
-        p = float(tau)
-        num = den = 0.0
-        for m in (1, 2, 3, 4):
-            # look for each peak near m × the estimate so far: ±1 frame for the first, ±5 % for
-            # the second (uneven spacing can move the first peak that far), ±2 % after that
-            c = int(round(m * p))
-            r = 1 if m == 1 else max(1, int(math.ceil((0.05 if m == 2 else 0.02) * m * p)))
-            lo, hi = max(1, c - r), min(top, c + r)
-            if lo >= hi:
-                break
-            i = lo + int(np.argmax(ac[lo : hi + 1]))
-            a, b, cc = float(ac[i - 1]), float(ac[i]), float(ac[i + 1])
-            if b <= 0.0:
-                break
-            d2 = a - 2.0 * b + cc
-            frac = 0.5 * (a - cc) / d2 if d2 < 0 else 0.0
-            w = m * m * b
-            num += w * (i + max(-0.5, min(0.5, frac))) / m
-            den += w
-            p = num / den
-        return p
-
-    def _accept_period(self, p: float) -> bool:
-        """Take the new period estimate; True when the tempo jumped (not just refined)."""
-        if self.period <= 0:
-            self._set_period(p)
-            return True
-        if abs(p / self.period - 1.0) < 0.04:
-            self._set_period(0.7 * self.period + 0.3 * p)
-            self._cand_votes = 0
-            return False
-        # a different tempo must win twice in a row before it replaces the current one
-        if self._cand > 0 and abs(p / self._cand - 1.0) < 0.04:
-            self._cand_votes += 1
-        else:
-            self._cand, self._cand_votes = p, 1
-        if self._cand_votes >= 2:
-            self._set_period(p)
-            self._cand_votes = 0
-            return True
-        return False
-
-    def _set_period(self, p: float) -> None:
-        self.period = p
-        if self._p_kernel > 0 and abs(p / self._p_kernel - 1.0) < 0.004:
-            return  # the transition weights hardly change: keep them (and the projection)
-        self._p_kernel = p
-        self._wlo = max(1, int(round(p / 2)))
-        self._whi = min(self._n_cs - 1, int(round(2 * p)))
-        v = np.arange(self._whi, self._wlo - 1, -1, dtype=np.float64)  # lag of cs[-whi..-wlo]
-        self._w = np.exp(-0.5 * (self._tight * np.log(v / p)) ** 2).astype(np.float32)
-        self._wprod = np.zeros_like(self._w)
-        # row r of _wins is _csbuf[r : r + len(w)]; for the view at q the window
-        # cs[-whi - 1 : -wlo] (lags whi .. wlo before the new frame) is row q + _win0
-        self._wins = np.lib.stride_tricks.sliding_window_view(self._csbuf, len(self._w))
-        self._win0 = self._n_cs - self._whi - 1
-        self._proj = None
-
-    def _check_phase(self, x: np.ndarray, jumped: bool) -> None:
-        """Comb the recent (peak-widened) onset function at the beat period and move the grid,
-        and the cumulative score with it, when another phase is better, so the dynamic
-        programme carries on from there: right after a tempo jump to the best phase at once;
-        otherwise only to the grid half a beat away, once the evidence for it has added up."""
-        p = self.period
-        n = len(x)
-        n_beats = min(self._phase_beats, int((n - 1) / p) - 1)
-        if n_beats < 3:
-            return
-        P = int(round(p))
-        offs = np.round(np.arange(n_beats) * p).astype(np.intp)  # [K]
-        phis = np.arange(P)
-        # energy of the grid whose newest beat is phi frames back from the newest frame
-        sc = x[(n - 1) - phis[:, None] - offs[None, :]].sum(axis=1)  # [P]
-        cur = int(round(self._frame - 1 - self._last_beat)) % P  # the grid's phase, frames back
-        if jumped:
-            best = int(np.argmax(sc))
-            d = (cur - best) % P  # move the grid d frames later
-            if d > P // 2:
-                d -= P
-            if sc[best] > self._phase_ratio * sc[cur] and abs(d) >= max(2, P // 8):
-                self._shift(d)
-            self._evidence = 0.0
-            return
-        r = max(1, P // 8)
-        near = np.arange(cur - r, cur + r + 1) % P
-        far = np.arange(cur + P // 2 - r, cur + P // 2 + r + 1) % P
-        on = float(sc[near].max())
-        j = int(np.argmax(sc[far]))
-        off = float(sc[far[j]])
-        eps = 1e-3 * float(sc.max()) + 1e-12
-        gap = 2.0 if self._steady > self._settle_checks > 0 else 1.0  # checks apart, in updates
-        e = self._evidence * self._phase_decay**gap + gap * math.log((off + eps) / (on + eps))
-        self._evidence = max(-self._phase_evidence, e)
-        if e < self._phase_evidence:
-            return
-        self._evidence = 0.0
-        d = (cur - int(far[j])) % P
-        if d > P // 2:
-            d -= P
-        self._shift(d)
-
-    def _shift(self, d: int) -> None:
-        """Move the beat grid d frames later (d < 0: earlier), cumulative score included; the
-        pending prediction is dropped (the next frame predicts again from the moved grid)."""
-        cs = self._cs
-        if d > 0:
-            cs[d:] = cs[:-d].copy()
-        elif d < 0:
-            cs[:d] = cs[-d:].copy()
-            cs[d:] = 0.0
-        self._last_beat += d
-        self.last_beat_ns += int(d / self.fr * 1e9)
-        self._next_beat = -1.0
-        self._fire_hop = NEVER
-        self.phase_shifts += 1
 
     # --- TempoSource -------------------------------------------------------------------------
     @property
