@@ -16,6 +16,7 @@ from vj.audio.analysis import (
     N_ODF,
     ONSET_MERGE_S,
     HopAnalyzer,
+    KickGate,
     PeakPicker,
     time_constant_coef,
 )
@@ -71,6 +72,7 @@ class FeatureExtractor:
         ]
         assert N_ODF == 4 and len(self.pickers) == 4  # _hop unrolls the four channels
         self._pick = tuple(p.process for p in self.pickers)
+        self.kick_gate = KickGate(rate)  # which low-band picks are kicks (not snares)
         self.tracker = BeatTracker(rate)
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
@@ -213,10 +215,13 @@ class FeatureExtractor:
         self.onset_strength = v_on
         pick_all, pick_low, pick_mid, pick_high = self._pick  # unrolled: no loop per hop
         hit = pick_all(v_on)
-        if pick_low(v_low):
+        mid = pick_mid(v_mid)
+        gate = self.kick_gate
+        gate.process(v_low, v_mid, mid)
+        if pick_low(v_low) and gate.kick:  # the picker runs every hop: its state stays whole
             self.band_onset_counts[0] += 1
             self.events.append(("low", t_ns))
-        if pick_mid(v_mid):
+        if mid:
             self.band_onset_counts[1] += 1
             self.events.append(("mid", t_ns))
         if pick_high(v_high):
