@@ -21,6 +21,12 @@ HIGH_MIN_HZ = 5000.0  # hats and cymbals
 ONSET_MERGE_S = 0.05
 RING = 32  # hops per sample / history ring before one wrap-around copy
 AGC_FLOOR = 1e-4  # -80 dBFS: below this the input is treated as silence, never amplified further
+# The low band's kick flux is measured against the loudest of the frames of the last LOW_HOLD_S
+# (from flux_lag back), not one frame: a bass note's partials inside one ~43 Hz FFT bin beat
+# against each other at their spacing (40-100 Hz, a 10-25 ms period), so its low band swells
+# and falls every few hops and each swell is a "rise"; a kick rises above everything before it.
+# 25 ms is one period of the lowest bass note (E1, 41 Hz), not a value fitted to any file.
+LOW_HOLD_S = 0.025
 
 
 def default_n_fft(sample_rate: int, hop: int) -> int:
@@ -286,6 +292,7 @@ class HopAnalyzer:
         bands_per_octave: int = 12,
         onset_width: int = 2,
         tilt: float = 0.0,
+        low_hold_s: float = LOW_HOLD_S,
     ) -> None:
         self.sample_rate = sample_rate
         if not 1 <= int(onset_width) <= 4:
@@ -377,6 +384,18 @@ class HopAnalyzer:
         self._ones_f = np.ones(n_filt, np.float32)
         self._groups = np.ascontiguousarray(group_matrix(self.centres, tilt).T)  # [n_filt, 4]
         self._compression = compression
+        # the held low band (see LOW_HOLD_S): per low filter, a ring of the ±1 max of the raw
+        # old frames flux_lag .. flux_lag + n_hold - 1 hops back, in Python floats (2-3 filters:
+        # cheaper than numpy calls)
+        n_low = self.n_low = max(1, int(np.count_nonzero(self.centres < LOW_MAX_HZ)))
+        self.n_hold = max(1, round(low_hold_s * self.rate_hz))
+        n_lw = min(n_low + 1, n_filt)
+        self._hold_olds = [o[:n_lw] for o in self._olds]  # the old frame's low filters + 1
+        self._low_news = [f[:n_low] for f in self._filts_raw]
+        self._hold = [[0.0] * self.n_hold for _ in range(n_low)]  # [n_low][n_hold]
+        self._hold_span = [(max(f - 1, 0), f + 2) for f in range(n_low)]  # ±1 neighbours
+        self._hold_p = 0
+        self.low_held = 0.0  # low-band flux against the held frames (kick picking)
         self._agc = AGC_FLOOR
         self._agc_rel = math.exp(-1.0 / (agc_release_s * self.rate_hz))
         self.rms = 0.0  # raw hop RMS (dBFS-able)
@@ -443,6 +462,24 @@ class HopAnalyzer:
         np.multiply(self._olds[j], sc, out=self._old_log)
         np.multiply(self._filts_raw[j], sc, out=self._new_log)
         np.log1p(self._lp, out=self._lp)
+        # held low band: the old frame's ±1 maxima join the rings, each low filter rises
+        # against the largest in its ring (log1p is monotonic: max of raw values, one log)
+        old = self._hold_olds[j].tolist()
+        p = self._hold_p
+        self._hold_p = p + 1 if p + 1 < self.n_hold else 0
+        s = self._compression * gain
+        log1p = math.log1p
+        acc = 0.0
+        f = 0
+        for v in self._low_news[j].tolist():
+            a, b = self._hold_span[f]
+            ring = self._hold[f]
+            ring[p] = max(old[a:b])
+            o = max(ring)
+            if v > o:
+                acc += log1p(s * v) - log1p(s * o)
+            f += 1
+        self.low_held = acc / self.n_low
         j += 1
         if j == RING:
             self._hist_head[:] = self._hist_tail
@@ -500,11 +537,12 @@ def reference_odf(
     agc_release_s: float = 4.0,
     compression: float = 100.0,
     onset_width: int = 2,
+    low_hold_s: float = LOW_HOLD_S,
 ) -> np.ndarray:
     """Offline twin of HopAnalyzer's onset functions: whole-signal STFT, plain loops.
 
-    x [n] mono; returns [n // hop, N_ODF + 1]: HopAnalyzer.odf, then its onset_odf. Slow;
-    for tests only.
+    x [n] mono; returns [n // hop, N_ODF + 2]: HopAnalyzer.odf, its onset_odf, its low_held.
+    Slow; for tests only.
     """
     an = HopAnalyzer(
         sample_rate,
@@ -514,8 +552,10 @@ def reference_odf(
         agc_release_s=agc_release_s,
         compression=compression,
         onset_width=onset_width,
+        low_hold_s=low_hold_s,
     )
     n_fft, lag = an.n_fft, an.flux_lag
+    low = np.asarray(an.centres) < LOW_MAX_HZ  # the low filters
     n_hops = len(x) // hop
     padded = np.concatenate([np.zeros(n_fft - hop, np.float64), x.astype(np.float64)])
     window = np.hanning(n_fft + 2)[1:-1]
@@ -524,7 +564,7 @@ def reference_odf(
     rel = math.exp(-1.0 / (agc_release_s * sample_rate / hop))
     level = AGC_FLOOR
     logs = []
-    out = np.zeros((n_hops, N_ODF + 1))
+    out = np.zeros((n_hops, N_ODF + 2))
     for i in range(n_hops):
         frame = padded[i * hop : i * hop + n_fft]
         new = x[i * hop : (i + 1) * hop].astype(np.float64)
@@ -540,6 +580,14 @@ def reference_odf(
             pad = np.r_[np.zeros(w), prev_log, np.zeros(w)]
             peak = np.array([pad[f : f + 2 * w + 1].max() for f in range(len(prev_log))])
             out[i, dst] = (groups @ np.maximum(new_log - peak, 0.0))[src]
+        # held low band: each low filter against its ±1 neighbours in every frame from lag to
+        # lag + n_hold - 1 back (frames before the start are zeros)
+        held = [logs[i - lag - k] for k in range(an.n_hold) if i - lag - k >= 0]
+        top = np.max(held, axis=0) if held else np.zeros_like(raw)
+        top_log = np.log1p(compression * top / level)
+        pad = np.r_[0.0, top_log, 0.0]
+        rises = [new_log[f] - pad[f : f + 3].max() for f in np.nonzero(low)[0]]
+        out[i, N_ODF + 1] = np.maximum(rises, 0.0).mean()
         logs.append(raw)
         level = max(rms, level * rel, AGC_FLOOR)
     return out

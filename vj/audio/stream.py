@@ -218,7 +218,10 @@ class FeatureExtractor:
         mid = pick_mid(v_mid)
         gate = self.kick_gate
         gate.process(v_low, v_mid, mid)
-        if pick_low(v_low) and gate.kick:  # the picker runs every hop: its state stays whole
+        # kicks are picked on the held low band (analysis.LOW_HOLD_S: a bass line's beating
+        # partials swell the one-frame flux every few hops); the gate still compares the
+        # one-frame flux of both bands, as the mid band's is one-frame too
+        if pick_low(an.low_held) and gate.kick:  # the picker runs every hop: its state stays whole
             self.band_onset_counts[0] += 1
             self.events.append(("low", t_ns))
         if mid:
