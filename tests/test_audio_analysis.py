@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from vj.audio.analysis import Envelope, HopAnalyzer, KickGate, PeakPicker, reference_odf
+from vj.audio.analysis import Envelope, HopAnalyzer, PeakPicker, reference_odf
 from vj.audio.stream import FeatureExtractor
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
@@ -196,40 +196,6 @@ def test_band_onsets_split_kick_snare_hats():
     assert 0.8 * beats / 2 <= mid
 
 
-def test_kick_gate_gives_a_shared_hit_to_the_band_it_stands_out_in():
-    g = KickGate(rate_hz=172.0)
-    for _ in range(400):  # 2.3 s of background: low usually 0.2, mid usually 0.05
-        g.process(0.2, 0.05, False)
-    g.process(2.0, 2.0, False)
-    assert g.kick  # no snare pick on this hop: a low pick is a kick
-    g.process(2.0, 0.3, True)
-    assert g.kick  # low 10x its mean, mid 6x: the hit is a kick
-    g.process(1.0, 1.0, True)
-    assert not g.kick  # low 5x its mean, mid 20x: a snare's low end
-    g = KickGate(rate_hz=172.0)
-    g.process(0.0, 0.0, False)
-    g.process(0.0, 0.0, True)
-    assert g.kick  # silence: the floor keeps the comparison defined (0 >= 0)
-
-
-def test_low_band_fires_on_kicks_not_on_snares_low_end():
-    """On synthetic rock grooves (tools/synth_drums.py, seeds the benchmark does not use) the
-    low-band events are kicks: without the kick gate a third of them are snares."""
-    synth_drums = pytest.importorskip("synth_drums")
-    sr = synth_drums.SR
-    found = fired = kicks = 0
-    for seed in (1, 2, 3):
-        x, hits, _ = synth_drums.synth("rock", seed=seed, seconds=10.0)
-        kd = np.array([t for t, c in hits if c == "KD"])
-        _, events, _ = stream(x.astype(np.float32), sr, 256)
-        low = np.array([t / 1e9 for k, t in events if k == "low"])
-        fired += len(low)
-        kicks += len(kd)
-        found += sum(np.min(np.abs(kd - t)) <= 0.05 for t in low)
-    assert found / fired >= 0.7  # 0.74 with the gate, 0.56 without it
-    assert found / kicks >= 0.6  # and the kicks are still found (0.67; 0.69 without the gate)
-
-
 @pytest.mark.parametrize("sr,hop", [(96000, 128), (44100, 64)])
 def test_held_low_band_equals_offline_reference_when_flux_lag_is_several_hops(sr, hop):
     rng = np.random.default_rng(4)
@@ -397,3 +363,20 @@ def test_flux_compares_with_a_frame_about_6ms_back_at_any_rate(sr, hop):
     an = HopAnalyzer(sr, hop)
     span_ms = 1000.0 * an.flux_lag * hop / sr
     assert max(4.0, 1000.0 * hop / sr) <= span_ms <= max(8.0, 1000.0 * hop / sr), span_ms
+
+
+def test_a_kick_under_a_snare_still_fires_the_low_band():
+    """A kick and a snare on the same instant (drum and bass, punk, the demo track) are two
+    drums: the low band fires for the kick even though the mid band fires for the snare (a
+    'one hit, one band' gate once dropped these: the demo's kicks in the low band 0.89 → 0.53)."""
+    from vj.audio.source import _demo_pattern, demo_track
+
+    sr, hop = 44100, 256
+    x = demo_track(sr, seconds=8.0, bpm=124.0)
+    kicks, snares, _ = _demo_pattern(124.0, 8.0)
+    _, events, _ = stream(x[:, 0].astype(np.float32), sr, hop)
+    low = np.array([t / 1e9 for k, t in events if k == "low"])
+    both = [t for t in kicks if np.min(np.abs(np.asarray(snares) - t)) < 1e-3]
+    assert len(both) >= 6  # the pattern has kick+snare hits
+    found = [np.any((low - t >= 0) & (low - t < 0.025)) for t in both]
+    assert np.mean(found) >= 0.8

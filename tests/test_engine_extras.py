@@ -43,20 +43,25 @@ def test_render_and_render_async_forward_bends_and_masks():
         assert np.abs(b[..., :3] - want8.astype(int)).max() <= 3
 
 
-def test_static_graph_backend_says_once_and_ignores(tmp_path, capsys):
+def test_static_graph_backend_takes_masks_ignores_bends_says_once(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from vj.gan.backends import make_engine
 
     G = tiny_generator(**CFG)
     ort_eng = make_engine(G, "onnxruntime", cache_dir=tmp_path, threads=1)
+    eng = Engine(tiny_generator(**CFG), device="cpu", dtype="fp32", n_buffers=2)
     plain, bent, masked = _controls(G)
     p = ort_eng.render(plain).rgba.copy()
     assert not ort_eng.fallback_reason
+    m = ort_eng.render(masked).rgba.copy()  # masks ride on the noise inputs
+    want = eng.render(masked).rgba.astype(int)
+    assert np.abs(m.astype(int) - want).max() <= 1 and np.abs(m.astype(int) - p).max() > 0
+    assert not ort_eng.fallback_reason  # masks are no fallback
     b = ort_eng.render_async(bent).rgba.copy()
-    m = ort_eng.render(masked).rgba.copy()
-    np.testing.assert_array_equal(b, p)  # ignored, not half-applied
-    np.testing.assert_array_equal(m, p)
+    b2 = ort_eng.render(bent).rgba.copy()
+    np.testing.assert_array_equal(b, p)  # bends ignored, not half-applied
+    np.testing.assert_array_equal(b2, p)
     err = capsys.readouterr().err
-    assert err.count("bends and noise masks ignored") == 1
+    assert err.count("network bends ignored") == 1  # said once
     assert "onnxruntime" in ort_eng.fallback_reason

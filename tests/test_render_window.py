@@ -113,6 +113,12 @@ CHILD = textwrap.dedent(
     from vj.render.compositor import Compositor
     from vj.render.window import Window, WindowError, display_available
     import glfw
+    # a loaded machine has given "Failed to open display" right after the server's socket
+    # appeared: wait (≤ 10 s) until a client can connect, then test the product's own calls
+    t_end = time.monotonic() + 10.0
+    while not glfw.init() and time.monotonic() < t_end:
+        time.sleep(0.2)
+    glfw.terminate()
     report = {{"available": display_available()}}
     try:
         Window(320, 180, monitor="no-such-monitor")

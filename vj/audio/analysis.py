@@ -226,46 +226,6 @@ class PeakPicker:
         return fire
 
 
-class KickGate:
-    """Is a low-band pick a kick, or a snare's low end? Decided by the hit's spectral shape.
-
-    The low band (< 150 Hz) is two or three FFT bins wide and its flux is a log ratio, so it
-    rises for every drum with some energy down there: a snare's body and resonance fire the
-    kick picker. When the mid (snare) picker fires on the same hop too, the hit is given to
-    the band where it stands out most: each of the low and mid (150–2500 Hz) flux values is
-    divided by its own running mean (a busy band, a bass line or a guitar, counts for less),
-    and the low pick stands only when low / mean_low >= mid / mean_mid. A low pick with no
-    mid pick on its hop is always a kick. No constant is tuned per file: the comparison is
-    1:1. Hop 256 at 44.1 kHz, low-band F1: drum stems 0.824 -> 0.871, synthetic 0.762 ->
-    0.813, mixes 0.560 -> 0.564 (docs/benchmarks.md, "issue #15, per-band"). Only the low band
-    is gated (docs/audio.md says why not mid and high).
-    """
-
-    __slots__ = ("_a", "_floor", "_low_mean", "_mid_mean", "_low", "_mid", "_mid_fired")
-
-    def __init__(self, rate_hz: float, mean_s: float = 2.0, floor: float = 1e-4) -> None:
-        self._a = time_constant_coef(mean_s, rate_hz)
-        self._floor = floor  # added to both means: silence or a band with nothing in it
-        self._low_mean = self._mid_mean = 0.0
-        self._low = self._mid = 0.0
-        self._mid_fired = False
-
-    def process(self, v_low: float, v_mid: float, mid_fired: bool) -> None:
-        """Feed this hop's low and mid flux and whether the mid picker fired (every hop)."""
-        a = self._a
-        self._low_mean += a * (v_low - self._low_mean)
-        self._mid_mean += a * (v_mid - self._mid_mean)
-        self._low, self._mid, self._mid_fired = v_low, v_mid, mid_fired
-
-    @property
-    def kick(self) -> bool:
-        """No mid pick on this hop, or low / low_mean >= mid / mid_mean (cross-multiplied)."""
-        if not self._mid_fired:
-            return True
-        f = self._floor
-        return self._low * (self._mid_mean + f) >= self._mid * (self._low_mean + f)
-
-
 class HopAnalyzer:
     """Per-hop spectral features over a sliding n_fft frame; results land in preallocated arrays.
 

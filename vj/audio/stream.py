@@ -16,7 +16,6 @@ from vj.audio.analysis import (
     N_ODF,
     ONSET_MERGE_S,
     HopAnalyzer,
-    KickGate,
     PeakPicker,
     time_constant_coef,
 )
@@ -72,7 +71,6 @@ class FeatureExtractor:
         ]
         assert N_ODF == 4 and len(self.pickers) == 4  # _hop unrolls the four channels
         self._pick = tuple(p.process for p in self.pickers)
-        self.kick_gate = KickGate(rate)  # which low-band picks are kicks (not snares)
         self.tracker = BeatTracker(rate)
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
@@ -216,12 +214,9 @@ class FeatureExtractor:
         pick_all, pick_low, pick_mid, pick_high = self._pick  # unrolled: no loop per hop
         hit = pick_all(v_on)
         mid = pick_mid(v_mid)
-        gate = self.kick_gate
-        gate.process(v_low, v_mid, mid)
         # kicks are picked on the held low band (analysis.LOW_HOLD_S: a bass line's beating
-        # partials swell the one-frame flux every few hops); the gate still compares the
-        # one-frame flux of both bands, as the mid band's is one-frame too
-        if pick_low(an.low_held) and gate.kick:  # the picker runs every hop: its state stays whole
+        # partials swell the one-frame flux every few hops)
+        if pick_low(an.low_held):  # the picker runs every hop: its state stays whole
             self.band_onset_counts[0] += 1
             self.events.append(("low", t_ns))
         if mid:
