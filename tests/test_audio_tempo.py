@@ -268,12 +268,12 @@ def test_no_beat_where_nothing_plays_under_accents_every_three_pulses(bpm, pulse
     assert ok == (pulse_cap > 0), (after.min(), after.max())
 
 
-@pytest.mark.parametrize("first_phase", [True, False])
-def test_first_grid_takes_the_best_phase_after_a_syncopated_start(first_phase):
+@pytest.mark.parametrize("early_phase_s", [4.0, 0.0])
+def test_first_grid_takes_the_best_phase_after_a_syncopated_start(early_phase_s):
     """Kick and hats on the beats at 120 BPM, two loud pushes 0.7 beat after beats 3 and 4
     just before the first tempo estimate: the dynamic programme's first grid leans on them.
-    The first phase check after the first beat moves the grid onto the beat (from 2.5 s);
-    without it (first_phase=False) the grid was off until 4.4 s."""
+    In the first early_phase_s each check takes the best phase at once: on the beat from
+    2.5 s; without (early_phase_s=0) the grid was off until 4.4 s."""
     from vj.audio.tempo import BeatTracker
 
     sr, hop, bpm = 44100, 256, 120.0
@@ -284,9 +284,9 @@ def test_first_grid_takes_the_best_phase_after_a_syncopated_start(first_phase):
     n = int(12.0 * rate)
     value = _train(hits, n, rate)
     accent = _train([(t, 0.3) for t in on], n, rate)
-    beats = _feed(BeatTracker(rate, first_phase=first_phase), value, accent, rate)
+    beats = _feed(BeatTracker(rate, early_phase_s=early_phase_s), value, accent, rate)
     err = np.abs(_beat_error(beats[beats > 2.5], bpm))
-    assert np.all(err < 0.07) == first_phase, err
+    assert np.all(err < 0.07) == (early_phase_s > 0), err
 
 
 def test_same_beats_at_minus_24_db():

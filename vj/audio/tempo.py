@@ -54,7 +54,7 @@ class BeatTracker(TempoEstimation):
         small_votes: int = 4,
         small_agree: float = 0.015,
         pulse_cap: float = 2.5,
-        first_phase: bool = True,
+        early_phase_s: float = 4.0,
     ) -> None:
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
@@ -90,6 +90,7 @@ class BeatTracker(TempoEstimation):
         self._taus2 = 2 * self._taus
         self._pulse_cap = pulse_cap  # 0: no cap
         self._capbuf = np.zeros(self._lag_max + 1)
+        self._early_n = int(round(early_phase_s * fr))
         self._lags_f = np.arange(4 * self._lag_max + 5, dtype=np.float64)
         self._update_every = max(1, round(update_s * fr))
         # once the tempo has held for `settle_checks` estimates, estimate half as often
@@ -112,8 +113,6 @@ class BeatTracker(TempoEstimation):
         self._s_votes = 0
         self._hist_from = 0  # the tempo estimate reads no frame before this one
         self._hold_level = False
-        self._first_check = first_phase  # check the first grid's phase (see _estimate_period)
-        self._first_phase = False  # that check is due
         self.tempo_switches = 0
         self._n_cs = 3 * self._lag_max + 2
         # cumulative score, newest last: _cs is the view _csbuf[q : q + n_cs], which moves one

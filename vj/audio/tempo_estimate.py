@@ -106,24 +106,23 @@ class TempoEstimation:
         before = self.period
         if self._hold_level and n_valid >= self._n_use:
             self._hold_level = False  # the history has grown back
-        first = self.period <= 0
         changed = self._accept_period(p, not self._hold_level)
-        if first:
-            self._first_phase = self._first_check
         steady = not changed and self._cand_votes == 0 and abs(p / before - 1.0) < 0.01
         self._steady = self._steady + 1 if steady else 0
         if changed and self._next_beat >= 0:  # predicted with the old period: predict again
             self._next_beat = -1.0
             self._fire_hop = NEVER
-        if self._last_beat >= 0 and self._first_phase:
-            # the first grid's phase is the dynamic programme's guess from a second or two of
-            # scores: the first check after its first beat takes the best phase at once, as
-            # after a jump, where it is a quarter beat or more away (smaller errors the
-            # dynamic programme corrects itself)
-            self._first_phase = False
-            self._check_phase(x, True, 4)
-        elif self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
-            self._check_phase(x, changed)
+        # in the first early_phase_s of music the grid's phase rests on a second or two of
+        # scores: every check takes the best phase at once (as after a jump) where it is a
+        # quarter beat or more away, instead of waiting for the evidence to add up
+        early = 0 <= self._frame - self._music_start < self._early_n
+        if self._last_beat >= 0 and self.period > 0:
+            if changed:
+                self._check_phase(x, True)
+            elif early:
+                self._check_phase(x, True, 4)
+            elif self._phase_evidence > 0:
+                self._check_phase(x, False)
 
     def _acf(self, n_valid: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
         """Tempo of the newest n_valid frames: (best lag in frames, the autocorrelation
