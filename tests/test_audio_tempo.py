@@ -241,6 +241,54 @@ def test_tempo_locks_within_4s_with_eighth_note_hats(bpm):
     assert np.all(np.abs(np.array(bpms) / bpm - 1) <= 0.02), (bpm, min(bpms), max(bpms))
 
 
+@pytest.mark.parametrize("bpm", [143.0, 150.0, 167.0])
+@pytest.mark.parametrize("pulse_cap", [2.5, 0.0])
+def test_no_beat_where_nothing_plays_under_accents_every_three_pulses(bpm, pulse_cap):
+    """A soft, slightly uneven pulse with a loud accent on every third one: the beat is the
+    pulse. Without the cap on the 2-beat term (pulse_cap=0) the tracker read 1.5 pulses (2/3
+    tempo), a lag at which nothing plays, carried by the accents' period at twice it."""
+    from vj.audio.tempo import BeatTracker
+
+    sr, hop = 44100, 256
+    rate = sr / hop
+    rng = np.random.default_rng(0)
+    pulse = 60.0 / bpm
+    hits = [
+        (t, 1.0) if i % 3 == 0 else (t + rng.normal(0.0, 0.012), 0.1)
+        for i, t in enumerate(np.arange(0.0, 16.0, pulse))
+    ]
+    value = _train(hits, int(16.0 * rate), rate)
+    tr = BeatTracker(rate, pulse_cap=pulse_cap)
+    bpms = []
+    for k, v in enumerate(value.tolist()):
+        tr.process(v, int(round((k + 1) / rate * 1e9)), 0.0)
+        bpms.append(tr.bpm)
+    after = np.array(bpms[int(4.0 * rate) :])
+    ok = bool(np.all(np.abs(after / bpm - 1.0) <= 0.02))
+    assert ok == (pulse_cap > 0), (after.min(), after.max())
+
+
+@pytest.mark.parametrize("early_phase_s", [4.0, 0.0])
+def test_first_grid_takes_the_best_phase_after_a_syncopated_start(early_phase_s):
+    """Kick and hats on the beats at 120 BPM, two loud pushes 0.7 beat after beats 3 and 4
+    just before the first tempo estimate: the dynamic programme's first grid leans on them.
+    In the first early_phase_s each check takes the best phase at once: on the beat from
+    2.5 s; without (early_phase_s=0) the grid was off until 4.4 s."""
+    from vj.audio.tempo import BeatTracker
+
+    sr, hop, bpm = 44100, 256, 120.0
+    rate, beat = sr / hop, 60.0 / bpm
+    on = np.arange(0.0, 12.0, beat)
+    hits = [(t, 0.5) for t in on] + [(t + beat / 2, 0.2) for t in on]
+    hits += [(2.7 * beat, 1.5), (3.7 * beat, 1.5)]
+    n = int(12.0 * rate)
+    value = _train(hits, n, rate)
+    accent = _train([(t, 0.3) for t in on], n, rate)
+    beats = _feed(BeatTracker(rate, early_phase_s=early_phase_s), value, accent, rate)
+    err = np.abs(_beat_error(beats[beats > 2.5], bpm))
+    assert np.all(err < 0.07) == (early_phase_s > 0), err
+
+
 def test_same_beats_at_minus_24_db():
     """Level independence: the demo track at -24 dB gives the same beats (within 2 hops)."""
     from vj.audio.source import demo_track

@@ -53,6 +53,8 @@ class BeatTracker(TempoEstimation):
         small_min: float = 0.015,
         small_votes: int = 4,
         small_agree: float = 0.015,
+        pulse_cap: float = 2.5,
+        early_phase_s: float = 4.0,
     ) -> None:
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
@@ -86,6 +88,9 @@ class BeatTracker(TempoEstimation):
         self._prior[: self._lag_min] = 0.0
         self._taus = np.arange(self._lag_max + 1)
         self._taus2 = 2 * self._taus
+        self._pulse_cap = pulse_cap  # 0: no cap
+        self._capbuf = np.zeros(self._lag_max + 1)
+        self._early_n = int(round(early_phase_s * fr))
         self._lags_f = np.arange(4 * self._lag_max + 5, dtype=np.float64)
         self._update_every = max(1, round(update_s * fr))
         # once the tempo has held for `settle_checks` estimates, estimate half as often

@@ -112,8 +112,17 @@ class TempoEstimation:
         if changed and self._next_beat >= 0:  # predicted with the old period: predict again
             self._next_beat = -1.0
             self._fire_hop = NEVER
-        if self._last_beat >= 0 and self.period > 0 and (changed or self._phase_evidence > 0):
-            self._check_phase(x, changed)
+        # in the first early_phase_s of music the grid's phase rests on a second or two of
+        # scores: every check takes the best phase at once (as after a jump) where it is a
+        # quarter beat or more away, instead of waiting for the evidence to add up
+        early = 0 <= self._frame - self._music_start < self._early_n
+        if self._last_beat >= 0 and self.period > 0:
+            if changed:
+                self._check_phase(x, True)
+            elif early:
+                self._check_phase(x, True, 4)
+            elif self._phase_evidence > 0:
+                self._check_phase(x, False)
 
     def _acf(self, n_valid: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
         """Tempo of the newest n_valid frames: (best lag in frames, the autocorrelation
@@ -151,8 +160,17 @@ class TempoEstimation:
         top = n_ac - 1
         t2 = self._taus2 if top >= self._taus2[-1] else np.minimum(self._taus2, top)
         score = ac[t2]
+        one = ac[self._taus]
+        # the 2-beat pulse adds at most pulse_cap × the beat's own autocorrelation: a lag at
+        # which nothing repeats (half the period of accents every 3 pulses, 1.5 pulses) is no
+        # beat, however strongly its double repeats
+        if self._pulse_cap > 0:
+            cap = self._capbuf
+            np.maximum(one, 0.0, out=cap)
+            cap *= self._pulse_cap
+            np.minimum(score, cap, out=score)
         score *= 0.5
-        score += ac[self._taus]  # the beat and the 2-beat pulse
+        score += one  # the beat and the 2-beat pulse
         score *= self._prior
         tau = int(np.argmax(score))
         if score[tau] <= 0 or tau < self._lag_min:
@@ -234,7 +252,7 @@ class TempoEstimation:
         self._win0 = self._n_cs - self._whi - 1
         self._proj = None
 
-    def _check_phase(self, x: np.ndarray, jumped: bool) -> None:
+    def _check_phase(self, x: np.ndarray, jumped: bool, min_move: int = 8) -> None:
         """Comb the recent (peak-widened) onset function at the beat period and move the grid,
         and the cumulative score with it, when another phase is better, so the dynamic
         programme carries on from there: right after a tempo jump to the best phase at once;
@@ -257,7 +275,7 @@ class TempoEstimation:
             d = (cur - best) % P  # move the grid d frames later
             if d > P // 2:
                 d -= P
-            if sc[best] > self._phase_ratio * sc[cur] and abs(d) >= max(2, P // 8):
+            if sc[best] > self._phase_ratio * sc[cur] and abs(d) >= max(2, P // min_move):
                 self._shift(d)
             self._evidence = 0.0
             return
