@@ -169,7 +169,8 @@ class DeckModulation:
         f32 = np.float32
         if self.loop is not None and tempo is not None:
             ws = self.loop.ws_np(tempo.beat)  # [L, D], fresh
-        if out.style.size and out.style.any():
+        nz = np.count_nonzero  # (ndarray.any() goes through a Python wrapper: ~3× slower)
+        if nz(out.style):
             offs = (out.style.astype(f32) @ self._basis_np).reshape(self._ws_shape)
             if ws is None:
                 ws = ws_base + offs
@@ -179,7 +180,7 @@ class DeckModulation:
             if ws is None:
                 ws = ws_base.copy()
             self.expression.apply_np(ws)
-        if out.noise.size and out.noise.any():
+        if nz(out.noise):
             push = out.noise.astype(f32) @ self._noise_np  # [n_noise]
             if noise is None:
                 noise = push + (f32(1.0) if noise_base is None else noise_base)
@@ -187,7 +188,7 @@ class DeckModulation:
                 noise += push
             np.maximum(noise, 0.0, out=noise)
         masks = None
-        if out.masks.size and out.masks.any():  # S coefficients: NoiseMasks makes the maps
+        if nz(out.masks):  # S coefficients: NoiseMasks makes the maps
             masks = NoiseMasks(out.masks.astype(f32), self._mask_np, self._mask_of_layer)
         return ws, noise, masks, self._bends(out)
 

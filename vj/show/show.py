@@ -873,7 +873,7 @@ def _compositor(
         chains=chains,
         pulse=pulse,
         hud=p.get("hud", 0.0) >= 0.5,
-        bands=tuple(float(x) for x in f.bands[:8]),
+        bands=tuple(np.asarray(f.bands[:8], np.float64).tolist()),
         rms=float(f.rms),
         beat_phase=tempo.beat % 1.0 if tempo.bpm > 0 else 0.0,
         beat=tempo.beat if tempo.bpm > 0 else 0.0,
