@@ -46,11 +46,11 @@ def test_hold_directions_hold_the_thumbnail_better_than_sefa():
     ~0.86 of their size in the 8×8 thumbnail), the hold directions of one identity move the
     frame while the thumbnail keeps half as much."""
     from vj.gan.checkpoint import load_checkpoint_or_default
+    from vj.show.decks import start_ws
     from vj.show.directions import w_stats
-    from vj.show.modulate import identity_ws
 
     G = load_checkpoint_or_default("default")[0]
-    ws = identity_ws(G, 21, 0.7, w_stats(G, 21)[0])
+    ws = start_ws(G, 21, 0.7, w_stats(G, 21)[0])
     rows = LayerMap.of(G).ws_indices("middle")
     h = hold_directions(G, ws, "middle", count=4, candidates=8)
     assert h.shape == (4, G.num_ws, G.w_dim) and h.dtype == np.float32
@@ -88,9 +88,9 @@ def test_hold_directions_are_cached_per_identity(G, tmp_path, monkeypatch):
     np.testing.assert_array_equal(a, b)
     assert len(calls) == 1 and len(said) == 1  # computed (and said) once
     hold_cached(G, _ws(G, 2), "middle", 3, tmp_path)  # another identity: its own entry
-    assert len(calls) == 2 and len(list(tmp_path.glob("hold-*.npy"))) == 2
-    broken = next(tmp_path.glob("hold-*.npy"))
-    broken.write_bytes(b"not an array")
+    assert len(calls) == 2 and len(list(tmp_path.glob("hold-*.npz"))) == 2
+    for broken in tmp_path.glob("hold-*.npz"):
+        broken.write_bytes(b"not an array")
     hold_cached(G, _ws(G, 1), "middle", 3, tmp_path)  # unreadable: recomputed, not fatal
     assert len(calls) == 3
 
@@ -98,10 +98,7 @@ def test_hold_directions_are_cached_per_identity(G, tmp_path, monkeypatch):
 def test_hold_expression_offsets_only_its_rows_and_starts_at_the_identity(G):
     ws = _ws(G)
     h = hold_directions(G, ws, "middle", count=3, candidates=8)
-    e = HoldExpression(
-        G, h, amount=2.0, layers="middle", glide=0.0, seed=4, identity=ws.numpy(),
-        remeasure=lambda w: pytest.fail("the same identity: nothing to measure again"),
-    )  # fmt: skip
+    e = HoldExpression(G, h, amount=2.0, layers="middle", glide=0.0, seed=4)
     rows = list(e.rows)
     base = ws.numpy()[0].copy()
     out = base.copy()
@@ -116,21 +113,29 @@ def test_hold_expression_offsets_only_its_rows_and_starts_at_the_identity(G):
     torch.testing.assert_close(e.apply(ws)[0], torch.from_numpy(out))  # the torch twin
 
 
-def test_hold_expression_remeasures_for_the_identity_the_deck_shows(G):
-    ws, other = _ws(G, 1), _ws(G, 9)
-    h = hold_directions(G, ws, "middle", count=3, candidates=8)
-    seen = []
+def test_hold_directions_are_measured_for_the_seed_the_deck_plays(G, tmp_path):
+    """A --seed (or a seed a deck keeps) is the identity the hold is measured around: the
+    routes are built for the deck's own start W+, which is what its first frame shows."""
+    from types import SimpleNamespace
 
-    def remeasure(w):
-        seen.append(w.copy())
-        return hold_directions(G, torch.from_numpy(w), "middle", count=3, candidates=8)
+    from vj.params import default_registry
+    from vj.show.config import DeckConfig, ExpressionSpec
+    from vj.show.decks import start_ws
+    from vj.show.directions import w_stats
+    from vj.show.wiring import DeckSpec, build_show
 
-    e = HoldExpression(G, h, 1.0, "middle", 0.0, 4, identity=ws.numpy(), remeasure=remeasure)
-    e.step()
-    x = other.numpy()[0].copy()
-    e.apply_np(x)  # the deck shows another identity (a --seed): measured again, once
-    e.apply_np(other.numpy()[0].copy())
-    assert len(seen) == 1
-    np.testing.assert_array_equal(seen[0][0], other.numpy()[0])
-    want = hold_directions(G, other, "middle", count=3, candidates=8)
-    np.testing.assert_array_equal(e._dirs, want)
+    class Hold:
+        name, path, seed, effect, cues, routes = "hold", None, 3, "default", (), ()
+        params = {"truncation": 0.7, "drift": 0.0, "onset_jump": 0.0, "beat_jump": 0.0}
+        decks = (DeckConfig("A", seed=3, expression=ExpressionSpec(hold=True, count=3)),)
+        audio = SimpleNamespace(hop=256, n_bands=8)
+
+    reg = default_registry()
+    for k, v in Hold.params.items():
+        reg.set(k, v)
+    show = build_show(Hold, reg, [G], decks=[DeckSpec("default", 9)])  # --seed 9
+    ident = start_ws(G, 9, 0.7, w_stats(G, 9)[0])
+    first = show.frame(0).decks[0].ws
+    torch.testing.assert_close(first, ident, rtol=1e-5, atol=1e-5)  # what the deck shows
+    want = hold_directions(G, ident, "middle", count=3)
+    np.testing.assert_allclose(show.mods["A"].expression._dirs, want, rtol=1e-5, atol=1e-6)

@@ -216,9 +216,9 @@ def test_live_keeps_the_old_model_until_the_new_one_is_built(G, tmp_path):
     tick_thread = threading.current_thread()
     built_on, real = [], show._routing_for
 
-    def routing_for(p, gens=None):
+    def routing_for(p, gens=None, seeds=None):
         built_on.append(threading.current_thread())
-        return real(p, gens)
+        return real(p, gens, seeds)
 
     show._routing_for = routing_for
     gate.set()

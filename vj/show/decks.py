@@ -43,6 +43,18 @@ def layer_band_weights(n_layers: int, n_bands: int) -> torch.Tensor:
     return w.float()
 
 
+def start_ws(G, seed: int, psi: float, w_avg: torch.Tensor) -> torch.Tensor:
+    """[1, num_ws, w_dim] CPU: the W+ a Deck with `seed` shows at keyframe 0 under truncation ψ
+    with no pushes (its start identity: what hold directions are measured around). The same
+    steps as Deck.reset + controls; a test holds them equal."""
+    z = KeyframeSequence(int(G.z_dim), int(seed))[0].float()
+    z = z * (math.sqrt(int(G.z_dim)) / max(float(z.norm()), 1e-6))  # Deck._on_sphere
+    dev = next(G.mapping.parameters()).device
+    with torch.no_grad():
+        w = G.mapping(z[None].to(dev), None, truncation_psi=1.0).float().cpu()
+    return truncate(w, w_avg.float().cpu(), psi).contiguous()
+
+
 class Deck:
     """One generator's latent walk. `name` is "A" or "B"; `G` gives the model's geometry;
     `model` names its checkpoint (carried into DeckControls, so drivers pick the engine);

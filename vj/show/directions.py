@@ -65,36 +65,58 @@ def sefa(G, layers: str | tuple[int, ...] = "all") -> tuple[np.ndarray, np.ndarr
     return vh.float().numpy(), s.float().numpy()
 
 
+def cached_arrays(path: Path | None, compute, valid) -> dict[str, np.ndarray]:
+    """Named arrays from the `.npz` at `path` when it reads and `valid(arrays)` holds, else
+    `compute()` (a dict of arrays), written there atomically. path None computes every time;
+    a broken file is recomputed and overwritten; a read-only cache is not fatal."""
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                got = {k: z[k] for k in z.files}
+            if valid(got):
+                return got
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: compute and overwrite
+    got = compute()
+    if path is not None:
+        buf = io.BytesIO()
+        np.savez(buf, **got)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError:
+            pass  # the arrays are still right
+    return got
+
+
+def layers_tag(layers: str | tuple[int, ...]) -> str:
+    """A layer group as a cache-file name part."""
+    return layers if isinstance(layers, str) else "-".join(str(i) for i in layers)
+
+
 def sefa_cached(
     G, layers: str | tuple[int, ...], cache_dir: Path | None, digest: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """sefa(G, layers), read from / written to `cache_dir` (atomically) under the network's
     digest; cache_dir None computes every time. A broken cache file is recomputed."""
-    if cache_dir is None:
-        return sefa(G, layers)
-    if digest is None:
-        from vj.gan.backends import network_digest  # moved there by #13
+    path = None
+    if cache_dir is not None:
+        if digest is None:
+            from vj.gan.backends import network_digest  # moved there by #13
 
-        digest = network_digest(G)
-    tag = layers if isinstance(layers, str) else "-".join(str(i) for i in layers)
-    path = Path(cache_dir) / f"sefa-{digest[:20]}-{tag}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d, s = z["directions"], z["singular"]
-            if d.ndim == 2 and d.shape[1] == G.w_dim and s.shape == (d.shape[0],):
-                return d.astype(np.float32), s.astype(np.float32)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: compute and overwrite
-    d, s = sefa(G, layers)
-    buf = io.BytesIO()
-    np.savez(buf, directions=d, singular=s)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError:
-        pass  # a read-only cache is not fatal: the directions are still right
-    return d, s
+            digest = network_digest(G)
+        path = Path(cache_dir) / f"sefa-{digest[:20]}-{layers_tag(layers)}.npz"
+
+    def compute():
+        d, s = sefa(G, layers)
+        return {"directions": d, "singular": s}
+
+    def valid(z):
+        d, s = z["directions"], z["singular"]
+        return d.ndim == 2 and d.shape[1] == G.w_dim and s.shape == (d.shape[0],)
+
+    got = cached_arrays(path, compute, valid)
+    return got["directions"].astype(np.float32), got["singular"].astype(np.float32)
 
 
 def random_directions(count: int, w_dim: int, seed: int) -> np.ndarray:

@@ -26,14 +26,12 @@ Cost: c forward passes of the synthesis (R = 4 rows × 32 candidates = 128 on th
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vj.fsutil import atomic_write_bytes
-from vj.show.directions import sefa
+from vj.show.directions import cached_arrays, layers_tag, sefa
 from vj.show.layers import LayerMap
 
 THUMB = 8  # the thumbnail is THUMB × THUMB area means of the frame
@@ -114,31 +112,24 @@ def hold_cached(
     """hold_directions(G, ws, layers, count), read from / written to `cache_dir` (atomically)
     under the network's digest and the identity's bytes; None computes every time. `say`
     (a print-like callable) is told before a computation (it takes seconds)."""
-    if cache_dir is None:
-        return hold_directions(G, ws, layers, count)
-    if digest is None:
-        from vj.gan.backends import network_digest
+    path = None
+    if cache_dir is not None:
+        if digest is None:
+            from vj.gan.backends import network_digest
 
-        digest = network_digest(G)
-    h = hashlib.sha256(ws.detach().float().cpu().contiguous().numpy().tobytes())
-    tag = layers if isinstance(layers, str) else "-".join(str(i) for i in layers)
-    name = f"hold-{digest[:16]}-{h.hexdigest()[:16]}-{tag}-{count}-{CANDIDATES}-{THUMB}.npy"
-    path = Path(cache_dir) / name
-    if path.is_file():
-        try:
-            got = np.load(path, allow_pickle=False)
-            if got.shape == (count, G.num_ws, G.w_dim) and np.isfinite(got).all():
-                return got.astype(np.float32)
-        except (OSError, ValueError):
-            pass  # unreadable: compute and overwrite
-    if say is not None:
-        say(f"computing hold directions ({tag} layers; once per model and identity, cached)")
-    out = hold_directions(G, ws, layers, count)
-    buf = io.BytesIO()
-    np.save(buf, out, allow_pickle=False)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError:
-        pass  # a read-only cache is not fatal
-    return out
+            digest = network_digest(G)
+        h = hashlib.sha256(ws.detach().float().cpu().contiguous().numpy().tobytes())
+        tag = f"{layers_tag(layers)}-{count}-{CANDIDATES}-{THUMB}"
+        path = Path(cache_dir) / f"hold-{digest[:16]}-{h.hexdigest()[:16]}-{tag}.npz"
+
+    def compute():
+        if say is not None:
+            say(f"computing hold directions ({layers_tag(layers)} layers; once per model and "
+                "identity, cached)")  # fmt: skip
+        return {"directions": hold_directions(G, ws, layers, count)}
+
+    def valid(z):
+        d = z["directions"]
+        return d.shape == (count, G.num_ws, G.w_dim) and bool(np.isfinite(d).all())
+
+    return cached_arrays(path, compute, valid)["directions"].astype(np.float32)

@@ -346,11 +346,7 @@ class HoldExpression(ExpressionMode):
     """ExpressionMode whose targets are offsets along a deck's hold directions (vj.show.hold:
     detail moves, the thumbnail of the frame holds), added to the deck's own rows instead of
     replacing them. Target 0 is no offset (the identity itself); target i > 0 is a seeded unit
-    mix of the directions [K, num_ws, w_dim], `amount` W units long (strength × w_scale).
-
-    `directions` were measured around `identity` [1, num_ws, w_dim] (the preset's deck seed at
-    keyframe 0); `remeasure(ws) -> directions` is called once if the deck's first W+ is another
-    one (a --seed on the command line): the hold is only as good as its identity."""
+    mix of the directions [K, num_ws, w_dim], `amount` W units long (strength × w_scale)."""
 
     def __init__(
         self,
@@ -360,14 +356,9 @@ class HoldExpression(ExpressionMode):
         layers: str | tuple[int, ...] = "middle",
         glide: float = 0.08,
         seed: int = 0,
-        identity: np.ndarray | None = None,
-        remeasure=None,
     ) -> None:
         self._dirs = np.ascontiguousarray(directions, np.float32)  # [K, num_ws, w_dim]
         self._amount = float(amount)
-        self._identity = None if identity is None else np.asarray(identity, np.float32)
-        self._remeasure = remeasure
-        self._checked = False
         super().__init__(G, layers, glide, 1.0, seed)
 
     def _target(self, i: int) -> torch.Tensor:
@@ -380,23 +371,8 @@ class HoldExpression(ExpressionMode):
         off = np.tensordot(c.astype(np.float32), self._dirs, axes=1)  # [num_ws, w_dim]
         return torch.from_numpy(off[rows] * np.float32(self._amount))
 
-    def _check_identity(self, ws: np.ndarray) -> None:
-        """On the first frame: directions for the W+ this deck really shows."""
-        self._checked = True
-        if self._remeasure is None or self._identity is None:
-            return
-        if np.allclose(ws.reshape(self._identity.shape), self._identity, atol=1e-4):
-            return
-        self._identity = np.array(ws, np.float32).reshape(self._identity.shape)
-        self._dirs = np.ascontiguousarray(self._remeasure(self._identity), np.float32)
-        self._from = self._target(0) if self.step_index == 0 else self._target(self.step_index)
-        self._to = self._target(self.step_index)
-        self._cur_np = None
-
     def apply_np(self, ws: np.ndarray) -> None:
         """In place on float32 numpy [num_ws, w_dim]: the current offset added to the rows."""
-        if not self._checked:
-            self._check_identity(ws)
         if self._cur_np is None or self._cur_t != self._t:
             self._cur_np = self.current().cpu().numpy()
             self._cur_t = self._t
@@ -404,8 +380,6 @@ class HoldExpression(ExpressionMode):
 
     def apply(self, ws: torch.Tensor) -> torch.Tensor:
         """ws [1, num_ws, w_dim] with the current offset added to the group's rows (a copy)."""
-        if not self._checked:
-            self._check_identity(ws.detach().cpu().numpy()[0])
         out = ws.clone()
         idx = self._idx.to(ws.device)
         out[0, idx] = out[0, idx] + self.current().to(ws.device)

@@ -122,8 +122,11 @@ class RoutingJob:
     so the tick only starts the job and, once it is done, swaps the decks and installs their
     routes together. `swaps`: deck index → the checkpoint it moves to."""
 
-    def __init__(self, build: Callable, preset, gens: list, swaps: dict[int, str]) -> None:
+    def __init__(
+        self, build: Callable, preset, gens: list, swaps: dict[int, str], seeds: list[int]
+    ) -> None:
         self.preset, self.gens, self.swaps = preset, tuple(gens), dict(swaps)
+        self.seeds = list(seeds)
         self.routing = None
         self.error: str | None = None
         self._done = threading.Event()
@@ -133,7 +136,7 @@ class RoutingJob:
 
     def _run(self, build: Callable) -> None:
         try:
-            self.routing = build(self.preset, list(self.gens))
+            self.routing = build(self.preset, list(self.gens), self.seeds)
         except Exception as exc:  # noqa: BLE001 - reported; the decks keep their old models
             self.error = f"routes for the new model(s) not built: {exc}"
         finally:

@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from vj.show.decks import start_ws
 from vj.show.directions import StyleSteer
 from vj.show.frame import Bend, DeckControls, NoiseMasks, TempoView
 from vj.show.hold import hold_cached
@@ -246,13 +247,16 @@ def default_cache_dir():
     return Path.home() / ".cache" / "vj" / "directions"
 
 
-def build_routing(preset, generators, params=None, cache_dir="default", beats_per_bar: int = 4):
+def build_routing(
+    preset, generators, params=None, cache_dir="default", beats_per_bar: int = 4, seeds=None
+):
     """The preset's routing matrix and one DeckModulation per deck: (matrix, {name: mod}).
 
     `generators[i]` is deck i's network (A, then B); `preset.decks` (vj.show.config.DeckConfig)
     says each deck's directions, keyframe bank, loop and expression mode (absent: SeFa over all
-    layers, no bank). Raises ValueError with what is wrong (e.g. a direction index beyond the
-    set, a bend block the network does not have).
+    layers, no bank). `seeds[i]`: the seed deck i plays (a --seed, a kept seed), where hold
+    directions are measured (default: the preset's). Raises ValueError with what is wrong
+    (e.g. a direction index beyond the set, a bend block the network does not have).
     """
     from vj.show.config import DeckConfig
     from vj.show.directions import build_directions, w_stats
@@ -278,16 +282,10 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
         if cfg.expression is not None and cfg.expression.hold:
             e = cfg.expression
             psi = float((getattr(preset, "params", None) or {}).get("truncation", 0.7))
-            ident = identity_ws(G, cfg.seed, psi, w_avg)
+            deck_seed = cfg.seed if seeds is None or i >= len(seeds) else int(seeds[i])
+            ident = start_ws(G, deck_seed, psi, w_avg)  # what the deck will show
             hold = hold_cached(G, ident, e.layers, e.count, cache_dir, say=_say)
-
-            def remeasure(ws, G=G, e=e):  # the deck shows another identity (--seed)
-                return hold_cached(G, torch.from_numpy(ws), e.layers, e.count, cache_dir, say=_say)
-
-            expr = HoldExpression(
-                G, hold, e.strength * w_scale, e.layers, e.glide, e.seed,
-                identity=ident.numpy(), remeasure=remeasure,
-            )  # fmt: skip
+            expr = HoldExpression(G, hold, e.strength * w_scale, e.layers, e.glide, e.seed)
         elif cfg.expression is not None:
             e = cfg.expression
             expr = ExpressionMode(G, e.layers, e.glide, e.strength, e.seed, e.truncation)
@@ -299,20 +297,6 @@ def build_routing(preset, generators, params=None, cache_dir="default", beats_pe
             where = getattr(preset, "path", None) or getattr(preset, "name", "preset")
             raise ValueError(f"{where}: deck {name}: {exc}") from None
     return matrix, mods
-
-
-def identity_ws(G, seed: int, psi: float, w_avg: torch.Tensor) -> torch.Tensor:
-    """[1, num_ws, w_dim]: the W+ a Deck with `seed` shows at keyframe 0 and truncation ψ (its
-    start identity: what hold directions are measured around)."""
-    from vj.gan.latent import KeyframeSequence
-
-    z = KeyframeSequence(int(G.z_dim), int(seed))[0].float()
-    z = z * (math.sqrt(int(G.z_dim)) / max(float(z.norm()), 1e-6))  # Deck._on_sphere
-    dev = next(G.mapping.parameters()).device
-    with torch.no_grad():
-        w = G.mapping(z[None].to(dev), None, truncation_psi=1.0).float()[:, :1].cpu()
-    avg = w_avg.float().cpu()
-    return (avg + (w - avg) * psi).expand(1, int(G.num_ws), int(G.w_dim)).contiguous()
 
 
 def _say(text: str) -> None:

@@ -187,8 +187,16 @@ class Show:
         switcher calls this on its worker, so the tick does no loading)."""
         routing = None
         if self._routing_for is not None:
-            routing = self._routing_for(preset, list(self.generators))
+            routing = self._routing_for(preset, list(self.generators), self._seeds_for(preset))
         self._preset_cache[name] = (preset, routing, self._gens_version)
+
+    def _seeds_for(self, preset) -> list[int]:
+        """The seed each deck will play under `preset`: the one it names, else the deck's own
+        (what a switch to it does); the routes' hold directions are measured there."""
+        from vj.show.models import switch_specs
+
+        specs = switch_specs(preset, len(self.decks))
+        return [d.seed if s is None else s for d, (_, s) in zip(self.decks, specs, strict=True)]
 
     def preload(self, names: Iterable[str]) -> None:
         """Load presets ahead (a cue list's), so a cue does no file I/O on the tick; a broken
@@ -598,7 +606,8 @@ class Show:
         """The playing preset's routes for the decks' current models (cached under `name`)."""
         if self._routing_for is None or self._current is None:
             return None
-        routing = self._routing_for(self._current, list(self.generators))
+        seeds = [d.seed for d in self.decks]  # the switch has set them
+        routing = self._routing_for(self._current, list(self.generators), seeds)
         if name is not None:
             self._preset_cache[name] = (self._current, routing, self._gens_version)
         return routing
@@ -664,7 +673,9 @@ class Show:
                 continue
             gens[i], swaps[i] = got[0], want[0]
         if swaps and self._current is not None:
-            self._routing_job = RoutingJob(self._routing_for, self._current, gens, swaps)
+            seeds = [want[1] if (want := self._want_model.get(d.name)) and want[1] is not None
+                     else d.seed for d in self.decks]  # fmt: skip
+            self._routing_job = RoutingJob(self._routing_for, self._current, gens, swaps, seeds)
 
     def _finish_morph_at(self, t: int) -> None:
         """A new morph interrupts the running one: continue from where it is now."""

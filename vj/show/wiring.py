@@ -156,10 +156,11 @@ def build_show(
 
     specs_table = dict(registry_specs(registry))
 
-    def routing_for(p, gens=None):
-        return build_routing(p, generators if gens is None else gens, params=specs_table)
+    def routing_for(p, gens=None, seeds=None):
+        gens = generators if gens is None else gens
+        return build_routing(p, gens, params=specs_table, seeds=seeds)
 
-    routing = routing_for(preset)
+    routing = routing_for(preset, seeds=[s.seed for s in specs])
     show = Show(
         show_decks,
         extractor,
