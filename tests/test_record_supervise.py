@@ -72,19 +72,30 @@ _FULL_DISK = textwrap.dedent(
 )
 
 
+def _live_recording(tmp_path, out, *launch, capture: bool = True) -> subprocess.Popen:
+    """`vj live --demo --headless --record OUT` on a tiny checkpoint; `launch` is what runs
+    the CLI (default `-m vj`); stdout+stderr piped as text unless `capture` is False."""
+    ckpt = _tiny_checkpoint(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(REPO), JACK_NO_START_SERVER="1")
+    pipe = (
+        {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        if capture
+        else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    )
+    return subprocess.Popen(
+        [sys.executable, *(launch or ("-m", "vj")), "live", "--demo", "--headless", "--record",
+         str(out), "--size", "64x64", "--checkpoint", str(ckpt), "--no-midi", "--osc-port", "0"],
+        cwd=REPO, env=env, **pipe,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_live_recording_that_fills_the_disk_keeps_going_into_a_new_file(tmp_path):
     """`vj live --headless --record` under a real file size limit (the kernel refuses writes
     past 150 kB, like a full disk): the run goes on, says so once, keeps rec.mp4 playable
     and records on into rec-2.mp4; Ctrl-C finalises that one."""
     out = tmp_path / "rec.mp4"
-    ckpt = _tiny_checkpoint(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(REPO), JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FULL_DISK, "live", "--demo", "--headless", "--record", str(out),
-         "--size", "64x64", "--checkpoint", str(ckpt), "--no-midi", "--osc-port", "0"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc = _live_recording(tmp_path, out, "-c", _FULL_DISK)
     try:
         deadline = time.monotonic() + 240
         while not (out.is_file() and list(tmp_path.glob(".rec-2.mp4.*.part"))):
@@ -142,13 +153,7 @@ def test_live_recording_whose_folder_vanishes_records_on_when_it_is_back(tmp_pat
     folder = tmp_path / "takes"
     folder.mkdir()
     out = folder / "rec.mp4"
-    ckpt = _tiny_checkpoint(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(REPO), JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vj", "live", "--demo", "--headless", "--record", str(out),
-         "--size", "64x64", "--checkpoint", str(ckpt), "--no-midi", "--osc-port", "0"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc = _live_recording(tmp_path, out)
     lines = _reader(proc)
     try:
         _until(lambda: list(folder.glob(".rec.mp4.*.part")), proc, lines, 180, "no recording")
@@ -185,13 +190,7 @@ def test_a_killed_live_recording_is_recovered_by_the_next_writer(tmp_path, capfd
     """SIGKILL (or a power cut) leaves `vj live --record`'s temp file: the next recording of
     that path keeps its complete seconds as rec-2.mp4 instead of deleting them."""
     out = tmp_path / "rec.mp4"
-    ckpt = _tiny_checkpoint(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(REPO), JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vj", "live", "--demo", "--headless", "--record", str(out),
-         "--size", "64x64", "--checkpoint", str(ckpt), "--no-midi", "--osc-port", "0"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _live_recording(tmp_path, out, capture=False)
     lines: list[str] = []
 
     def a_second_on_disk() -> bool:  # the run has warmed up and recorded a fragment
