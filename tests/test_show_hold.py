@@ -137,5 +137,8 @@ def test_hold_directions_are_measured_for_the_seed_the_deck_plays(G, tmp_path):
     ident = start_ws(G, 9, 0.7, w_stats(G, 9)[0])
     first = show.frame(0).decks[0].ws
     torch.testing.assert_close(first, ident, rtol=1e-5, atol=1e-5)  # what the deck shows
-    want = hold_directions(G, ident, "middle", count=3)
-    np.testing.assert_allclose(show.mods["A"].expression._dirs, want, rtol=1e-5, atol=1e-6)
+    got = show.mods["A"].expression._dirs
+    want = hold_directions(G, ident, "middle", count=3)  # (float rounding differs by threads)
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    other = hold_directions(G, start_ws(G, 3, 0.7, w_stats(G, 3)[0]), "middle", count=3)
+    assert np.abs(got - other).max() > 10 * np.abs(got - want).max()  # not the preset's seed
