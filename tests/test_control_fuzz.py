@@ -227,10 +227,17 @@ def test_midi_fuzz_over_jack_virtual_port(jack_session):
                     rejected += 1  # rtmidi refuses some shapes before they reach JACK
                 if k % 100 == 99:
                     time.sleep(0.006)  # about one JACK period: keep the ring from overflowing
-            out.send_message([0xB0, 2, 100])
-            assert wait_for(
-                lambda: reg.get("fx_amount") == pytest.approx(100 * 128 / 16383, abs=1e-3)
-            )
+            # rtmidi's JACK output ring drops events silently when the JACK thread falls behind
+            # (a loaded CI machine after a burst), so the probe is resent until one arrives;
+            # what is checked is that MidiInput still decodes, not that JACK never drops
+            def maps() -> bool:
+                return reg.get("fx_amount") == pytest.approx(100 * 128 / 16383, abs=1e-3)
+
+            for _ in range(20):
+                out.send_message([0xB0, 2, 100])
+                if wait_for(maps, timeout=0.5):
+                    break
+            assert maps()
             out.send_message([0xFA])
             period = 60e9 / (120 * 24)
             t0 = now_ns()
