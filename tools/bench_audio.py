@@ -284,6 +284,38 @@ def tempo_changes(data_dir: str, sr_want: int = 44100):
         ("Punk → 80sRock (150 → 111)", "drums/Punk.wav", 1.0, "drums/80sRock.wav", 1.0),
         ("Punk ×0.5 → Punk (double)", "drums/Punk.wav", 0.5, "drums/Punk.wav", 1.0),
         ("Punk → Punk ×0.5 (half)", "drums/Punk.wav", 1.0, "drums/Punk.wav", 0.5),
+        # half / double on stems whose tempo is clear at both speeds (from silence the tracker
+        # reads the ×0.68 one at 75 BPM past the cut, the ×1.36 one at 150 from 4 s; Britpop
+        # and Beatles ×0.68 read 150 from 6 s): the ~110 BPM stems at ×0.68 and ×1.36 (75 ↔
+        # 150 BPM, like Punk's; ×0.5 of 110 BPM would fall under the tracker's 70 BPM floor)
+        (
+            "Grunge ×0.68 → Grunge ×1.36 (double)",
+            "drums/Grunge.wav",
+            0.68,
+            "drums/Grunge.wav",
+            1.36,
+        ),
+        (
+            "80sRock ×1.36 → 80sRock ×0.68 (half)",
+            "drums/80sRock.wav",
+            1.36,
+            "drums/80sRock.wav",
+            0.68,
+        ),
+        (
+            "Country1 ×0.68 → Country1 ×1.36 (double)",
+            "drums/Country1.wav",
+            0.68,
+            "drums/Country1.wav",
+            1.36,
+        ),
+        (
+            "Rockabilly ×1.36 → Rockabilly ×0.68 (half)",
+            "drums/Rockabilly.wav",
+            1.36,
+            "drums/Rockabilly.wav",
+            0.68,
+        ),
         (
             "mix Rock → mix Reggae ×1.032 (pitched)",
             "mixes/Rock.wav",
