@@ -55,6 +55,7 @@ class BeatTracker(TempoEstimation):
         small_agree: float = 0.015,
         pulse_cap: float = 2.5,
         early_phase_s: float = 4.0,
+        jump_phase_beats: int = 2,
     ) -> None:
         self.rate_hz = rate_hz
         self.decim = max(1, round(rate_hz / frame_rate))  # hops per frame
@@ -72,6 +73,7 @@ class BeatTracker(TempoEstimation):
         self._phase_decay = phase_decay
         self._evidence = 0.0  # log-odds, added up over checks, for the off-beat grid
         self._phase_beats = phase_beats
+        self._jump_phase_beats = jump_phase_beats  # fewest beats the jump's phase check combs
         self.phase_shifts = 0
         self._k_local = max(1, int(0.125 * fr))
         self._k_box = max(1, int(round(0.02 * fr)))

@@ -260,7 +260,11 @@ class TempoEstimation:
         p = self.period
         n = len(x)
         n_beats = min(self._phase_beats, int((n - 1) / p) - 1)
-        if n_beats < 3:
+        # right after a jump (and in the first seconds) `jump_phase_beats` (2) are enough: the
+        # grid carried over from before is no evidence of the phase, and the 2.5 s window holds
+        # only two whole beats at a slow tempo (after halving to 75 BPM the grid stayed on the
+        # old tempo's phase for 1-5 s). The slow flip to the off-beat grid still wants three
+        if n_beats < (self._jump_phase_beats if jumped else 3):
             return
         P = int(round(p))
         # energy of the grid whose newest beat is phi frames back from the newest frame:
