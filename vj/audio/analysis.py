@@ -22,11 +22,16 @@ ONSET_MERGE_S = 0.05
 RING = 32  # hops per sample / history ring before one wrap-around copy
 AGC_FLOOR = 1e-4  # -80 dBFS: below this the input is treated as silence, never amplified further
 # The low band's kick flux is measured against the loudest of the frames of the last LOW_HOLD_S
-# (from flux_lag back), not one frame: a bass note's partials inside one ~43 Hz FFT bin beat
+# (from LOW_LAG_FRAMES back), not one frame: a bass note's partials inside one ~43 Hz FFT bin beat
 # against each other at their spacing (40-100 Hz, a 10-25 ms period), so its low band swells
 # and falls every few hops and each swell is a "rise"; a kick rises above everything before it.
 # 25 ms is one period of the lowest bass note (E1, 41 Hz), not a value fitted to any file.
 LOW_HOLD_S = 0.025
+# ... and the frames it is held against start LOW_LAG_FRAMES of an FFT frame back (not flux_lag,
+# ~6 ms): the 23 ms window takes its whole length to let a kick's body in, so one hop's rise is
+# a quarter of it, under a bass note whose hold it must clear; half a window back (madmom's
+# diff_ratio 0.5) sees half the rise in one difference (mixes' kicks found 27 -> 35 of 43).
+LOW_LAG_FRAMES = 0.5
 
 
 def default_n_fft(sample_rate: int, hop: int) -> int:
@@ -253,6 +258,7 @@ class HopAnalyzer:
         onset_width: int = 2,
         tilt: float = 0.0,
         low_hold_s: float = LOW_HOLD_S,
+        low_lag_frames: float = LOW_LAG_FRAMES,
     ) -> None:
         self.sample_rate = sample_rate
         if not 1 <= int(onset_width) <= 4:
@@ -266,6 +272,8 @@ class HopAnalyzer:
         # compare with the frame ~ 5.8 ms back at least: at small hops consecutive frames
         # overlap so much that the flux would vanish
         self.flux_lag = flux_lag or max(1, round(256 / 44100 * sample_rate / hop))
+        # the held low band's frames start this many hops back (see LOW_LAG_FRAMES)
+        self.low_lag = max(self.flux_lag, round(low_lag_frames * self.n_fft / hop))
         self._window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float32)
         # sliding analysis frame without a shift per hop: a ring of samples where frame k is
         # the view _ring[k*hop : k*hop + n_fft]; the tail is copied to the front every RING hops
@@ -297,15 +305,17 @@ class HopAnalyzer:
         self._fused = m
         n_out = m.shape[1]
         # history of fused outputs (before gain), one row per hop: the product lands in row
-        # lag + j, and row j holds the frame flux_lag hops back
+        # hl + j, row hl + j - flux_lag holds the frame flux_lag hops back and row
+        # hl + j - low_lag the held low band's newest old frame
         lag = self.flux_lag
-        self._hist = np.zeros((RING + lag, n_out), np.float32)
-        self._rows = [self._hist[lag + j] for j in range(RING)]
-        self._olds = [self._hist[j, :n_filt] for j in range(RING)]
+        hl = max(lag, self.low_lag)
+        self._hist = np.zeros((RING + hl, n_out), np.float32)
+        self._rows = [self._hist[hl + j] for j in range(RING)]
+        self._olds = [self._hist[hl + j - lag, :n_filt] for j in range(RING)]
         self._bands_raw = [r[n_filt : n_filt + n_bands] for r in self._rows]
         self._filts_raw = [r[:n_filt] for r in self._rows]
-        self._hist_tail = self._hist[RING:]  # [lag, n_out], moves to _hist[:lag]
-        self._hist_head = self._hist[:lag]
+        self._hist_tail = self._hist[RING:]  # [hl, n_out], moves to _hist[:hl]
+        self._hist_head = self._hist[:hl]
         self._j = 0  # hop index within the history
         self._row = self._rows[RING - 1]  # the latest product (zeros before the first hop)
         self._filt_raw = self._filts_raw[RING - 1]
@@ -345,12 +355,13 @@ class HopAnalyzer:
         self._groups = np.ascontiguousarray(group_matrix(self.centres, tilt).T)  # [n_filt, 4]
         self._compression = compression
         # the held low band (see LOW_HOLD_S): per low filter, a ring of the ±1 max of the raw
-        # old frames flux_lag .. flux_lag + n_hold - 1 hops back, in Python floats (2-3 filters:
+        # old frames low_lag .. low_lag + n_hold - 1 hops back, in Python floats (2-3 filters:
         # cheaper than numpy calls)
         n_low = self.n_low = max(1, int(np.count_nonzero(self.centres < LOW_MAX_HZ)))
         self.n_hold = max(1, round(low_hold_s * self.rate_hz))
         n_lw = min(n_low + 1, n_filt)
-        self._hold_olds = [o[:n_lw] for o in self._olds]  # the old frame's low filters + 1
+        # the old frame's low filters + 1
+        self._hold_olds = [self._hist[hl + j - self.low_lag, :n_lw] for j in range(RING)]
         self._low_news = [f[:n_low] for f in self._filts_raw]
         self._hold = [[0.0] * self.n_hold for _ in range(n_low)]  # [n_low][n_hold]
         self._hold_span = [(max(f - 1, 0), f + 2) for f in range(n_low)]  # ±1 neighbours
@@ -498,6 +509,7 @@ def reference_odf(
     compression: float = 100.0,
     onset_width: int = 2,
     low_hold_s: float = LOW_HOLD_S,
+    low_lag_frames: float = LOW_LAG_FRAMES,
 ) -> np.ndarray:
     """Offline twin of HopAnalyzer's onset functions: whole-signal STFT, plain loops.
 
@@ -513,8 +525,9 @@ def reference_odf(
         compression=compression,
         onset_width=onset_width,
         low_hold_s=low_hold_s,
+        low_lag_frames=low_lag_frames,
     )
-    n_fft, lag = an.n_fft, an.flux_lag
+    n_fft, lag, low_lag = an.n_fft, an.flux_lag, an.low_lag
     low = np.asarray(an.centres) < LOW_MAX_HZ  # the low filters
     n_hops = len(x) // hop
     padded = np.concatenate([np.zeros(n_fft - hop, np.float64), x.astype(np.float64)])
@@ -540,9 +553,9 @@ def reference_odf(
             pad = np.r_[np.zeros(w), prev_log, np.zeros(w)]
             peak = np.array([pad[f : f + 2 * w + 1].max() for f in range(len(prev_log))])
             out[i, dst] = (groups @ np.maximum(new_log - peak, 0.0))[src]
-        # held low band: each low filter against its ±1 neighbours in every frame from lag to
-        # lag + n_hold - 1 back (frames before the start are zeros)
-        held = [logs[i - lag - k] for k in range(an.n_hold) if i - lag - k >= 0]
+        # held low band: each low filter against its ±1 neighbours in every frame from low_lag
+        # to low_lag + n_hold - 1 back (frames before the start are zeros)
+        held = [logs[i - low_lag - k] for k in range(an.n_hold) if i - low_lag - k >= 0]
         top = np.max(held, axis=0) if held else np.zeros_like(raw)
         top_log = np.log1p(compression * top / level)
         pad = np.r_[0.0, top_log, 0.0]
