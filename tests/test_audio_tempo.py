@@ -157,6 +157,17 @@ def _feed(tr, value: np.ndarray, accent: np.ndarray, rate: float) -> np.ndarray:
     return np.array(beats)
 
 
+def _feed_bpm(tr, value: np.ndarray, rate: float) -> tuple[np.ndarray, list[float]]:
+    """`_feed` without an accent, also returning the tracker's BPM after every hop."""
+    beats, bpms = [], []
+    for k, v in enumerate(value.tolist()):
+        t = int(round((k + 1) / rate * 1e9))
+        if tr.process(v, t, 0.0):
+            beats.append(t / 1e9)
+        bpms.append(tr.bpm)
+    return np.array(beats), bpms
+
+
 def _beat_error(times: np.ndarray, bpm: float) -> np.ndarray:
     """Signed distance (s) of each time to the nearest beat of a grid starting at 0."""
     beat = 60.0 / bpm
@@ -430,13 +441,7 @@ def test_abrupt_tempo_change_is_followed_within_seconds(
     t0 = 12.0 + 0.37 * 60.0 / bpm_a  # off the old grid
     value = _clicks_with_hats([(0.0, t0, bpm_a), (t0, t0 + 12.0, bpm_b)], rate)
     tr = BeatTracker(rate, short_s=short_s)
-    beats, bpms = [], []
-    for k, v in enumerate(value.tolist()):
-        t = int(round((k + 1) / rate * 1e9))
-        if tr.process(v, t, 0.0):
-            beats.append(t / 1e9)
-        bpms.append(tr.bpm)
-    beats = np.array(beats)
+    beats, bpms = _feed_bpm(tr, value, rate)
     late = beats[(beats > t0 + grid_s) & (beats < t0 + 11.0)]
     err = _beat_error(late - t0, bpm_b)
     assert np.all(np.abs(err) < 0.07), err
@@ -463,13 +468,7 @@ def test_halving_tempo_moves_the_grid_onto_the_new_beats(sr, hop, bpm_a, jump_ph
     hits += [(t, 1.0) for t in np.arange(t0, t0 + 12.0, 60.0 / bpm_b)]
     value = _train(hits, int((t0 + 12.0) * rate), rate)
     tr = BeatTracker(rate, jump_phase_beats=jump_phase_beats)
-    beats, bpms = [], []
-    for k, v in enumerate(value.tolist()):
-        t = int(round((k + 1) / rate * 1e9))
-        if tr.process(v, t, 0.0):
-            beats.append(t / 1e9)
-        bpms.append(tr.bpm)
-    beats = np.array(beats)
+    beats, bpms = _feed_bpm(tr, value, rate)
     late = beats[(beats > t0 + 2.5) & (beats < t0 + 11.0)]
     err = _beat_error(late - t0, bpm_b)
     # on the new grid (±50 ms: it lands within 15 ms), and one beat per period (none extra)
