@@ -47,8 +47,10 @@ def test_two_renders_are_identical(tmp_path, demo_audio):
     from vj.params import default_registry
 
     audio, sr = demo_audio
-    a = render(_job(tmp_path, "a.mp4", audio, sr, seed=3), default_registry())
-    b = render(_job(tmp_path, "b.mp4", audio, sr, seed=3), default_registry())
+    # lossless: the renders' pictures are compared, not x264's choices (its bitstream for the
+    # same frames differs from run to run on some machines: seen with PyAV 17 and 18)
+    a = render(_job(tmp_path, "a.mp4", audio, sr, seed=3, crf=0), default_registry())
+    b = render(_job(tmp_path, "b.mp4", audio, sr, seed=3, crf=0), default_registry())
     fa, fb = _decode(a), _decode(b)
     assert len(fa) == len(fb) == 45
     for i, (x, y) in enumerate(zip(fa, fb, strict=True)):
