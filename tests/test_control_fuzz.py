@@ -227,6 +227,7 @@ def test_midi_fuzz_over_jack_virtual_port(jack_session):
                     rejected += 1  # rtmidi refuses some shapes before they reach JACK
                 if k % 100 == 99:
                     time.sleep(0.006)  # about one JACK period: keep the ring from overflowing
+
             # rtmidi's JACK output ring drops events silently when the JACK thread falls behind
             # (a loaded CI machine after a burst), so the probe is resent until one arrives;
             # what is checked is that MidiInput still decodes, not that JACK never drops

@@ -1,5 +1,6 @@
-"""Bends and noise masks reach the synthesis on every backend that can run them; static graphs
-(onnxruntime, TensorRT) say once that they ignore them and render the plain frame."""
+"""Bends and noise masks reach the synthesis on every backend: the torch engine as kwargs, static
+graphs (onnxruntime, TensorRT) through their noise and bend_theta inputs; a bend a graph cannot
+apply is said once and the plain frame rendered."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def test_render_and_render_async_forward_bends_and_masks():
         assert np.abs(b[..., :3] - want8.astype(int)).max() <= 3
 
 
-def test_static_graph_backend_takes_masks_ignores_bends_says_once(tmp_path, capsys):
+def test_static_graph_backend_takes_masks_and_bends(tmp_path, capsys):
+    """onnxruntime runs the exported graph: masks ride on its noise inputs, bends on its
+    bend_theta input; both match the torch engine."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from vj.gan.backends import make_engine
@@ -53,15 +56,33 @@ def test_static_graph_backend_takes_masks_ignores_bends_says_once(tmp_path, caps
     eng = Engine(tiny_generator(**CFG), device="cpu", dtype="fp32", n_buffers=2)
     plain, bent, masked = _controls(G)
     p = ort_eng.render(plain).rgba.copy()
-    assert not ort_eng.fallback_reason
-    m = ort_eng.render(masked).rgba.copy()  # masks ride on the noise inputs
-    want = eng.render(masked).rgba.astype(int)
-    assert np.abs(m.astype(int) - want).max() <= 1 and np.abs(m.astype(int) - p).max() > 0
-    assert not ort_eng.fallback_reason  # masks are no fallback
-    b = ort_eng.render_async(bent).rgba.copy()
-    b2 = ort_eng.render(bent).rgba.copy()
-    np.testing.assert_array_equal(b, p)  # bends ignored, not half-applied
-    np.testing.assert_array_equal(b2, p)
-    err = capsys.readouterr().err
-    assert err.count("network bends ignored") == 1  # said once
-    assert "onnxruntime" in ort_eng.fallback_reason
+    for c in (masked, bent, plain, bent):  # bends set, cleared, set again
+        got = ort_eng.render(c).rgba.astype(int)
+        want = eng.render(c).rgba.astype(int)
+        assert np.abs(got - want).max() <= 1  # 1e-4 float error may flip a rounding
+    assert np.abs(ort_eng.render_async(bent).rgba.astype(int) - p).max() > 2  # really bent
+    np.testing.assert_array_equal(ort_eng.render(plain).rgba, p)  # and back
+    assert not ort_eng.fallback_reason  # neither is a fallback
+    assert "static graph" not in capsys.readouterr().err
+
+
+def test_static_graph_without_a_blocks_bend_input_ignores_it_and_says_once(tmp_path, capsys):
+    """A graph exported with fewer bendable blocks (or none, as files from before bends were
+    exported) renders a bend it cannot apply as the plain frame, says so once."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from vj.gan.backends import OrtEngine
+    from vj.gan.export import export_onnx, read_meta
+
+    G = tiny_generator(**CFG)
+    plain, bent, _ = _controls(G)  # bent: block 1
+    for k in (1, 0):
+        path = export_onnx(G, tmp_path / f"k{k}.onnx", bend_blocks=k)
+        assert read_meta(path)["bend_blocks"] == k
+        ort_eng = OrtEngine(path, threads=1)
+        p = ort_eng.render(plain).rgba.copy()
+        np.testing.assert_array_equal(ort_eng.render_async(bent).rgba, p)  # not half-applied
+        np.testing.assert_array_equal(ort_eng.render(bent).rgba, p)
+        err = capsys.readouterr().err
+        assert err.count("bend at block 1 ignored") == 1, err  # said once
+        assert "onnxruntime" in ort_eng.fallback_reason

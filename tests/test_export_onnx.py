@@ -67,7 +67,7 @@ def test_static_shapes_explicit_noise_no_custom_ops(exported):
     G = small_generator(0)
     model = onnx.load(str(exported))
     names = [noise_input_name(n) for n in G.synthesis.noise_layer_names]
-    assert [i.name for i in model.graph.input] == ["ws", "noise_strength", *names]
+    assert [i.name for i in model.graph.input] == ["ws", "noise_strength", *names, "bend_theta"]
     for i in model.graph.input:  # every dim static
         assert all(d.dim_value > 0 for d in i.type.tensor_type.shape.dim), i.name
     assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
@@ -76,6 +76,7 @@ def test_static_shapes_explicit_noise_no_custom_ops(exported):
     }
     meta = read_meta(exported)
     assert meta["resolution"] == 32 and meta["num_ws"] == G.num_ws and meta["precision"] == "fp32"
+    assert meta["bends"] and meta["bend_blocks"] == min(4, len(G.synthesis.block_resolutions))
     defaults = noise_defaults(exported)
     for layer, name in zip(G.synthesis.noise_layer_names, names, strict=True):
         want = G.synthesis.get_submodule(layer).noise_const.numpy()
@@ -183,11 +184,12 @@ def test_trt_engine_matches_torch(checkpoint, tmp_path, fp16):
 def test_make_engine_reuses_cached_export(exported, tmp_path):
     import shutil
 
-    from vj.gan.backends import make_engine, network_digest
+    from vj.gan.backends import cache_key, make_engine, network_digest
 
     G = small_generator(0)
-    key = network_digest(G)[:20]
-    assert key == network_digest(small_generator(0))[:20] != network_digest(small_generator(1))[:20]
+    key = cache_key(G, fp16=False)
+    assert key.startswith(network_digest(G)[:20]) and key != cache_key(G, fp16=True)
+    assert key == cache_key(small_generator(0), False) != cache_key(small_generator(1), False)
     shutil.copy(exported, tmp_path / f"{key}.onnx")
     eng = make_engine(G, "onnxruntime", cache_dir=tmp_path, threads=1)  # no export: cached
     assert eng.backend == "onnxruntime" and len(list(tmp_path.iterdir())) == 1
@@ -199,7 +201,7 @@ def test_make_engine_reuses_cached_export(exported, tmp_path):
 
 def test_ort_engine_renders_noise_masks_like_torch(exported, capsys):
     """Noise masks ride on the noise inputs: onnxruntime renders a masked frame as the torch
-    engine does, an unmasked one after it as before, and bends are said to be ignored."""
+    engine does, an unmasked one after it as before, and with a bend as well."""
     from vj.show.frame import Bend, DeckControls
 
     G = small_generator(0)
@@ -219,6 +221,7 @@ def test_ort_engine_renders_noise_masks_like_torch(exported, capsys):
     assert np.abs(eng.render(plain).rgba.astype(np.int16) - p_ort).max() <= 1  # restored
     assert np.abs(p_ort - b).max() > 8  # the masks changed the picture
     assert ort_eng.fallback_reason == ""
-    ort_eng.render(DeckControls("A", c.ws, strong, bends=(Bend(1, rotate=0.3),)))
-    assert "bends ignored" in ort_eng.fallback_reason
-    assert "bends ignored" in capsys.readouterr().err
+    bent = DeckControls("A", c.ws, strong, noise_masks=masks, bends=(Bend(1, rotate=0.3),))
+    a = eng.render(bent).rgba.astype(np.int16)  # bends and masks together
+    assert np.abs(a - ort_eng.render(bent).rgba.astype(np.int16)).max() <= 1
+    assert ort_eng.fallback_reason == "" and "ignored" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ import torch
 
 from vj.clock import now_ns
 from vj.gan.engine import Engine, EngineBase, Frame, _Ring
+from vj.gan.export import BEND_INPUT
 from vj.react.modulation import Controls
 
 
@@ -74,6 +75,12 @@ class OrtEngine(EngineBase):
             v = ort.OrtValue.ortvalue_from_numpy(arr)
             self._vals.append(v)
             self._binding.bind_ortvalue_input(name, v)
+        # network bends: the graph's bend_theta input, identity where no block is bent
+        self._bends = BendThetas(meta["bend_blocks"] if meta["bends"] else 0)
+        if self._bends.count:
+            v = ort.OrtValue.ortvalue_from_numpy(self._bends.array)
+            self._vals.append(v)
+            self._binding.bind_ortvalue_input(BEND_INPUT, v)
         self._img_t = torch.from_numpy(self._img)
         self._ring = _Ring(self.n_buffers, r, output, self.device)
         self._count = 0
@@ -90,7 +97,7 @@ class OrtEngine(EngineBase):
         t0 = now_ns()
         i = self._count
         slot = self._slot(slot)
-        self._static_graph(controls)
+        self._bends.set(self._static_graph(controls, self._bends.count))
         np.copyto(self._ws, controls.ws.detach().cpu().numpy())
         np.copyto(self._ns, controls.noise_strength.detach().cpu().numpy())
         self._set_masks(getattr(controls, "noise_masks", None))
@@ -166,6 +173,9 @@ class TrtEngine(EngineBase):
         for name, const in zip(self._noise_names, self._noise_const, strict=True):
             tensors[name] = const.clone()  # bound by address: masks write into it
         self._noise_masked = [False] * len(self._noise_names)
+        self._bends = BendThetas(meta["bend_blocks"] if meta["bends"] else 0)
+        if self._bends.count:
+            tensors[BEND_INPUT] = torch.from_numpy(self._bends.array).to(dev)
         self._io = tensors
         for k in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(k)
@@ -187,7 +197,7 @@ class TrtEngine(EngineBase):
     def render_async(self, controls: Controls, slot: int | None = None) -> Frame:
         i = self._count
         slot = self._slot(slot)
-        self._static_graph(controls)
+        bends = self._static_graph(controls, self._bends.count)
         self._begin_slot(slot)
         t0 = now_ns()
         ws, ns = controls.ws, controls.noise_strength
@@ -198,6 +208,9 @@ class TrtEngine(EngineBase):
             self._io["ws"].copy_(ws, non_blocking=True)
             self._io["noise_strength"].copy_(ns, non_blocking=True)
             self._set_masks(getattr(controls, "noise_masks", None))
+            if self._bends.set(bends):  # changed: the bound input follows (a [k, 2, 3] copy)
+                dst = self._io[BEND_INPUT]
+                dst.copy_(torch.from_numpy(self._bends.array).to(dst.dtype), non_blocking=True)
             if not self._ctx.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
             img = self._io["img"].float()
@@ -228,6 +241,34 @@ class TrtEngine(EngineBase):
             self._noise_masked[k] = True
 
 
+class BendThetas:
+    """A frame's bends as a static graph's `bend_theta` input: `array` [count, 2, 3] fp32, the
+    identity for every block not bent (the exported graph resamples each of its first `count`
+    blocks' inputs through it; `vj.gan.stylegan2.bend_theta` makes each matrix)."""
+
+    def __init__(self, count: int) -> None:
+        from vj.gan.export import identity_thetas
+
+        self.count = int(count)
+        self._eye = identity_thetas(self.count).numpy()
+        self.array = self._eye.copy()
+        self._key: tuple = ()
+
+    def set(self, bends) -> bool:
+        """Write `bends` (each at a block < count); True when the array changed."""
+        from vj.gan.stylegan2 import bend_theta
+
+        key = tuple((int(b.block), *map(float, b.translate), float(b.rotate), float(b.zoom))
+                    for b in bends)  # fmt: skip
+        if key == self._key:
+            return False
+        self._key = key
+        np.copyto(self.array, self._eye)
+        for b in bends:
+            self.array[int(b.block)] = bend_theta(b.translate, b.rotate, b.zoom)[0].numpy()
+        return True
+
+
 # -- choosing a backend ---------------------------------------------------------------------
 BACKENDS = ("torch", "onnxruntime", "trt")
 
@@ -244,6 +285,12 @@ def network_digest(G) -> str:
         h.update(name.encode())
         h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def cache_key(G, fp16: bool) -> str:
+    """The stem of G's cached ONNX / TensorRT files: digest, precision, graph format ("g2":
+    with the bend_theta input; files cached before it are exported anew)."""
+    return network_digest(G)[:20] + ("-fp16" if fp16 else "") + "-g2"
 
 
 def default_cache_dir() -> Path:
@@ -265,7 +312,7 @@ def make_engine(G, backend: str = "torch", cache_dir=None, fp16: bool | None = N
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     fp16 = (backend == "trt") if fp16 is None else bool(fp16)
-    key = network_digest(G)[:20] + ("-fp16" if fp16 else "")
+    key = cache_key(G, fp16)
     onnx_path = cache_dir / f"{key}.onnx"
     if not onnx_path.exists():
         export_onnx(G, onnx_path, fp16=fp16)

@@ -207,17 +207,24 @@ class EngineBase:
             return None
         return float(frame.start.elapsed_time(frame.event))
 
-    def _static_graph(self, controls) -> None:
-        """ONNX / TensorRT graphs are exported without bends (noise masks ride on the noise
-        inputs): a frame that asks for bends renders without them, said once (stderr) and
-        kept in `fallback_reason`."""
-        if not getattr(controls, "bends", ()) or self._told_static:
-            return
-        self._told_static = True
-        self.fallback_reason = (
-            f"{self.backend}: static graph, network bends ignored (use --backend torch)"
-        )
-        print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
+    def _static_graph(self, controls, bendable: int = 0) -> tuple:
+        """The frame's bends an ONNX / TensorRT graph can apply: those at its first `bendable`
+        blocks (its `bend_theta` input; files from before that input have none). Any other
+        bend renders without it, said once (stderr) and kept in `fallback_reason`."""
+        bends = tuple(getattr(controls, "bends", ()) or ())
+        if not bends:
+            return ()
+        ok = tuple(b for b in bends if 0 <= int(b.block) < bendable)
+        if len(ok) < len(bends) and not self._told_static:
+            self._told_static = True
+            lost = sorted({int(b.block) for b in bends} - {int(b.block) for b in ok})
+            where = f"blocks 0..{bendable - 1} only" if bendable else "no bend input (re-export)"
+            self.fallback_reason = (
+                f"{self.backend}: static graph bends {where}; bend at block "
+                f"{', '.join(map(str, lost))} ignored (use --backend torch)"
+            )
+            print(f"vj engine: {self.fallback_reason}", file=sys.stderr)
+        return ok
 
     def _wait_on_caller_stream(self, frame: Frame) -> Frame:
         # render(): work the caller queues on its current stream (a .cpu(), an upload) runs

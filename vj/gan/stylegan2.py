@@ -605,13 +605,17 @@ class SynthesisNetwork(torch.nn.Module):
         noise_generator: torch.Generator | None = None,
         bends: Sequence | None = None,
         noise_masks: Sequence[torch.Tensor | None] | None = None,
+        bend_thetas: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """noise_strength multiplies each layer's learned strength (scalar or [num_noise_layers]);
         noise maps user maps ([R, R] or [N, 1, R, R]) by layer name, used in place of the
         const/random source unless noise_mode is 'none'. bends: network-bending transforms
         (vj.show.frame.Bend: block, translate, rotate, zoom) of the feature maps entering a
         block; noise_masks: per noise layer a spatial multiplier [R, R] or None. Both empty or
-        None cost nothing (the plain forward)."""
+        None cost nothing (the plain forward). bend_thetas [k, 2, 3]: the static-graph
+        form of bends (an exported graph has no Python branches): the input of each of the
+        first k blocks is resampled by its `bend_theta` matrix, the identity where a block is
+        not bent (k ≤ n_blocks)."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         _check_shape(ws, [None, self.num_ws, self.w_dim], "ws")
@@ -624,6 +628,15 @@ class SynthesisNetwork(torch.nn.Module):
         if isinstance(noise_strength, torch.Tensor) and noise_strength.ndim > 0:
             _check_shape(noise_strength, [self.num_noise_layers], "noise_strength")
         bend_at = _bends_by_block(bends, len(self.block_resolutions)) if bends else None
+        if bend_thetas is not None:
+            if bend_at is not None:
+                raise ValueError("pass bends or bend_thetas, not both")
+            _check_shape(bend_thetas, [None, 2, 3], "bend_thetas")
+            if bend_thetas.shape[0] > len(self.block_resolutions):
+                raise ValueError(
+                    f"bend_thetas: {bend_thetas.shape[0]} matrices for "
+                    f"{len(self.block_resolutions)} blocks"
+                )
         if noise_masks is not None:
             _check_masks(noise_masks, self.noise_shapes)
         ws = ws.to(torch.float32)
@@ -637,6 +650,10 @@ class SynthesisNetwork(torch.nn.Module):
                 if x is None:  # block 0: bend the const input
                     x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
                 x = bend_features(x, bend_at[b_idx])
+            elif bend_thetas is not None and b_idx < bend_thetas.shape[0]:
+                if x is None:
+                    x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
+                x = warp_features(x, bend_thetas[b_idx])
             cur = ws_list[w_idx : w_idx + block.num_conv + block.num_torgb]
             w_idx += block.num_conv
             noises = []
@@ -676,8 +693,12 @@ def bend_features(x: torch.Tensor, bend) -> torch.Tensor:
     edges): one affine_grid + grid_sample, which export to ONNX (GridSample, opset >= 16)."""
     if tuple(bend.translate) == (0.0, 0.0) and bend.rotate == 0.0 and bend.zoom == 1.0:
         return x  # the identity: skip the resampling (it would blur by float rounding only)
-    theta = bend_theta(bend.translate, bend.rotate, bend.zoom).to(x.device)
-    theta = theta.expand(x.shape[0], 2, 3)
+    return warp_features(x, bend_theta(bend.translate, bend.rotate, bend.zoom)[0].to(x.device))
+
+
+def warp_features(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """x [N, C, H, W] resampled through the affine_grid matrix theta [2, 3] (`bend_theta`)."""
+    theta = theta.to(torch.float32).expand(x.shape[0], 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [N, H, W, 2]
     y = F.grid_sample(
         x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False
