@@ -179,6 +179,15 @@ def test_trt_engine_matches_torch(checkpoint, tmp_path, fp16):
         f = trt_eng.render_async(c)
         f.event.synchronize()
         assert trt_eng.ready(f) and trt_eng.gpu_ms(f) > 0
+    from vj.show.frame import Bend, DeckControls
+
+    c = _controls(G, 1)[0]
+    plain = trt_eng.render(c).rgba.cpu().numpy().astype(np.int16)
+    bent = DeckControls("A", c.ws, c.noise_strength, bends=(Bend(1, rotate=0.5, zoom=1.3),))
+    a = eng.render(bent).rgba.astype(np.int16)
+    b = trt_eng.render(bent).rgba.cpu().numpy().astype(np.int16)  # on the bend_theta input
+    assert np.abs(a - b).mean() < (2.0 if fp16 else 0.5) and np.abs(b - plain).mean() > 2.0
+    assert not trt_eng.fallback_reason
 
 
 def test_make_engine_reuses_cached_export(exported, tmp_path):
