@@ -149,7 +149,9 @@ class PeakPicker:
     `peak_rel` > 0 the added term is max(delta, peak_rel × the median peak of the last 8
     hits, decaying with `peak_release_s` since the last one): a band's hits are then judged
     against its own recent hits, which keeps kick and snare detectable inside a dense mix,
-    and one outlier (the first hop after silence) does not raise the bar.
+    and one outlier (the first hop after silence) does not raise the bar. A caller that
+    drops a hit the picker fired (a gate after the picker) sets `counted = False` before the
+    hit ends: its peak then stays out of the median.
     """
 
     __slots__ = (
@@ -169,6 +171,7 @@ class PeakPicker:
         "_level_decay",
         "_hits",
         "_hit_i",
+        "counted",
     )
 
     def __init__(
@@ -187,6 +190,7 @@ class PeakPicker:
         self._level_decay = math.exp(-1.0 / (peak_release_s * rate_hz))
         self._hits = [0.0] * 8  # peaks of the last 8 hits, a ring
         self._hit_i = 0
+        self.counted = True  # whether the current hit's peak joins the median
         self._mean_a = time_constant_coef(mean_s, rate_hz)
         self._ratio = ratio
         self._delta = delta
@@ -216,12 +220,13 @@ class PeakPicker:
                 self._armed = False
                 self._since = 0
                 self._peak = v
+                self.counted = True
         else:
             if v > self._peak:
                 self._peak = v
             elif v < self._peak * self._rearm or v < thr:
                 self._armed = True
-                if self._peak_rel:  # the hit is over: its peak joins the median
+                if self._peak_rel and self.counted:  # the hit is over: its peak joins the median
                     hits = self._hits
                     hits[self._hit_i] = self._peak
                     self._hit_i = (self._hit_i + 1) & 7

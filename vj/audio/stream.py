@@ -35,6 +35,14 @@ ODF_GAP_S = (0.05, 0.03, 0.03, 0.03)  # shortest time between two onsets
 # decaying over 3 s; see PeakPicker), not a fixed level: in a mix their band flux is a
 # fraction of what a drum stem gives
 ODF_PEAK_REL = (0.0, 0.7, 0.8, 0.0)
+# A snare's wires: a mid (150-2500 Hz) pick counts only when the high band's flux (> 5 kHz) on
+# the hop before, its own hop or the next is at least MID_NOISE_RATIO times that band's mean
+# over the last MID_NOISE_MEAN_S (the wires' noise is there at once, the body's mid flux builds
+# over the window, so the noise can lead the mid pick by a hop). In a mix, guitar and keys chords
+# move the mid band as much as a snare but add nothing above 5 kHz (docs/audio.md, "Mid band,
+# fourth pass"); a dropped pick's peak stays out of the picker's median.
+MID_NOISE_RATIO = 2.0
+MID_NOISE_MEAN_S = 2.0
 BAND_RANGE_DB = 40.0  # band and RMS outputs span this many dB below their running peak
 EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drains it)
 
@@ -49,6 +57,7 @@ class FeatureExtractor:
         n_bands: int = 8,
         channel: int | None = None,
         arbiter: TempoArbiter | None = None,
+        mid_noise_ratio: float = MID_NOISE_RATIO,
     ) -> None:
         if not 8000 <= sample_rate <= 192000:
             raise ValueError(f"sample_rate {sample_rate} outside 8000..192000 Hz")
@@ -72,6 +81,18 @@ class FeatureExtractor:
         assert N_ODF == 4 and len(self.pickers) == 4  # _hop unrolls the four channels
         self._pick = tuple(p.process for p in self.pickers)
         self.tracker = BeatTracker(rate)
+        # the mid band's noise gate (MID_NOISE_RATIO; 0 turns it off) and its state
+        self.mid_noise_ratio = mid_noise_ratio
+        self._mid_picker = self.pickers[2]
+        self._high_mean = 0.0
+        self._high_mean_a = time_constant_coef(MID_NOISE_MEAN_S, rate)
+        self._mid_wait = False  # fired on the last hop, its noise not there yet
+        self._high_rose = False  # the high band rose on the last hop
+        # no mid event while the analysis frame still fills with the stream's first samples
+        # (n_fft / hop hops, then flux_lag more for the older frame): the frame rising out of
+        # its zero start is no hit (every file's first hop fired the mid band)
+        an = self.analyzer
+        self._mid_fill = -(-an.n_fft // hop) + an.flux_lag
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
         # band levels live in Python floats: 8 values cost less as a loop than ~10 ufunc calls
@@ -213,7 +234,27 @@ class FeatureExtractor:
         self.onset_strength = v_on
         pick_all, pick_low, pick_mid, pick_high = self._pick  # unrolled: no loop per hop
         hit = pick_all(v_on)
-        mid = pick_mid(v_mid)
+        # the snare's wires (MID_NOISE_RATIO): a mid pick waits at most one hop for the high
+        # band to rise; decided before the picker's next step, so a dropped hit's peak is
+        # kept out of its median
+        hm = self._high_mean
+        noisy = v_high >= self.mid_noise_ratio * hm
+        self._high_mean = hm + self._high_mean_a * (v_high - hm)
+        noisy, self._high_rose = noisy or self._high_rose, noisy  # this hop or the one before
+        mid = False
+        if self._mid_wait:
+            self._mid_wait = False
+            if noisy:
+                mid = True
+            else:
+                self._mid_picker.counted = False
+        if pick_mid(v_mid):
+            if noisy:
+                mid = True
+            else:
+                self._mid_wait = True
+        if mid and self.hops <= self._mid_fill:
+            mid = False
         # kicks are picked on the held low band (analysis.LOW_HOLD_S: a bass line's beating
         # partials swell the one-frame flux every few hops)
         if pick_low(an.low_held):  # the picker runs every hop: its state stays whole
