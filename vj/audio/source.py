@@ -179,10 +179,15 @@ class LiveSource:
     def stop(self) -> None:
         deadline = time.monotonic() + self.STOP_S
         self._stop.set()
-        _kill(self._proc, deadline - 0.5)
+        proc = self._proc
+        _kill(proc, deadline - 0.5, close=False)
         t = self._reader
         if t is not None:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
+        # Close the pipe only once the reader is out of it: closed under a reader, its fd
+        # reads EBADF (or, reused by another open, someone else's bytes).
+        if proc is not None and proc.stdout is not None and (t is None or not t.is_alive()):
+            proc.stdout.close()
         self._reader = None
         self._proc = None
 
@@ -313,8 +318,9 @@ class LiveSource:
                 _kill(proc, time.monotonic() + 0.5)
 
 
-def _kill(proc, deadline: float) -> None:
-    """End a capture child by `deadline`: SIGTERM, then SIGKILL (a dead stream ignores TERM)."""
+def _kill(proc, deadline: float, close: bool = True) -> None:
+    """End a capture child by `deadline`: SIGTERM, then SIGKILL (a dead stream ignores TERM);
+    `close`: close its pipe too (only from the thread that reads it)."""
     if proc is None:
         return
     try:
@@ -326,7 +332,7 @@ def _kill(proc, deadline: float) -> None:
             proc.wait(timeout=0.5)
         except Exception:
             pass
-    if proc.stdout is not None:
+    if close and proc.stdout is not None:
         proc.stdout.close()
 
 
