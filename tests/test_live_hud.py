@@ -175,6 +175,7 @@ def test_jack_midi_reaches_the_live_hud(jack_session):
     try:
         with MidiInput(mapper, ctl.name, api="jack") as midi:
             midi.start()
+            ctl.sync(mapper)
             ctl.send(0xF8)  # MIDI clock: not activity
             ctl.send(0xB0, 99, 5)  # an unmapped control: activity all the same
             ctl.send(0xB0, 16, 127)

@@ -8,7 +8,7 @@ import pytest
 
 rtmidi = pytest.importorskip("rtmidi")
 
-from tests.waiting import wait_for  # noqa: E402
+from tests.waiting import wait_for, wait_midi_path  # noqa: E402
 from vj.control.learn import LearnSession  # noqa: E402
 from vj.control.mapping import Mapping, MidiMapper, load_mappings, save_mappings  # noqa: E402
 from vj.control.midi import (  # noqa: E402
@@ -42,6 +42,10 @@ class Controller:
     def send(self, *msg: int) -> None:
         self.out.send_message(list(msg))
 
+    def sync(self, mapper) -> None:
+        """Wait until what this controller sends reaches `mapper` (see wait_midi_path)."""
+        assert wait_midi_path(self.out.send_message, mapper), "no JACK MIDI path to vj"
+
     def unplug(self) -> None:
         self.out.close_port()
         self.out.delete()
@@ -70,6 +74,7 @@ def test_cc_moves_mapped_parameter(controller):
     mapper = MidiMapper(reg, [Mapping("cc", 16, "intensity", range=(0.0, 2.0))])
     with MidiInput(mapper, controller.name, api="jack") as midi:
         midi.start()
+        controller.sync(mapper)
         assert midi.ports == [f"{controller.name}:knobs"]
         controller.send(0xB0, 16, 127)
         assert wait_for(lambda: reg.get("intensity") == 2.0)
@@ -106,8 +111,10 @@ def test_relative_and_14bit_decoding(controller):
     ]
     reg.set("fx_amount", 0.5)
     reg.set("fx_pulse", 0.5)
-    with MidiInput(MidiMapper(reg, maps), controller.name, api="jack") as midi:
+    mapper = MidiMapper(reg, maps)
+    with MidiInput(mapper, controller.name, api="jack") as midi:
         midi.start()
+        controller.sync(mapper)
         for _ in range(10):
             controller.send(0xB0, 20, 1)  # +1 each
         controller.send(0xB0, 20, 127)  # -1
@@ -128,6 +135,7 @@ def test_soft_takeover(controller):
     mapper = MidiMapper(reg, [Mapping("cc", 7, "master", soft_takeover=True)])
     with MidiInput(mapper, controller.name, api="jack") as midi:
         midi.start()
+        controller.sync(mapper)
         controller.send(0xB0, 7, 10)  # knob far below the value: ignored
         controller.send(0xB0, 7, 30)
         time.sleep(0.15)
@@ -153,6 +161,7 @@ def test_feedback_arrives_at_controller(controller):
         assert f"{controller.name}-leds:leds" in list_midi_outputs("jack")
         midi.start()
         assert midi.feedback_ports == [f"{controller.name}-leds:leds"]
+        controller.sync(mapper)
         # binding sends the whole state: fx_amount 0.35 → 44, hud on → note 40 velocity 127
         assert wait_for(lambda: [0x90, 40, 127] in controller.received)
         assert controller.received == [[0xB0, 16, 44], [0x90, 40, 127]]
@@ -169,6 +178,7 @@ def test_port_closed_and_reopened_is_rebound(controller):
     mapper = MidiMapper(reg, [Mapping("cc", 1, "drift")])
     with MidiInput(mapper, controller.name, api="jack", poll_interval=0.1) as midi:
         midi.start()
+        controller.sync(mapper)
         controller.send(0xB0, 1, 127)
         assert wait_for(lambda: reg.get("drift") == 1.0)
         controller.unplug()
@@ -177,6 +187,7 @@ def test_port_closed_and_reopened_is_rebound(controller):
         controller.replug()
         assert wait_for(lambda: midi.ports == [f"{controller.name}:knobs"], timeout=2.0)
         print(f"re-bound after {time.monotonic() - t0:.2f} s")
+        controller.sync(mapper)
         controller.send(0xB0, 1, 0)
         assert wait_for(lambda: reg.get("drift") == 0.0)
 
@@ -189,6 +200,7 @@ def test_learn_round_trip(controller, tmp_path):
     session = LearnSession(mapper, path)
     with MidiInput(mapper, controller.name, api="jack") as midi:
         midi.start()
+        controller.sync(mapper)
         session.start("saturation")
         controller.send(0xB3, 22, 64)  # the control the user moves (channel 4)
         assert session.wait(3.0) and session.error is None
@@ -220,6 +232,7 @@ def test_preset_devices_and_program_change_switch_preset(controller, tmp_path):
                           on_event=events.append)  # fmt: skip
     try:
         assert [m.ports for m in inputs] == [[f"{controller.name}:knobs"]]
+        controller.sync(inputs[0].mapper)
         controller.send(0xB0, 3, 127)
         assert wait_for(lambda: reg.get("drift") == 1.0)
         controller.send(0xC0, 1)  # program 1 → the shipped club preset

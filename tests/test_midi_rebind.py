@@ -19,7 +19,7 @@ SCENARIO = JACKD + textwrap.dedent(
     """
     import json, time
     import rtmidi
-    from tests.waiting import wait_for
+    from tests.waiting import wait_for, wait_midi_path
     from vj.control.mapping import Mapping, MidiMapper
     from vj.control.midi import MidiInput
     from vj.params import default_registry
@@ -37,6 +37,7 @@ SCENARIO = JACKD + textwrap.dedent(
     ctl = controller()
     midi.start()
     r = {"first_ports": midi.ports}
+    r["path_before"] = wait_midi_path(ctl.send_message, midi.mapper)
     ctl.send_message([0xB0, 16, 127])
     r["before"] = wait_for(lambda: reg.get("intensity") == 2.0, 5)
     server.kill(); server.wait()
@@ -48,7 +49,7 @@ SCENARIO = JACKD + textwrap.dedent(
     r["rebound"] = wait_for(lambda: midi.server_restarts == 1 and midi.ports, 10)
     r["rebound_s"] = time.monotonic() - t0
     r["ports"] = midi.ports
-    time.sleep(0.3)
+    r["path_after"] = wait_midi_path(ctl.send_message, midi.mapper)
     ctl.send_message([0xB0, 16, 0])
     r["after"] = wait_for(lambda: reg.get("intensity") == 0.0, 5)
     r["events"] = events
@@ -79,5 +80,5 @@ def test_jack_midi_is_rebound_after_a_server_restart(tmp_path):
     assert r["first_ports"] == ["ctl:knobs"] and r["before"], r
     assert r["rebound"] and r["ports"] == ["ctl:knobs"], r
     assert r["rebound_s"] < 2.0, r
-    assert r["after"], r
+    assert r["path_before"] and r["path_after"] and r["after"], r
     assert "JACK server restarted: re-binding MIDI" in r["events"], r["events"]

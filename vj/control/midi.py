@@ -296,8 +296,10 @@ class MidiInput:
         m = rtmidi.MidiIn(self._api, name=self._client)
         try:
             m.ignore_types(sysex=True, timing=False, active_sense=True)  # clock must come through
-            m.open_port(m.get_ports().index(name), f"{OWN_TAG}in")
+            # The callback first: an event arriving between open and set_callback would sit
+            # in rtmidi's queue, which nothing reads.
             m.set_callback(self._callback)
+            m.open_port(m.get_ports().index(name), f"{OWN_TAG}in")
         except (ValueError, rtmidi.RtMidiError) as exc:  # gone again between list and open
             m.delete()
             self._event(f"MIDI in {name!r} could not be opened: {exc}")
