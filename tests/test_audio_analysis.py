@@ -502,3 +502,29 @@ def test_no_mid_event_while_the_first_frame_fills():
     fx, events, _ = stream(x.astype(np.float32), sr, hop)
     assert not [k for k, _ in events if k == "mid"]
     assert fx.hops > fx._mid_fill
+
+
+def test_published_features_are_in_field_order():
+    """_publish builds AudioFeatures positionally (cheaper): each value is its named field."""
+    from vj.audio.source import demo_track
+    from vj.audio.stream import FeatureExtractor
+
+    sr, hop = 44100, 256
+    fx = FeatureExtractor(sr, hop=hop)
+    x = demo_track(sr, seconds=6.0)[:, 0].copy()
+    t = 0
+    for k in range(len(x) // hop):
+        t = (k + 1) * 5_804_988
+        f = fx.process(x[k * hop : (k + 1) * hop], t)
+    st, src = fx.arbiter.current(t)
+    assert st is not None and f.beat_count > 0 and f.onset_count > 0  # every field is live
+    want = dict(
+        t_capture_ns=t, block_index=fx.hops, sample_rate=sr, rms=fx._rms,
+        centroid=fx.analyzer.centroid, flatness=fx.analyzer.flatness,
+        onset_strength=fx.onset_strength, onset_count=fx.onset_count,
+        band_onset_counts=tuple(fx.band_onset_counts), beat_count=fx.beat_count,
+        bpm=st.bpm, beat_phase=st.beat_phase, bar_position=st.bar_position, tempo_source=src,
+    )  # fmt: skip
+    got = f._asdict()
+    assert {k: got[k] for k in want} == want
+    assert np.array_equal(got["bands"], fx._frozen_bands()) and got["t_publish_ns"] > 0

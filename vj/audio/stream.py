@@ -320,23 +320,25 @@ class FeatureExtractor:
                 self._src_beat = st.beat_count
                 self.events.append(("beat", t_end_ns))
         self._src = src
+        # positional, in the field order (a test holds it to the keyword form): 16 keywords
+        # cost ~0.55 µs more per block
         self._latest = AudioFeatures(
-            t_capture_ns=t_end_ns,
-            t_publish_ns=now_ns(),
-            block_index=self.hops,
-            sample_rate=self.sample_rate,
-            rms=self._rms,
-            bands=self._frozen_bands(),
-            centroid=an.centroid,
-            flatness=an.flatness,
-            onset_strength=self.onset_strength,
-            onset_count=self.onset_count,
-            band_onset_counts=tuple(self.band_onset_counts),
-            beat_count=self.beat_count,
-            bpm=st.bpm if st else 0.0,
-            beat_phase=st.beat_phase if st else 0.0,
-            bar_position=st.bar_position if st else 0.0,
-            tempo_source=src,
+            t_end_ns,  # t_capture_ns
+            now_ns(),  # t_publish_ns
+            self.hops,  # block_index
+            self.sample_rate,
+            self._rms,
+            self._frozen_bands(),  # bands
+            an.centroid,
+            an.flatness,
+            self.onset_strength,
+            self.onset_count,
+            tuple(self.band_onset_counts),
+            self.beat_count,
+            st.bpm if st else 0.0,
+            st.beat_phase if st else 0.0,
+            st.bar_position if st else 0.0,
+            src,  # tempo_source
         )
 
 
