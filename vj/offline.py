@@ -264,13 +264,6 @@ def draw_show_frame(comp, engines, fr: ShowFrame, i: int, models=None) -> None:
 
 
 def _progress(total: int, enabled: bool, label: str):
-    from tqdm import tqdm
+    from vj.progress import progress_bar
 
-    return tqdm(
-        total=total,
-        unit="frame",
-        desc=f"render {label}",
-        disable=not enabled,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    return progress_bar(total=total, unit="frame", desc=f"render {label}", enabled=enabled)

@@ -131,7 +131,7 @@ def project(
     progress: bool = False,
 ) -> Projection:
     """targets [N, 3, R, R] in [-1, 1] (R = G's resolution) -> Projection."""
-    from tqdm import tqdm
+    from vj.progress import progress_bar
 
     if space not in ("w", "w+"):
         raise ProjectError(f"--space must be w or w+, got {space!r}")
@@ -161,7 +161,7 @@ def project(
             d_target = [f / f.norm(dim=[1, 2, 3], keepdim=True) for f in D.features(targets)]
     g = torch.Generator().manual_seed(seed)
     last = float("nan")
-    for i in tqdm(range(steps), disable=not progress, unit="step", desc="project"):
+    for i in progress_bar(range(steps), enabled=progress, unit="step", desc="project"):
         t = i / max(steps - 1, 1)
         # NVIDIA's schedule: cosine ramp-down over the last 25 %, linear ramp-up over 5 %.
         ramp = min(1.0, (1 - t) / 0.25)

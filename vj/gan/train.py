@@ -390,7 +390,7 @@ def run(
 ) -> TrainState:
     """Train until cfg.kimg (or until the run's own clock passes max_wall_s); snapshots every
     cfg.snap_kimg and at the end."""
-    from tqdm import tqdm
+    from vj.progress import progress_bar
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     state_path = run_dir / "state.pt"
@@ -410,9 +410,9 @@ def run(
     total = int(cfg.kimg * 1000)
     snap = max(int(cfg.snap_kimg * 1000), cfg.batch)
     next_snap = (st.nimg // snap + 1) * snap
-    bar = tqdm(total=total / 1000, initial=st.nimg / 1000, unit="kimg", disable=not progress,
+    bar = progress_bar(total=total / 1000, initial=st.nimg / 1000, unit="kimg", enabled=progress,
                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}, "
-               "{rate_fmt}{postfix}]", dynamic_ncols=True)  # fmt: skip
+               "{rate_fmt}{postfix}]")  # fmt: skip
     losses_path = run_dir / "losses.jsonl"
     t0, wall0 = time.perf_counter(), st.wall_s
     with open(losses_path, "a") as lf:

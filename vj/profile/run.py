@@ -245,11 +245,9 @@ def _run_app(app) -> None:
 
 
 def _wait(runner: threading.Thread, seconds: float, progress: bool) -> None:
-    from tqdm import tqdm
+    from vj.progress import progress_bar
 
-    with tqdm(
-        total=round(seconds, 1), unit="s", desc="profile", disable=not progress, file=sys.stderr
-    ) as bar:
+    with progress_bar(total=round(seconds, 1), unit="s", desc="profile", enabled=progress) as bar:
         t0 = time.monotonic()
         done = 0.0
         while runner.is_alive() and done < seconds:

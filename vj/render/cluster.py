@@ -11,7 +11,6 @@ Needs `pip install -e ".[cluster]"`.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from dataclasses import replace
 from fractions import Fraction
@@ -109,7 +108,7 @@ def render_ray(job, registry, address: str | None = None, shards: int | None = N
         import ray
     except ImportError as exc:
         raise ClusterUnavailable(f'--ray needs Ray ({exc}); pip install -e ".[cluster]"') from exc
-    from tqdm import tqdm
+    from vj.progress import progress_bar
 
     n_frames = n_frames_of(job)
     if n_frames < 1:
@@ -134,13 +133,11 @@ def render_ray(job, registry, address: str | None = None, shards: int | None = N
         job_ref = ray.put(replace(job, progress=False))
         pending = {worker.remote(job_ref, params, r): r for r in ranges}
         done: dict[tuple[int, int], bytes] = {}
-        with tqdm(
+        with progress_bar(
             total=n_frames,
             unit="frame",
             desc=f"render {job.out.name} on {len(ranges)} Ray shards",
-            disable=not job.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
+            enabled=job.progress,
         ) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
