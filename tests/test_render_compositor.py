@@ -177,8 +177,8 @@ def _pulsed(params, t_ns, t_onset_ns, feats):
     """The Show's compositor controls for an onset at t_onset_ns (its envelope, not ours)."""
     import math
 
+    from vj.show.compositing import PULSE_DECAY_S
     from vj.show.frame import CompositorControls
-    from vj.show.show import PULSE_DECAY_S
 
     return CompositorControls(
         params=params,

@@ -9,8 +9,8 @@ import pytest
 
 from tests.test_engine_nets import small_generator
 from vj.params import default_registry
+from vj.show.compositing import compositor_at, effect_chains
 from vj.show.frame import CompositorControls, ControlEvent
-from vj.show.show import compositor_at, effect_chains
 from vj.show.wiring import build_show
 
 S = 1_000_000_000

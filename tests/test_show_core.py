@@ -287,7 +287,7 @@ def test_tempo_events_outrank_tap(G):
 
 def test_pulse_and_lfo_are_the_shows(G):
     from vj.audio.features import AudioFeatures
-    from vj.show.show import PULSE_DECAY_S, compositor_at
+    from vj.show.compositing import PULSE_DECAY_S, compositor_at
 
     reg = default_registry()
     reg.set("lfo_zoom", 1.0)

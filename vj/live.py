@@ -25,9 +25,9 @@ from vj.clock import StampLog, now_ns, stage_latencies_ms
 from vj.control.activity import MidiActivity
 from vj.params import ParamRegistry
 from vj.render.hud import HudStatus, frame_time_graph, status_lines
+from vj.show.compositing import compositor_at
 from vj.show.frame import DECKS, CompositorControls, ControlEvent, ShowFrame
 from vj.show.models import engine_label
-from vj.show.show import compositor_at
 from vj.show.wiring import engine_for
 from vj.slot import LatestSlot
 from vj.supervise import Supervisor

@@ -135,8 +135,8 @@ class CompositorControls:
 
 
 class DisplayBasis(NamedTuple):
-    """What `vj.show.show.compositor_at` needs to run a frame's compositor parts (LFOs, pulse)
-    on to a later display time without touching the Show."""
+    """What `vj.show.compositing.compositor_at` needs to run a frame's compositor parts (LFOs,
+    pulse) on to a later display time without touching the Show."""
 
     zoom: float  # smoothed zoom before the LFO
     fx_amount: float  # smoothed fx_amount before the LFO
