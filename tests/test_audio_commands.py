@@ -132,3 +132,20 @@ def test_analyze_downbeats_folder_missing(tmp_path, capsys):
     )
     assert rc == 2
     assert "folder does not exist" in capsys.readouterr().err
+
+
+def test_analyze_any_one_output_is_enough(tmp_path, capsys):
+    from vj.audio.source import demo_track
+
+    sr = 44100
+    sf.write(tmp_path / "demo.wav", demo_track(sr, seconds=6.0, bpm=120.0), sr)
+    wav = str(tmp_path / "demo.wav")
+    assert run(["analyze", wav, "--downbeats", str(tmp_path / "down.txt")]) == 0
+    assert len(np.loadtxt(tmp_path / "down.txt", ndmin=1)) >= 1
+    assert run(["analyze", wav, "--band-onsets", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b.low.txt").is_file() and not (tmp_path / "on.txt").exists()
+    capsys.readouterr()
+    assert run(["analyze", wav]) == 2
+    assert "nothing to write" in capsys.readouterr().err
+    assert run(["analyze", wav, "--band-onsets", str(tmp_path / "nope" / "b")]) == 2
+    assert "folder does not exist" in capsys.readouterr().err

@@ -81,7 +81,7 @@ def test_good_show_preset(tmp_path):
         (3, "decks:\n  A:\n    loop: {beats: 4}\n", "needs `keyframes`"),
         (2, "decks:\n  C: {}\n", "unknown key"),
         (3, "decks:\n  A:\n    keyframes: {files: [nope.npy]}\n", "no file"),
-        (2, "cues:\n  - {preset: clubb}\n", "no preset named 'clubb'"),
+        (2, "cues:\n  - {preset: clubb}\n", "no preset named 'clubb' \\(did you mean 'club'\\?\\)"),
     ],
 )
 def test_errors_name_file_line_and_suggest(tmp_path, line, text, match):

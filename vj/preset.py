@@ -141,8 +141,11 @@ def list_effects() -> list[str]:
 def builtin_preset_path(name: str = "default") -> Path:
     path = presets_dir() / f"{name}.yaml"
     if not path.is_file():
+        known = list_presets()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise PresetError(
-            path, None, "", f"no preset named {name!r}; available: {', '.join(list_presets())}"
+            path, None, "", f"no preset named {name!r}{hint}; available: {', '.join(known)}"
         )
     return path
 

@@ -32,7 +32,9 @@ def register(subparsers) -> None:
         default=None,
         help="analyse this channel (0-based) instead of the downmix",
     )
-    p.add_argument("--onsets", required=True, metavar="OUT.txt", help="onset times, one a line")
+    p.add_argument(
+        "--onsets", metavar="OUT.txt", help="onset times, one a line (at least one output is given)"
+    )
     p.add_argument("--beats", metavar="OUT.txt", help="beat times, one a line")
     p.add_argument(
         "--downbeats",
@@ -101,7 +103,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.block is not None and args.block <= 0:
         print(f"vj analyze: --block {args.block} must be > 0", file=sys.stderr)
         return 2
-    for out in (args.onsets, args.beats, args.downbeats, args.bands):
+    outs = (args.onsets, args.beats, args.downbeats, args.band_onsets, args.bands)
+    if not any(outs):
+        print(
+            "vj analyze: nothing to write: give one or more of --onsets, --beats, --downbeats, "
+            "--band-onsets, --bands",
+            file=sys.stderr,
+        )
+        return 2
+    for out in outs:
         if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
             print(f"vj analyze: {out}: folder does not exist", file=sys.stderr)
             return 2
@@ -122,7 +132,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"vj analyze: {args.audio}: {exc}", file=sys.stderr)
         return 2
     ev = res["events"]
-    _write_times(args.onsets, ev["onset"])
+    if args.onsets:
+        _write_times(args.onsets, ev["onset"])
     if args.beats:
         _write_times(args.beats, ev["beat"])
     if args.downbeats:
