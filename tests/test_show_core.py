@@ -353,7 +353,7 @@ def test_event_log_round_trip_and_errors(tmp_path):
 
 def test_external_tempo_becomes_few_events_that_replay_the_beats(G):
     """Link / MIDI clock are sampled into tempo events: one anchor, then only on change."""
-    from vj.live import ExternalTempo
+    from vj.live_generator import ExternalTempo
     from vj.tempo import TapTempo
 
     src = TapTempo(hold=True)  # stands in for a Link session: any TempoSource

@@ -25,7 +25,7 @@ def run(G, G_b, every: tuple[int, ...] | None, ticks: int, fps: float) -> tuple[
 
     from vj.audio.features import AudioFeatures
     from vj.clock import StampLog
-    from vj.live import GeneratorThread
+    from vj.live_generator import GeneratorThread
     from vj.params import default_registry
     from vj.show.wiring import build_engine, build_show
     from vj.slot import LatestSlot
