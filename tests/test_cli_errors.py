@@ -68,6 +68,10 @@ def _cases(tmp: Path) -> dict:
     c = {
         "preset_nosuch": (demo + ["--preset", "nosuch"], r"--preset nosuch: no preset named"),
         "fps_zero": (demo + ["--fps", "0"], r"argument --fps: 0 is out of range"),
+        "output_unwritable": (  # /proc takes no new files, whoever runs the tests (root too)
+            ["demo", "--seconds", "1", "-o", "/proc/vj-test.mp4", "--no-progress"],
+            r"-o /proc/vj-test\.mp4: cannot write in /proc",
+        ),
         "effect_nosuch": (demo + ["--effect", "nosuch"], r"--effect nosuch: no such effect"),
         "seconds_zero": (["demo", "--seconds", "0"], r"argument --seconds: 0 is out of range"),
         "live_no_display": (["live", "--demo"], r"cannot open the live window.*--headless"),
@@ -113,7 +117,7 @@ def results(tmp_path_factory):
 CASES = [
     "preset_nosuch", "fps_zero", "effect_nosuch", "seconds_zero", "live_no_display",
     "record_missing_dir", "export_without_onnx", "deep_yaml", "dev_zero_yaml",
-    "batch_broken_preset", "nan_param", "huge_param",
+    "batch_broken_preset", "nan_param", "huge_param", "output_unwritable",
 ]  # fmt: skip
 
 

@@ -379,6 +379,7 @@ def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
         raise UserError(f"{out}: the output must be an .mp4 file")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: no such directory")
+    cli_checks.check_writable(out, "-o")
     cli_checks.check_effect(args.effect)
     if events is None and getattr(args, "events", None):
         from vj.show.events import EventLogError, read_event_log
