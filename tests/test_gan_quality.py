@@ -1,11 +1,16 @@
-"""Fréchet distance and diversity in the fixed random-conv feature space."""
+"""Fréchet distance and diversity in the fixed random-conv feature space (tools/quality.py)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from vj.gan import procedural, quality
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import procedural  # noqa: E402
+import quality  # noqa: E402
 
 
 def test_features_are_fixed_and_the_distance_orders_sets():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,15 @@ import torch
 
 from tests.test_gan_checkpoint import nvidia_pickler  # noqa: F401 - fixture
 from vj.cli import main
-from vj.gan import procedural
 from vj.gan.checkpoint import load_generator
 from vj.gan.commands import to_uint8, write_png
 from vj.gan.discriminator import Discriminator
 
 TINY = ["--resolution", "16", "--batch", "4", "--channel-base", "64", "--channel-max", "16",
         "--no-progress"]  # fmt: skip
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import procedural  # noqa: E402 - tools/procedural.py: the default's training pictures
 
 
 def run(*args) -> int:

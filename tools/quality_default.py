@@ -1,5 +1,5 @@
 """Quality table for the embedded default: Fréchet distance (random-conv features, see
-vj/gan/quality.py) to a fresh sample of the procedural training distribution, and diversity.
+tools/quality.py) to a fresh sample of the procedural training distribution, and diversity.
 
     python tools/quality_default.py [-n 256] [--checkpoint PATH ...]
 
@@ -19,7 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vj.gan import procedural, quality  # noqa: E402
+import procedural  # noqa: E402 - tools/procedural.py and tools/quality.py
+import quality  # noqa: E402
+
 from vj.gan.checkpoint import load_generator  # noqa: E402
 from vj.gan.default import ASSET, load_default  # noqa: E402
 from vj.gan.stylegan2 import make_default_generator  # noqa: E402

@@ -1,7 +1,7 @@
 """Train the embedded default generator on the project's own procedural imagery.
 
 Default `--mode gan` (what ships): vj train's StyleGAN2 loop (vj.gan.train) on a seeded set of
-`--images` procedural pictures (vj.gan.procedural, rendered at 2x and box-filtered) at
+`--images` procedural pictures (tools/procedural.py, rendered at 2x and box-filtered) at
 `--train-res`, resumable from RUN_DIR/state.pt and stopped by `--hours` of the run's own clock
 or `--kimg`; the EMA generator is then grafted into the 256x256 default (the blocks above
 --train-res with zero toRGB) and written to RUN_DIR/default.safetensors.
@@ -33,8 +33,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import procedural  # noqa: E402 - tools/procedural.py, beside this script
+
 from vj.fsutil import atomic_write_bytes  # noqa: E402
-from vj.gan import procedural  # noqa: E402
 from vj.gan.checkpoint import load_generator, save_generator  # noqa: E402
 from vj.gan.commands import to_uint8, write_png  # noqa: E402
 from vj.gan.stylegan2 import make_default_generator  # noqa: E402
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         t_eval = procedural.sample(z_eval, args.train_res, proj)
     info = {
-        "recipe": "tools/train_default.py (supervised warm start on vj.gan.procedural)",
+        "recipe": "tools/train_default.py (supervised warm start on tools/procedural.py)",
         "seed": args.seed,
         "batch": args.batch,
         "train_res": args.train_res,
@@ -258,7 +259,7 @@ def procedural_dataset(n: int, res: int, seed: int, batch: int = 64):
             z = batch_z(seed + 5000, i // batch, min(batch, n - i), 256)
             x = F.avg_pool2d(procedural.sample(z, 2 * res, proj), 2)  # [B, 3, res, res]
             out[i : i + len(z)] = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return Dataset(out, 0, f"vj.gan.procedural, {n} pictures, seed {seed}")
+    return Dataset(out, 0, f"tools/procedural.py, {n} pictures, seed {seed}")
 
 
 def graft_default(G_low, seed: int = 0):

@@ -1,7 +1,7 @@
 """The embedded default generator: trained weights shipped in vj/gan/assets/, else random init.
 
 The weights were trained by tools/train_default.py on vj's own procedural imagery
-(vj.gan.procedural) only, so they carry vj's MIT licence and nothing of FFHQ or NVIDIA.
+(tools/procedural.py) only, so they carry vj's MIT licence and nothing of FFHQ or NVIDIA.
 """
 
 from __future__ import annotations
