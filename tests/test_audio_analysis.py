@@ -213,31 +213,42 @@ def test_held_low_band_equals_offline_reference_when_flux_lag_is_several_hops(sr
     assert ref.max() > 1.0
 
 
+class _KitTrack:
+    """A silent track at tools/synth_drums.py's rate, its seeded kit, and `add(sig, t)`."""
+
+    def __init__(self, seed: int, seconds: float) -> None:
+        synth_drums = pytest.importorskip("synth_drums")
+        self.sr = synth_drums.SR
+        self.rng = np.random.default_rng(seed)
+        self.kit = synth_drums.Kit(self.rng)
+        self.x = np.zeros(int(seconds * self.sr))
+
+    def add(self, sig: np.ndarray, t: float) -> None:
+        i = int(t * self.sr)
+        m = min(len(sig), len(self.x) - i)
+        self.x[i : i + m] += sig[:m]
+
+    def audio(self) -> np.ndarray:
+        """[n] float32 peaking at 0.8."""
+        return (0.8 * self.x / np.abs(self.x).max()).astype(np.float32)
+
+
 def bass_under_kicks(seed: int, bass: float, seconds: float = 10.0, bpm: float = 112.0):
     """Kicks on every beat (tools/synth_drums.py's kit) and a sustained bass line of 4-partial
     notes (41-73 Hz) on every eighth: (x [n] float32, kick times)."""
-    synth_drums = pytest.importorskip("synth_drums")
-    sr = synth_drums.SR
-    rng = np.random.default_rng(seed)
-    kit = synth_drums.Kit(rng)
-    n = int(seconds * sr)
-    x = np.zeros(n)
+    c = _KitTrack(seed, seconds)
+    rng, sr = c.rng, c.sr
     beat = 60.0 / bpm
     kicks = np.arange(0.0, seconds - 0.5, beat)
     for t in kicks:
-        k = kit.kick(rng.uniform(0.5, 0.7))
-        i = int(t * sr)
-        m = min(len(k), n - i)
-        x[i : i + m] += k[:m]
+        c.add(c.kit.kick(rng.uniform(0.5, 0.7)), t)
     tt = np.arange(int(beat / 2 * sr)) / sr
     env = (1 - np.exp(-tt / 0.004)) * np.exp(-tt / 0.6)
     for t in np.arange(beat / 2, seconds - 0.5, beat / 2):
         f0 = rng.choice([41.2, 55.0, 49.0, 61.7, 46.2, 73.4])
         note = sum(np.sin(2 * np.pi * f0 * h * tt + rng.uniform(0, 6.3)) / h for h in (1, 2, 3, 4))
-        i = int(t * sr)
-        m = min(len(tt), n - i)
-        x[i : i + m] += bass * (note * env)[:m]
-    return (0.8 * x / np.abs(x).max()).astype(np.float32), kicks
+        c.add(bass * (note * env), t)
+    return c.audio(), kicks
 
 
 def test_low_band_fires_on_kicks_not_on_bass_notes():
@@ -432,18 +443,8 @@ def chords_under_snares(seed: int, chord: float, seconds: float = 12.0, bpm: flo
     keyboard-like chord stabs on the off-beats: three notes of four harmonics falling as 1/h²
     (196-440 Hz roots, nothing above ~3 kHz), 2 ms attack. (x [n] float32, snare times, stab
     times)."""
-    synth_drums = pytest.importorskip("synth_drums")
-    sr = synth_drums.SR
-    rng = np.random.default_rng(seed)
-    kit = synth_drums.Kit(rng)
-    n = int(seconds * sr)
-    x = np.zeros(n)
-
-    def add(sig: np.ndarray, t: float) -> None:
-        i = int(t * sr)
-        m = min(len(sig), n - i)
-        x[i : i + m] += sig[:m]
-
+    c = _KitTrack(seed, seconds)
+    rng, sr, kit, add = c.rng, c.sr, c.kit, c.add
     beat = 60.0 / bpm
     beats = np.arange(0.25, seconds - 0.5, beat)
     snares = beats[1::2]
@@ -462,7 +463,7 @@ def chords_under_snares(seed: int, chord: float, seconds: float = 12.0, bpm: flo
             for h in (1, 2, 3, 4)
         )
         add(chord * sig * env, t)
-    return (0.8 * x / np.abs(x).max()).astype(np.float32), snares, stabs
+    return c.audio(), snares, stabs
 
 
 @pytest.mark.parametrize("chord", [0.3, 1.0])
