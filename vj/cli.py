@@ -377,9 +377,7 @@ def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"{out}: the output must be an .mp4 file")
-    if not out.parent.exists():
-        raise UserError(f"{out.parent}: no such directory")
-    cli_checks.check_writable(out, "-o")
+    cli_checks.check_output(str(out), "-o")
     cli_checks.check_effect(args.effect)
     if events is None and getattr(args, "events", None):
         from vj.show.events import EventLogError, read_event_log
@@ -678,8 +676,6 @@ def _finish_session(writer, app, registry) -> None:
 def _check_record_path(out: Path) -> None:
     if out.suffix.lower() != ".mp4":
         raise UserError(f"--record {out}: the recording must be an .mp4 file")
-    if not out.parent.is_dir():
-        raise UserError(f"--record {out}: no such directory {out.parent}")
 
 
 def _monitor(text: str) -> int | str:

@@ -69,11 +69,11 @@ def check_output(path: str, flag: str) -> Path:
     out = Path(path)
     if not out.parent.is_dir():
         raise _user_error(f"{flag} {out}: no such directory {out.parent}")
-    check_writable(out, flag)
+    _check_writable(out, flag)
     return out
 
 
-def check_writable(out: Path, flag: str) -> None:
+def _check_writable(out: Path, flag: str) -> None:
     """Create and remove a probe file beside `out`: a read-only or virtual folder (/proc, a
     full disk's quota) is told before the render or the show starts, not at its first frame."""
     import tempfile
