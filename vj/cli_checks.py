@@ -4,8 +4,9 @@ one-line message (exit 2) before anything heavy is loaded."""
 from __future__ import annotations
 
 import argparse
-import difflib
 from pathlib import Path
+
+from vj.hints import did_you_mean
 
 
 def int_in(lo: int, hi: int):
@@ -60,8 +61,7 @@ def check_effect(name: str | None) -> None:
 
     known = list_effects()
     if name is not None and known and name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, known)
         raise _user_error(f"--effect {name}: no such effect{hint}; available: {', '.join(known)}")
 
 

@@ -7,11 +7,12 @@ replaced atomically (GIL), so readers never block writers.
 
 from __future__ import annotations
 
-import difflib
 import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from vj.hints import did_you_mean
 
 KINDS = ("float", "int", "bool", "trigger")
 
@@ -57,8 +58,7 @@ Listener = Callable[[str, float, str], None]  # (name, new value, source)
 
 class UnknownParam(KeyError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, list(known))
         super().__init__(f"unknown parameter {name!r}{hint}")
         self.name = name
 

@@ -6,7 +6,6 @@ a typo in a parameter name or an out-of-range value is reported where it is, nev
 
 from __future__ import annotations
 
-import difflib
 import queue
 import re
 import sys
@@ -20,6 +19,7 @@ import yaml
 
 import vj
 from vj.control.mapping import CURVES, KINDS, NOTE_MODES, Mapping
+from vj.hints import did_you_mean
 from vj.params import ParamRegistry
 from vj.resources import data_dir
 from vj.yaml_limits import YamlLimitError, check_depth, read_bounded_text
@@ -142,8 +142,7 @@ def builtin_preset_path(name: str = "default") -> Path:
     path = presets_dir() / f"{name}.yaml"
     if not path.is_file():
         known = list_presets()
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, known)
         raise PresetError(
             path, None, "", f"no preset named {name!r}{hint}; available: {', '.join(known)}"
         )
@@ -368,8 +367,7 @@ def _params(doc: _Doc, node, registry: ParamRegistry) -> dict[str, float]:
     for name, (knode, vnode) in doc.items(node, "params").items():
         where = f"params.{name}"
         if name not in registry:
-            close = difflib.get_close_matches(name, registry.names(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, registry.names())
             raise doc.err(knode, where, f"unknown parameter {name!r}{hint}")
         spec = registry.spec(name)
         if spec.kind == "trigger":
@@ -591,8 +589,7 @@ def _mapping(doc: _Doc, node, where: str, registry: ParamRegistry | None) -> Map
     spec = None
     if registry is not None:
         if param not in registry:
-            close = difflib.get_close_matches(param, registry.names(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(param, registry.names())
             raise doc.err(pn, f"{where}.param", f"unknown parameter {param!r}{hint}")
         spec = registry.spec(param)
     kw: dict[str, Any] = {"kind": kind, "number": number, "param": param}

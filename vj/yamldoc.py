@@ -7,13 +7,14 @@ Split out of vj/preset.py (structure only: no behaviour changed) so the show sch
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from vj.hints import did_you_mean
 
 
 class PresetError(ValueError):
@@ -72,8 +73,7 @@ class _Doc:
     def check_keys(self, items: dict, allowed: tuple[str, ...], where: str) -> None:
         for key, (knode, _) in items.items():
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, allowed)
                 raise self.err(
                     knode, _join(where, key), f"unknown key{hint}; allowed: {', '.join(allowed)}"
                 )
@@ -126,8 +126,7 @@ class _Doc:
     def choice(self, node, where, allowed: tuple[str, ...] | list[str]) -> str:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if v not in allowed:
-            close = difflib.get_close_matches(str(v), list(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(v), list(allowed))
             raise self.err(
                 node, where, f"{v!r} is not allowed{hint}; allowed: {', '.join(allowed)}"
             )

@@ -18,7 +18,6 @@ keeps its own ping-pong pair, so trails survive other slots and other chains.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import NamedTuple
 import moderngl
 import numpy as np
 
+from vj.hints import did_you_mean
 from vj.params import ParamRegistry, ParamSpec
 from vj.render.offscreen import is_software_renderer
 from vj.render.passtime import PassTimer, SlowShaderGuard
@@ -132,8 +132,7 @@ def check_effect_name(name: str, shader_dir: Path | None = None) -> None:
     shader_dir = Path(shader_dir) if shader_dir is not None else default_shader_dir()
     names = list_effects(shader_dir)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, names)
         raise EffectError(
             f"unknown effect {name!r}{hint}: {shader_dir / 'effects'} has "
             f"{', '.join(names) or 'none'}"

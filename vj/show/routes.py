@@ -42,6 +42,7 @@ from vj.audio.features import SILENCE, AudioFeatures
 from vj.control.lfo import SHAPES as LFO_SHAPES
 from vj.control.lfo import _hash01
 from vj.control.mapping import CURVES, apply_curve
+from vj.hints import did_you_mean
 from vj.show.frame import TempoView
 
 LEVEL_SOURCES = (
@@ -108,9 +109,9 @@ def check_source(name: str, params: Mapping | None = None, n_bands: int = 64) ->
     if head == "lfo":
         raise RouteError(f"unknown LFO shape {tail!r}; shapes: {', '.join(LFO_SHAPES)}")
     if head in ("param", "press"):
-        raise RouteError(f"unknown parameter {tail!r}" + _hint(tail, list(params or ())))
+        raise RouteError(f"unknown parameter {tail!r}" + did_you_mean(tail, list(params or ())))
     allowed = [*LEVEL_SOURCES, *TRIGGER_SOURCES, "band.N", "lfo.SHAPE", "param.NAME", "press.NAME"]
-    hint = _hint(name, allowed)
+    hint = did_you_mean(name, allowed)
     raise RouteError(f"unknown source {name!r}{hint}; sources: {', '.join(allowed)}")
 
 
@@ -119,7 +120,7 @@ def check_target(name: str, params: Mapping | None = None) -> None:
     if name in DECK_TARGETS or params is None or name in params:
         return
     allowed = [*DECK_TARGETS, *sorted(params)]
-    raise RouteError(f"unknown target {name!r}{_hint(name, allowed)}")
+    raise RouteError(f"unknown target {name!r}{did_you_mean(name, allowed)}")
 
 
 def check_route(r: Route, params: Mapping | None = None, n_bands: int = 64) -> None:
@@ -129,7 +130,7 @@ def check_route(r: Route, params: Mapping | None = None, n_bands: int = 64) -> N
     if r.gate is not None:
         check_source(r.gate, params, n_bands)
     if r.curve not in CURVES:
-        hint = _hint(r.curve, CURVES)
+        hint = did_you_mean(r.curve, CURVES)
         raise RouteError(f"curve {r.curve!r} not one of {', '.join(CURVES)}{hint}")
     if r.mask not in MASK_SHAPES:
         raise RouteError(f"mask {r.mask!r} not one of {', '.join(MASK_SHAPES)}")
@@ -144,13 +145,6 @@ def check_route(r: Route, params: Mapping | None = None, n_bands: int = 64) -> N
         raise RouteError(f"range {list(r.range)} is empty")
     if not all(math.isfinite(x) for x in (r.amount, r.offset, *r.range)):
         raise RouteError("amount, offset and range must be finite numbers")
-
-
-def _hint(word: str, allowed) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Inputs(NamedTuple):
