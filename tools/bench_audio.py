@@ -3,6 +3,7 @@ annotated audio folder with mir_eval; prints a table like /work/shared/eval/audi
 
     python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
         [--synthetic] [--tempo-changes] [--only drums,synthetic] [--tracker-ref REF_ROOT]
+        [--speed 1.5]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
@@ -11,6 +12,9 @@ ghost notes, brushes, tom fills), written to a temp folder; `--tempo-changes` bu
 resampled recordings from DATA_DIR's drums/ and mixes/ in memory and times how long the tempo
 and the beat grid take to follow the change. Onset recall is shown per drum class, downbeats
 (beats the analysis publishes with bar_position < 1) are scored against beat-in-bar 1.
+`--speed` plays every file that many times faster (pitch too, like a DJ's pitch fader; the
+annotations scaled with it): the stems at ×0.68 or ×1.5 are real playing at 75 or 165 BPM, where
+the tracker's choice of metrical level (the beat or its half / double) is what is measured.
 """
 
 from __future__ import annotations
@@ -246,11 +250,29 @@ def _timing_vs_aubio(hop: int, sr: int = 44100, reps: int = 5) -> None:
     )
 
 
+def _stretch(factor: float) -> float:
+    """How much longer `_speed(x, sr, factor)` makes every time (≈ 1 / factor: the resampling
+    ratio is rounded to 1/1000, which at ×1.5 is 15 ms over 30 s, so annotations use this)."""
+    return round(1000 / factor) / 1000
+
+
 def _speed(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
-    """x played `factor` times faster (tempo × factor, pitch too: a DJ's pitch fader)."""
+    """x played `factor` times faster (tempo × factor, pitch too: a DJ's pitch fader); its
+    times are `_stretch(factor)` times the original's."""
     up, down = round(1000 / factor), 1000
     g = math.gcd(up, down)
     return resample_poly(x, up // g, down // g).astype(np.float32)
+
+
+def _scaled(k: float, ref, classes, beats, downbeats, raw):
+    """load_refs' annotations with every time multiplied by k (see `_stretch`)."""
+    return (
+        ref * k,
+        {c: v * k for c, v in classes.items()},
+        None if beats is None else beats * k,
+        None if downbeats is None else downbeats * k,
+        {c: v * k for c, v in raw.items()},
+    )
 
 
 def tempo_changes(data_dir: str, sr_want: int = 44100):
@@ -268,7 +290,7 @@ def tempo_changes(data_dir: str, sr_want: int = 44100):
         beats = np.loadtxt(path[:-4] + ".beats", usecols=0, ndmin=1)
         if speed != 1.0:
             x = _speed(x, sr, speed)
-            beats = beats / speed
+            beats = beats * _stretch(speed)
         return x, sr, beats
 
     plans = [
@@ -492,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tempo-changes", action="store_true", help="also time tempo/grid following on splices"
     )
+    ap.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="play every file this many times faster (0.5..2; annotations scaled)",
+    )
     ap.add_argument("--only", default="", help="comma-separated folder names to run (e.g. drums)")
     ap.add_argument(
         "--tracker-ref",
@@ -499,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time BeatTracker alone, interleaved with the one of this source tree (holds vj/)",
     )
     args = ap.parse_args(argv)
+    if not 0.5 <= args.speed <= 2.0:
+        print(f"--speed {args.speed}: must be 0.5..2", file=sys.stderr)
+        return 2
     if args.timing:
         timing(args.hop)
     if args.tracker_ref:
@@ -561,6 +592,11 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
             sr = args.resample
         ref, classes, beats, downbeats, raw = load_refs(wav)
+        if args.speed != 1.0:
+            x = _speed(x, sr, args.speed)
+            ref, classes, beats, downbeats, raw = _scaled(
+                _stretch(args.speed), ref, classes, beats, downbeats, raw
+            )
         ev, bpm_track, us = run_vj(x, sr, args.hop)
         dets = {"vj": (ev["onset"], ev["beat"], us)}
         if have_aubio:
@@ -609,7 +645,9 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
     print(
         f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
         f"gain {args.gain_db:+.0f} dB"
-        + (f", resampled to {args.resample} Hz)" if args.resample else ")")
+        + (f", resampled to {args.resample} Hz" if args.resample else "")
+        + (f", played ×{args.speed:g}" if args.speed != 1.0 else "")
+        + ")"
     )
     print(
         "| detector | onset F1 ±50 ms | F1 ±25 ms | mean delay ms (p90) | µs/hop "

@@ -1,0 +1,47 @@
+"""The audio benchmark's own arithmetic (tools/bench_audio.py): audio played faster or slower
+and its scaled annotations stay in step, and a bad --speed is a clear error."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+bench_audio = pytest.importorskip("bench_audio")
+
+SR = 44100
+
+
+@pytest.mark.parametrize("factor", [1.5, 0.68, 1.36])
+def test_sped_up_clicks_land_where_the_scaled_annotations_say(factor):
+    times = np.array([0.5, 10.0, 29.0])  # the far one shows a drift of the ratio
+    x = np.zeros(int(30.0 * SR), np.float32)
+    x[(times * SR).astype(int)] = 1.0
+    y = bench_audio._speed(x, SR, factor)
+    want = times * bench_audio._stretch(factor)
+    for t in want:
+        i = int(round(t * SR))
+        lo = max(0, i - 2000)
+        got = (lo + int(np.argmax(np.abs(y[lo : i + 2000])))) / SR
+        assert abs(got - t) < 0.5e-3, (factor, t, got)
+    # 1 / factor is not the resampler's ratio: 8-15 ms off at 29 s
+    assert abs(times[-1] / factor - want[-1]) > 5e-3
+
+
+def test_scaled_annotations_scale_every_time():
+    ref = np.array([1.0, 2.0])
+    classes = {"low": np.array([1.0]), "mid": np.array([]), "high": np.array([2.0])}
+    raw = {"KD": np.array([1.0]), "SD": np.array([])}
+    out = bench_audio._scaled(0.5, ref, classes, np.array([1.0, 3.0]), None, raw)
+    assert np.allclose(out[0], [0.5, 1.0])
+    assert np.allclose(out[1]["high"], [1.0]) and len(out[1]["mid"]) == 0
+    assert np.allclose(out[2], [0.5, 1.5]) and out[3] is None
+    assert np.allclose(out[4]["KD"], [0.5])
+
+
+def test_bad_speed_is_a_clear_error(tmp_path, capsys):
+    assert bench_audio.main([str(tmp_path), "--speed", "3"]) == 2
+    assert "--speed 3.0: must be 0.5..2" in capsys.readouterr().err
