@@ -3,47 +3,12 @@ rates and hops, silence / noise / DC / clipping / NaN, level independence, chann
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
+from tests.audio_helpers import clicks, onset_times, stream
 from vj.audio.analysis import Envelope, HopAnalyzer, PeakPicker, reference_odf
 from vj.audio.stream import FeatureExtractor
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-
-
-def clicks(
-    sr: int, times: list[float], seconds: float, amp: float = 0.5, seed: int = 0
-) -> np.ndarray:
-    """Short decaying noise bursts at `times` (s): [n] float32."""
-    x = np.zeros(int(seconds * sr), np.float32)
-    n = int(0.004 * sr)
-    rng = np.random.default_rng(seed)
-    for t in times:
-        i = int(t * sr)
-        burst = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.001 * sr))
-        x[i : i + n] += (amp * burst).astype(np.float32)
-    return x
-
-
-def stream(x: np.ndarray, sr: int, hop: int, block: int | None = None, **kw):
-    fx = FeatureExtractor(sr, hop=hop, **kw)
-    block = block or hop
-    events = []
-    feats = []
-    for s in range(0, len(x), block):
-        e = min(s + block, len(x))
-        feats.append(fx.process(x[s:e], int(round(e * 1e9 / sr))))
-        events += fx.drain_events()
-    return fx, events, feats
-
-
-def onset_times(events) -> np.ndarray:
-    return np.array([t / 1e9 for k, t in events if k == "onset"])
-
 
 TIMES = [0.25, 0.55, 0.70, 1.10, 1.32, 1.80, 2.05]
 
@@ -213,107 +178,6 @@ def test_held_low_band_equals_offline_reference_when_flux_lag_is_several_hops(sr
     assert ref.max() > 1.0
 
 
-class _KitTrack:
-    """A silent track at tools/synth_drums.py's rate, its seeded kit, and `add(sig, t)`."""
-
-    def __init__(self, seed: int, seconds: float) -> None:
-        synth_drums = pytest.importorskip("synth_drums")
-        self.sr = synth_drums.SR
-        self.rng = np.random.default_rng(seed)
-        self.kit = synth_drums.Kit(self.rng)
-        self.x = np.zeros(int(seconds * self.sr))
-
-    def add(self, sig: np.ndarray, t: float) -> None:
-        i = int(t * self.sr)
-        m = min(len(sig), len(self.x) - i)
-        self.x[i : i + m] += sig[:m]
-
-    def audio(self) -> np.ndarray:
-        """[n] float32 peaking at 0.8."""
-        return (0.8 * self.x / np.abs(self.x).max()).astype(np.float32)
-
-
-def bass_under_kicks(seed: int, bass: float, seconds: float = 10.0, bpm: float = 112.0):
-    """Kicks on every beat (tools/synth_drums.py's kit) and a sustained bass line of 4-partial
-    notes (41-73 Hz) on every eighth: (x [n] float32, kick times)."""
-    c = _KitTrack(seed, seconds)
-    rng, sr = c.rng, c.sr
-    beat = 60.0 / bpm
-    kicks = np.arange(0.0, seconds - 0.5, beat)
-    for t in kicks:
-        c.add(c.kit.kick(rng.uniform(0.5, 0.7)), t)
-    tt = np.arange(int(beat / 2 * sr)) / sr
-    env = (1 - np.exp(-tt / 0.004)) * np.exp(-tt / 0.6)
-    for t in np.arange(beat / 2, seconds - 0.5, beat / 2):
-        f0 = rng.choice([41.2, 55.0, 49.0, 61.7, 46.2, 73.4])
-        note = sum(np.sin(2 * np.pi * f0 * h * tt + rng.uniform(0, 6.3)) / h for h in (1, 2, 3, 4))
-        c.add(bass * (note * env), t)
-    return c.audio(), kicks
-
-
-def test_low_band_fires_on_kicks_not_on_bass_notes():
-    """A bass line's partials beat inside the low FFT bins, so its low band swells every few
-    hops; the kick picker reads the flux against the loudest of the last 25 ms of frames
-    (analysis.LOW_HOLD_S), over which only a kick rises. Against one frame back (before):
-    precision 0.45, recall 0.50; held: 1.00 and 0.70; held from half a window back
-    (analysis.LOW_LAG_FRAMES): 1.00 and 0.96."""
-    synth_drums = pytest.importorskip("synth_drums")
-    found = fired = kicks = 0
-    for seed in (1, 2, 3):
-        x, kd = bass_under_kicks(seed, bass=0.15)
-        _, events, _ = stream(x, synth_drums.SR, 256)
-        low = np.array([t / 1e9 for k, t in events if k == "low"])
-        fired += len(low)
-        kicks += len(kd)
-        found += sum(np.min(np.abs(kd - t)) <= 0.05 for t in low)
-    assert found / fired >= 0.85
-    assert found / kicks >= 0.6
-
-
-def held_kick_picks(x: np.ndarray, sr: int, hop: int, **kw) -> np.ndarray:
-    """Times (s) the stream's kick picker fires on HopAnalyzer(**kw).low_held."""
-    from vj.audio import stream as st
-
-    an = HopAnalyzer(sr, hop, **kw)
-    i = 1  # the low channel's picker settings
-    pick = PeakPicker(
-        sr / hop,
-        st.ODF_DELTA[i],
-        st.ODF_RATIO[i],
-        st.ODF_MEAN_S[i],
-        st.ODF_GAP_S[i],
-        peak_rel=st.ODF_PEAK_REL[i],
-    )
-    out = []
-    for k in range(len(x) // hop):
-        an.process(x[k * hop : (k + 1) * hop])
-        if pick.process(an.low_held):
-            out.append((k + 1) * hop / sr)
-    return np.array(out)
-
-
-def test_kicks_under_a_loud_bass_line_rise_over_half_a_window():
-    """With the bass twice as loud, each hop lets in a quarter of a kick's body (the 23 ms
-    window fills over 4 hops) and one hop's rise stays under the bass's hold: held from
-    flux_lag back the picker finds 0.31 of the kicks; held from half a window back
-    (LOW_LAG_FRAMES) 0.85, precision 0.94 -> 0.96."""
-    synth_drums = pytest.importorskip("synth_drums")
-    sr = synth_drums.SR
-    got = {}
-    for frames in (0.0, 0.5):
-        found = fired = kicks = 0
-        for seed in (1, 2, 3):
-            x, kd = bass_under_kicks(seed, bass=0.3)
-            low = held_kick_picks(x, sr, 256, low_lag_frames=frames)
-            fired += len(low)
-            kicks += len(kd)
-            found += sum(np.min(np.abs(kd - t)) <= 0.05 for t in low)
-        got[frames] = (found / max(fired, 1), found / kicks)
-    assert HopAnalyzer(sr, 256).low_lag == 2 and HopAnalyzer(sr, 512).low_lag == 1
-    assert got[0.5][0] >= 0.9 and got[0.5][1] >= 0.75
-    assert got[0.0][1] <= 0.5  # what the lag buys
-
-
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="hop"):
         FeatureExtractor(48000, hop=8)
@@ -421,77 +285,6 @@ def test_flux_compares_with_a_frame_about_6ms_back_at_any_rate(sr, hop):
     assert max(4.0, 1000.0 * hop / sr) <= span_ms <= max(8.0, 1000.0 * hop / sr), span_ms
 
 
-def test_a_kick_under_a_snare_still_fires_the_low_band():
-    """A kick and a snare on the same instant (drum and bass, punk, the demo track) are two
-    drums: the low band fires for the kick even though the mid band fires for the snare (a
-    'one hit, one band' gate once dropped these: the demo's kicks in the low band 0.89 → 0.53)."""
-    from vj.audio.source import _demo_pattern, demo_track
-
-    sr, hop = 44100, 256
-    x = demo_track(sr, seconds=8.0, bpm=124.0)
-    kicks, snares, _ = _demo_pattern(124.0, 8.0)
-    _, events, _ = stream(x[:, 0].astype(np.float32), sr, hop)
-    low = np.array([t / 1e9 for k, t in events if k == "low"])
-    both = [t for t in kicks if np.min(np.abs(np.asarray(snares) - t)) < 1e-3]
-    assert len(both) >= 6  # the pattern has kick+snare hits
-    found = [np.any((low - t >= 0) & (low - t < 0.025)) for t in both]
-    assert np.mean(found) >= 0.8
-
-
-def chords_under_snares(seed: int, chord: float, seconds: float = 12.0, bpm: float = 100.0):
-    """Snares on the backbeat and closed hats on every beat (tools/synth_drums.py's kit), and
-    keyboard-like chord stabs on the off-beats: three notes of four harmonics falling as 1/h²
-    (196-440 Hz roots, nothing above ~3 kHz), 2 ms attack. (x [n] float32, snare times, stab
-    times)."""
-    c = _KitTrack(seed, seconds)
-    rng, sr, kit, add = c.rng, c.sr, c.kit, c.add
-    beat = 60.0 / bpm
-    beats = np.arange(0.25, seconds - 0.5, beat)
-    snares = beats[1::2]
-    for t in beats:
-        add(kit.hat(rng.uniform(0.15, 0.2)), t)
-    for t in snares:
-        add(kit.snare(rng.uniform(0.5, 0.6)), t)
-    tt = np.arange(int(0.5 * sr)) / sr
-    env = (1 - np.exp(-tt / 0.002)) * np.exp(-tt / 0.25)
-    stabs = beats[:-1] + beat / 2
-    for t in stabs:
-        root = rng.choice([196.0, 220.0, 246.9, 261.6, 293.7])
-        sig = sum(
-            np.sin(2 * np.pi * root * r * h * tt + rng.uniform(0, 6.3)) / h**2
-            for r in (1.0, 1.26, 1.5)
-            for h in (1, 2, 3, 4)
-        )
-        add(chord * sig * env, t)
-    return c.audio(), snares, stabs
-
-
-@pytest.mark.parametrize("chord", [0.3, 1.0])
-def test_mid_band_fires_on_snares_not_on_chord_stabs(chord):
-    """A chord's attack moves the 150-2500 Hz band as much as a snare, but only the snare's
-    wires rise above 5 kHz (stream.MID_NOISE_RATIO). With the gate: every snare found, no
-    stab (3 seeds: 27 of 27 snares, 0 of 54 stabs, 30 or 27 mid events); without it
-    (mid_noise_ratio = 0) 49-54 stabs fire and, louder, they lift the picker's median hit
-    over the snares (4-23 of 27 found)."""
-    synth_drums = pytest.importorskip("synth_drums")
-    sr = synth_drums.SR
-    got = {}
-    for ratio in (None, 0.0):
-        fired = found = on_stab = n_snares = 0
-        for seed in (1, 2, 3):
-            x, snares, stabs = chords_under_snares(seed, chord)
-            kw = {} if ratio is None else {"mid_noise_ratio": ratio}
-            fx, events, _ = stream(x, sr, 256, **kw)
-            mid = np.array([t / 1e9 for k, t in events if k == "mid"])
-            fired += len(mid)
-            n_snares += len(snares)
-            found += sum(np.min(np.abs(snares - t)) <= 0.05 for t in mid)
-            on_stab += sum(np.min(np.abs(stabs - t)) <= 0.05 for t in mid)
-        got[ratio] = (found / n_snares, on_stab, found / max(fired, 1))
-    assert got[None][0] >= 0.85 and got[None][1] == 0 and got[None][2] >= 0.85
-    assert got[0.0][1] >= 30  # what the gate buys
-
-
 def test_no_mid_event_while_the_first_frame_fills():
     """A stream that starts inside the music (noise and a chord from its first sample): the
     analysis frame rises out of its zero start over n_fft / hop hops, which is no hit; it
@@ -508,7 +301,6 @@ def test_no_mid_event_while_the_first_frame_fills():
 def test_published_features_are_in_field_order():
     """_publish builds AudioFeatures positionally (cheaper): each value is its named field."""
     from vj.audio.source import demo_track
-    from vj.audio.stream import FeatureExtractor
 
     sr, hop = 44100, 256
     fx = FeatureExtractor(sr, hop=hop)

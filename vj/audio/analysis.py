@@ -203,6 +203,11 @@ class PeakPicker:
         self._armed = True
         self.threshold = delta
 
+    @property
+    def mean(self) -> float:
+        """The running mean of the detection function (the threshold's base)."""
+        return self._mean
+
     def process(self, v: float) -> bool:
         delta = self._delta
         if self._peak_rel:
@@ -363,6 +368,7 @@ class HopAnalyzer:
         # old frames low_lag .. low_lag + n_hold - 1 hops back, in Python floats (2-3 filters:
         # cheaper than numpy calls)
         n_low = self.n_low = max(1, int(np.count_nonzero(self.centres < LOW_MAX_HZ)))
+        self.n_under = max(n_low, int(np.count_nonzero(self.centres < MID_RANGE_HZ[1])))
         self.n_hold = max(1, round(low_hold_s * self.rate_hz))
         n_lw = min(n_low + 1, n_filt)
         # the old frame's low filters + 1
@@ -474,6 +480,16 @@ class HopAnalyzer:
         """The onset channel: all filters against the wider ±onset_width max filter, which
         lets fewer tonal note changes (bass, guitar, vocals) through than the ±1 channels."""
         return float(self.odfs[1, 0])
+
+    def low_share(self) -> float:
+        """Mean of the low (< LOW_MAX_HZ) filters over the mean of the filters under
+        MID_RANGE_HZ's top, latest hop: 1 for white noise, and a cymbal's wash (> 2 kHz) does
+        not lower it (computed when asked: read at a kick pick, not every hop)."""
+        fr = self._filt_raw
+        am = float(fr[: self.n_under].sum()) / self.n_under
+        if am <= 1e-12:
+            return 0.0
+        return float(fr[: self.n_low].sum()) / self.n_low / am
 
     @property
     def centroid(self) -> float:
