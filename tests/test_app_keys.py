@@ -35,9 +35,11 @@ def test_trigger_and_toggle_keys():
     app = _app(reg)
     app._on_key(glfw.KEY_SPACE, glfw.PRESS, 0)
     app._on_key(glfw.KEY_T, glfw.PRESS, 0)
+    app._on_key(glfw.KEY_1, glfw.PRESS, 0)
     app._on_key(glfw.KEY_H, glfw.RELEASE, 0)  # releases do nothing
     app._on_key(glfw.KEY_H, glfw.PRESS, 0)
-    assert (reg.get("next_keyframe"), reg.get("tap"), reg.get("hud")) == (1.0, 1.0, 0.0)
+    got = (reg.get("next_keyframe"), reg.get("tap"), reg.get("downbeat"), reg.get("hud"))
+    assert got == (1.0, 1.0, 1.0, 0.0)
 
 
 def test_effect_request_reaches_the_compositor(capsys):

@@ -1,5 +1,6 @@
-"""The audio benchmark's own arithmetic (tools/bench_audio.py): audio played faster or slower
-and its scaled annotations stay in step, and a bad --speed is a clear error."""
+"""The audio benchmark's own arithmetic (tools/bench_audio.py): audio played faster or slower,
+or joined mid-song, and its scaled or shifted annotations stay in step; a bad --speed or
+--start is a clear error."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ def test_scaled_annotations_scale_every_time():
 def test_bad_speed_is_a_clear_error(tmp_path, capsys):
     assert bench_audio.main([str(tmp_path), "--speed", "3"]) == 2
     assert "--speed 3.0: must be 0.5..2" in capsys.readouterr().err
+
+
+def test_joining_mid_song_shifts_and_drops_annotations():
+    ref = np.array([0.5, 1.5, 3.0])
+    classes = {"low": np.array([0.5, 3.0]), "mid": np.array([])}
+    raw = {"KD": np.array([1.5])}
+    out = bench_audio._from(1.0, ref, classes, np.array([0.9, 1.0, 2.0]), None, raw)
+    assert np.allclose(out[0], [0.5, 2.0])
+    assert np.allclose(out[1]["low"], [2.0]) and len(out[1]["mid"]) == 0
+    assert np.allclose(out[2], [0.0, 1.0]) and out[3] is None
+    assert np.allclose(out[4]["KD"], [0.5])
+
+
+def test_bad_start_is_a_clear_error(tmp_path, capsys):
+    assert bench_audio.main([str(tmp_path), "--start", "-1"]) == 2
+    assert "--start -1.0: must be 0..20 seconds" in capsys.readouterr().err

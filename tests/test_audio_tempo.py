@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.audio_helpers import kick_snare
 from vj.audio.stream import FeatureExtractor
 from vj.tempo import TapTempo, TempoArbiter
 
@@ -366,34 +367,13 @@ def test_tempo_change_moves_tempo_and_grid(sr, hop):
     assert np.all(np.abs(_beat_error(late - t0, bpm)) < 0.07), _beat_error(late - t0, bpm)
 
 
-def _kick_snare(sr: int, bpm: float, seconds: float, first_beat: int) -> tuple[np.ndarray, float]:
-    """Kick on 1 and 3, snare on 2 and 4, hats on every beat, starting at beat `first_beat`
-    (0-based) of a bar, after 0.3 s of silence; returns (audio, time of the first downbeat)."""
-    rng = np.random.default_rng(1)
-    p = 60.0 / bpm
-    x = np.zeros(int(seconds * sr))
-    t = np.arange(int(0.3 * sr)) / sr
-    kick = np.sin(2 * np.pi * (50 * t + 60 * 0.03 * (1 - np.exp(-t / 0.03)))) * np.exp(-t / 0.15)
-    snare = rng.standard_normal(len(t)) * np.exp(-t / 0.08) * 0.5
-    hat = np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t / 0.02) * 0.1
-    k, t0 = first_beat, 0.3
-    while True:
-        i = int((t0 + (k - first_beat) * p) * sr)
-        if i + len(t) > len(x):
-            break
-        x[i : i + len(t)] += (kick if k % 2 == 0 else snare) + hat
-        k += 1
-    first_down = t0 + ((4 - first_beat) % 4) * p
-    return (0.5 * x).astype(np.float32), first_down
-
-
 @pytest.mark.parametrize("first_beat", [0, 1])
 def test_bar_position_puts_beat_one_on_a_kick_also_after_a_pickup(first_beat):
     """bar_position counts from a downbeat the drums vote for: starting on the one it stays
     there; starting on the snare of beat 2 (a pickup the start prior gets wrong), the
     kick/snare parity moves beat 1 onto a kick."""
     sr, bpm, seconds = 44100, 120.0, 20.0
-    x, first_down = _kick_snare(sr, bpm, seconds, first_beat)
+    x, first_down = kick_snare(sr, bpm, seconds, first_beat)
     fx, _, beats, feats = run(x, sr)
     downs = []
     for f, nxt in zip(feats, feats[1:], strict=False):
@@ -530,7 +510,7 @@ def test_show_tracker_tempo_keeps_the_analysis_bar_not_the_beat_count():
     from vj.tempo import FeatureTempo
 
     sr, bpm = 44100, 120.0
-    x, _ = _kick_snare(sr, bpm, 20.0, 1)
+    x, _ = kick_snare(sr, bpm, 20.0, 1)
     _, _, _, feats = run(x, sr)
     ft = FeatureTempo()
     moved = 0

@@ -285,6 +285,21 @@ def test_tempo_events_outrank_tap(G):
     assert show.frame(3 * S).tempo.source == "tap"
 
 
+def test_a_downbeat_press_moves_the_bar_and_keeps_the_tempo(G):
+    show = _show(G)
+    show.frame(0)
+    show.event(ControlEvent(1 * S, "key", "downbeat"))  # no tempo yet: said, not raised
+    show.frame(1 * S)
+    assert any("downbeat" in e and "no tempo" in e for e in show.drain_errors())
+    for ev in _taps(2.0):  # 120 BPM from 2 s: the first tap is beat 1
+        show.event(ev)
+    assert show.frame(4 * S).tempo.bar_phase == pytest.approx(0.0)  # beat 5 = 1
+    show.event(ControlEvent(5 * S + 40 * MS, "midi", "downbeat"))  # beat 7, pressed late
+    fr = show.frame(5 * S + 500 * MS)
+    assert fr.tempo.bpm == pytest.approx(120.0) and fr.tempo.source == "tap"
+    assert fr.tempo.bar_phase == pytest.approx(0.25)  # one beat after the new one
+
+
 def test_pulse_and_lfo_are_the_shows(G):
     from vj.audio.features import AudioFeatures
     from vj.show.compositing import PULSE_DECAY_S, compositor_at

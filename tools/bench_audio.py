@@ -3,7 +3,7 @@ annotated audio folder with mir_eval; prints a table like /work/shared/eval/audi
 
     python tools/bench_audio.py DATA_DIR [--hop 256] [--no-aubio] [--gain-db -24] [--resample 48000]
         [--synthetic] [--tempo-changes] [--only drums,synthetic] [--tracker-ref REF_ROOT]
-        [--speed 1.5]
+        [--speed 1.5] [--start 1.3] [--press-one 6]
 
 DATA_DIR holds folders (drums/, mixes/, ...) of NAME.wav with NAME.drums.txt or NAME.onsets and
 NAME.beats. Detections are scored at their availability time (end of the block they fired in).
@@ -15,6 +15,10 @@ and the beat grid take to follow the change. Onset recall is shown per drum clas
 `--speed` plays every file that many times faster (pitch too, like a DJ's pitch fader; the
 annotations scaled with it): the stems at ×0.68 or ×1.5 are real playing at 75 or 165 BPM, where
 the tracker's choice of metrical level (the beat or its half / double) is what is measured.
+`--start` drops every file's first seconds (annotations shifted with it): a live input joins a
+song anywhere, and the bar phase can no longer lean on the music starting on the one.
+`--press-one S` simulates the player's downbeat key (the `downbeat` trigger) on the first
+annotated downbeat after S s, 40 ms late, and scores the Show's bar (FeatureTempo) after it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from scipy.signal import resample_poly
 
 CLASS_OF = {"KD": "low", "SD": "mid", "HH": "high", "CY": "high"}
 RECALL_CLASSES = ("KD", "SD", "HH", "CY", "TT")
+PRESS_LATE_S = 0.04  # --press-one: how late the simulated player presses on the one
 AUBIO_REF_US = 11.0  # aubio default onset, hop 256, on the reference machine (eval README)
 
 
@@ -109,10 +114,16 @@ def score_onsets(ref: np.ndarray, est: np.ndarray, window: float = 0.05):
     return f, delays
 
 
-def run_vj(x: np.ndarray, sr: int, hop: int):
+def run_vj(x: np.ndarray, sr: int, hop: int, press_s: float | None = None):
+    """Stream x through the product's FeatureExtractor: (events {kind: times s}, BPM per hop,
+    µs per hop). With `press_s`, a player presses the downbeat key at that time and the
+    "downbeat" events are the Show's tracker source's (FeatureTempo) from the press on."""
     from vj.audio.stream import FeatureExtractor
+    from vj.tempo import FeatureTempo
 
     fx = FeatureExtractor(sr, hop=hop)
+    show_tempo = FeatureTempo()
+    press_ns = None if press_s is None else int(press_s * 1e9)
     n = len(x) // hop
     ev: dict[str, list[float]] = {
         "onset": [],
@@ -128,11 +139,23 @@ def run_vj(x: np.ndarray, sr: int, hop: int):
         t_end = int(round((k + 1) * hop * 1e9 / sr))
         feats = fx.process(x[k * hop : (k + 1) * hop], t_end)
         bpm_track[k] = fx.tracker.bpm
+        if press_s is not None:
+            show_tempo.update(feats)
+            if press_ns is not None and t_end >= press_ns:
+                show_tempo.downbeat(press_ns)
+                press_ns = None
         if fx.events:
             for kind, t in fx.drain_events():
                 ev[kind].append(t / 1e9)
-                if kind == "beat" and feats.bar_position < 1.0:  # what consumers read
-                    ev["downbeat"].append(t / 1e9)
+                if kind != "beat":
+                    continue
+                if press_s is None:
+                    if feats.bar_position < 1.0:  # what consumers read
+                        ev["downbeat"].append(t / 1e9)
+                elif press_ns is None:  # pressed: the Show's bar in this beat's block
+                    st = show_tempo.state(t_end)
+                    if st is not None and st.bar_position < 1.0:
+                        ev["downbeat"].append(t / 1e9)
     us = (time.thread_time() - t0) / max(n, 1) * 1e6
     return {k: np.array(v) for k, v in ev.items()}, bpm_track, us
 
@@ -272,6 +295,22 @@ def _scaled(k: float, ref, classes, beats, downbeats, raw):
         None if beats is None else beats * k,
         None if downbeats is None else downbeats * k,
         {c: v * k for c, v in raw.items()},
+    )
+
+
+def _from(s: float, ref, classes, beats, downbeats, raw):
+    """load_refs' annotations for the audio from `s` seconds on: shifted by -s, earlier ones
+    dropped."""
+
+    def cut(v):
+        return None if v is None else v[v >= s] - s
+
+    return (
+        cut(ref),
+        {c: cut(v) for c, v in classes.items()},
+        cut(beats),
+        cut(downbeats),
+        {c: cut(v) for c, v in raw.items()},
     )
 
 
@@ -520,6 +559,19 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="play every file this many times faster (0.5..2; annotations scaled)",
     )
+    ap.add_argument(
+        "--start",
+        type=float,
+        default=0.0,
+        help="drop each file's first seconds (0..20; annotations shifted): join mid-song",
+    )
+    ap.add_argument(
+        "--press-one",
+        type=float,
+        default=-1.0,
+        help="a player presses the downbeat key on the first downbeat after this many seconds "
+        "(40 ms late); downbeats are then the Show's, scored from the press on",
+    )
     ap.add_argument("--only", default="", help="comma-separated folder names to run (e.g. drums)")
     ap.add_argument(
         "--tracker-ref",
@@ -529,6 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0.5 <= args.speed <= 2.0:
         print(f"--speed {args.speed}: must be 0.5..2", file=sys.stderr)
+        return 2
+    if args.press_one != -1.0 and not 0.0 <= args.press_one <= 60.0:
+        print(f"--press-one {args.press_one}: must be 0..60 seconds", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.start <= 20.0:
+        print(f"--start {args.start}: must be 0..20 seconds", file=sys.stderr)
         return 2
     if args.timing:
         timing(args.hop)
@@ -597,11 +655,24 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             ref, classes, beats, downbeats, raw = _scaled(
                 _stretch(args.speed), ref, classes, beats, downbeats, raw
             )
-        ev, bpm_track, us = run_vj(x, sr, args.hop)
+        if args.start > 0:
+            x = x[int(round(args.start * sr)) :]
+            ref, classes, beats, downbeats, raw = _from(
+                args.start, ref, classes, beats, downbeats, raw
+            )
+            if len(ref) == 0:
+                name = os.path.basename(wav)
+                print(f"  {name}: nothing annotated after {args.start:g} s, skipped")
+                continue
+        press = None  # --press-one: the first annotated downbeat from then, pressed 40 ms late
+        if args.press_one >= 0 and downbeats is not None and np.any(downbeats >= args.press_one):
+            press = float(downbeats[downbeats >= args.press_one][0]) + PRESS_LATE_S
+        ev, bpm_track, us = run_vj(x, sr, args.hop, press)
         dets = {"vj": (ev["onset"], ev["beat"], us)}
         if have_aubio:
             on, be, aus = run_aubio(x, sr, args.hop)
             dets["aubio"] = (on, be, aus)
+        down_f = float("nan")  # this file's downbeat F, where it has downbeats to score
         for name, (on, be, us_) in dets.items():
             r = rows.setdefault(name, {k: [] for k in keys})
             f50, delays = score_onsets(ref, on, 0.05)
@@ -624,7 +695,12 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
                     if len(classes[c]):
                         r[c].append(score_onsets(classes[c], ev[c], 0.05)[0])
                 if downbeats is not None and len(downbeats) > 2:
-                    r["downF"].append(mir_eval.beat.f_measure(downbeats, ev["downbeat"], 0.07))
+                    ref_d, est_d = downbeats, ev["downbeat"]
+                    if press is not None:  # scored from half a second after the press
+                        ref_d, est_d = ref_d[ref_d > press + 0.5], est_d[est_d > press + 0.5]
+                    if len(ref_d):
+                        down_f = mir_eval.beat.f_measure(ref_d, est_d, 0.07)
+                        r["downF"].append(down_f)
                 if beats is not None and len(beats) > 4:
                     # mean tempo: the annotations are quantised to 10 ms, so a median of
                     # intervals jumps between 109.1 and 111.1 BPM
@@ -635,18 +711,22 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
                 mean_delay = np.mean(delays) if len(delays) else nan
                 beat_f = r["beatF_all"][-1] if r["beatF_all"] else nan
                 lock = r["lock"][-1] if name == "vj" and r["lock"] else nan
-                down = r["downF"][-1] if name == "vj" and r["downF"] else nan
+                down = down_f if name == "vj" else nan
                 rec = " ".join(f"{c} {h}/{m}" for c, (h, m) in r["recall"][-1].items() if m)
                 print(
                     f"  {os.path.basename(wav):20s} {name:6s} F1 {f50:.3f} "
                     f"delay {mean_delay:5.1f} ms beatF {beat_f:.3f} lock {lock:.1f} s "
                     f"downF {down:.3f} | {rec}"
                 )
+    if not rows:
+        return
     print(
         f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
         f"gain {args.gain_db:+.0f} dB"
         + (f", resampled to {args.resample} Hz" if args.resample else "")
         + (f", played ×{args.speed:g}" if args.speed != 1.0 else "")
+        + (f", from {args.start:g} s" if args.start > 0 else "")
+        + (f", downbeat pressed after {args.press_one:g} s" if args.press_one >= 0 else "")
         + ")"
     )
     print(

@@ -667,6 +667,8 @@ class LiveApp:
             r.trigger("next_keyframe", "key")
         elif key == glfw.KEY_T:
             r.trigger("tap", "key")
+        elif key == glfw.KEY_1:
+            r.trigger("downbeat", "key")  # "this is the one" (the tracker's bar)
         elif key == glfw.KEY_H:
             r.set("hud", 1.0 - r.get("hud"), "key")
         elif key == glfw.KEY_E:

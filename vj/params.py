@@ -222,6 +222,7 @@ DEFAULT_PARAMS: tuple[ParamSpec, ...] = (
     # triggers
     _p("next_keyframe", 0.0, kind="trigger", doc="jump to a new keyframe now"),
     _p("tap", 0.0, kind="trigger", doc="tap tempo"),
+    _p("downbeat", 0.0, kind="trigger", doc="the beat nearest now is beat 1 of the bar (tracker)"),
     _p("fx_next", 0.0, kind="trigger", doc="switch to the next effect shader"),
     _p("cue_go", 0.0, kind="trigger", doc="fire the selected cue"),
     _p("cue_next", 0.0, kind="trigger", doc="fire the next cue"),

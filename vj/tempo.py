@@ -103,6 +103,15 @@ class TapTempo:
             beats = round((t - self._anchor_ns) * self._bpm / 60e9)
             self._anchor_ns = t - int(beats * 60e9 / self._bpm)
 
+    def downbeat(self, t_ns: int) -> bool:
+        """Mark the tapped beat nearest t_ns as beat 1, the tapped tempo and grid kept; False
+        before two taps."""
+        if self._bpm <= 0:
+            return False
+        period = 60e9 / self._bpm
+        self._anchor_ns += int(round((t_ns - self._anchor_ns) / period) * period)
+        return True
+
     def clear(self) -> None:
         self._n = 0
         self._bpm = 0.0
@@ -166,6 +175,15 @@ class FeatureTempo:
     `update(features)` is called with each analysed block in time order; `state(t)` runs the
     phase on from that block's capture time at its BPM, and the bar position on from the
     block's `bar_position` (the analysis's downbeat, not the beat count mod 4).
+
+    `downbeat(t)` is the player's "this is the one": the tracker's beat nearest t starts a bar
+    and the bar counts from it, the tracker's tempo and grid kept. The audio alone places beat
+    1 against 3 mostly from where the music started (vj/audio/bars.py), which a live input
+    joining a song mid-way does not have. The bar is carried in time, not in the tracker's
+    beat count: each new beat's place is the whole number of periods since the last one (so a
+    beat the tracker skips or adds while it re-locks does not shift the bar), which re-anchors
+    at every one. It holds until the tracker goes quiet (a pause: the next music may start
+    anywhere) or the next press.
     """
 
     name = "tracker"
@@ -176,6 +194,9 @@ class FeatureTempo:
         self._beat0 = 0.0
         self._bar0 = 0.0
         self._bpb = 4
+        self._count = 0
+        self._one_ns: int | None = None  # time of the latest beat 1 since a press
+        self._in_bar = 0  # the newest beat's place in the bar, 0-based (after a press)
 
     def update(self, f) -> None:
         # the tracker counts beats it fired; its phase runs from the last one (count - 1)
@@ -183,6 +204,27 @@ class FeatureTempo:
         self._t0 = int(f.t_capture_ns)
         self._beat0 = float(f.beat_count) - 1.0 + float(f.beat_phase)
         self._bar0 = float(f.bar_position)
+        if self._bpm <= 0:
+            self._one_ns = None
+        elif self._one_ns is not None and f.beat_count != self._count:
+            period = 60e9 / self._bpm
+            t_beat = self._t0 - float(f.beat_phase) * period  # the beat this block holds
+            self._in_bar = round((t_beat - self._one_ns) / period) % self._bpb
+            if self._in_bar == 0:
+                self._one_ns = int(t_beat)
+        self._count = f.beat_count
+
+    def downbeat(self, t_ns: int) -> bool:
+        """Mark the beat nearest t_ns as beat 1 (a press up to half a beat late or early);
+        False while the tracker has no tempo."""
+        if self._bpm <= 0:
+            return False
+        period = 60e9 / self._bpm
+        last = math.floor(self._beat0)  # the newest beat's number
+        k = round(self._beat0 + (t_ns - self._t0) / period)  # the beat nearest the press
+        self._one_ns = int(self._t0 + (k - self._beat0) * period)
+        self._in_bar = (last - k) % self._bpb
+        return True
 
     def state(self, t_ns: int) -> TempoState | None:
         if self._bpm <= 0:
@@ -190,5 +232,8 @@ class FeatureTempo:
         beats = max(0, t_ns - self._t0) * self._bpm / 60e9
         pos = self._beat0 + beats
         whole = math.floor(pos)
-        bar = (self._bar0 + beats) % self._bpb
+        if self._one_ns is None:
+            bar = (self._bar0 + beats) % self._bpb
+        else:  # from the newest beat's place in the pressed bar
+            bar = (self._in_bar + pos - math.floor(self._beat0)) % self._bpb
         return TempoState(self._bpm, pos - whole, bar, self._bpb, whole)

@@ -439,6 +439,10 @@ class Show:
                 self._press(t)
             elif name == "tap":
                 self.tap.tap(t)
+            elif name == "downbeat":  # tap and tracker both: the one they agree on
+                tapped = self.tap.downbeat(t)
+                if not self.tracker.downbeat(t) and not tapped:
+                    self.errors.append(f"downbeat from {ev.source}: no tempo yet, ignored")
             elif name == "fx_next":
                 self._cycle_effect()
             elif name == "effect":
