@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vj.audio.analysis import (
+    AGC_FLOOR,
     N_ODF,
     ONSET_MERGE_S,
     HopAnalyzer,
@@ -104,6 +105,8 @@ class FeatureExtractor:
         # its zero start is no hit (every file's first hop fired the mid band)
         an = self.analyzer
         self._mid_fill = -(-an.n_fft // hop) + an.flux_lag
+        # ... nor a tracker input (BeatTracker.sound_at_start: the stream began inside sound)
+        self._heard_at_start = False
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
         # band levels live in Python floats: 8 values cost less as a loop than ~10 ufunc calls
@@ -292,6 +295,11 @@ class FeatureExtractor:
         # count while it is the active source; tap / MIDI clock / Link beats come in _publish.
         # Its phase cue is the high band: hats and cymbals sit on the beat in every annotated
         # file (kick + snare do not: syncopated kicks, off-beat snares)
+        if self.hops <= self._mid_fill:  # the window still fills: no hit, but maybe sound
+            if an.rms > AGC_FLOOR and not self._heard_at_start:
+                self._heard_at_start = True
+                self.tracker.sound_at_start()
+            v_all = v_high = v_low = v_mid = 0.0
         beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid)  # low/mid: bar phase
         if beat and self._src in ("tracker", "none"):
             self.beat_count += 1

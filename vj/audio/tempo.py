@@ -156,6 +156,7 @@ class BeatTracker(TempoEstimation):
         self._high = np.zeros(self._n_hist, np.float32)
         self._acc_l = self._acc_m = self._acc_h = 0.0
         self._music_start = -1  # frame of the first onset after silence
+        self._start_next = False  # the next frame is a music start (sound_at_start)
         self._pending: collections.deque[tuple[float, int]] = collections.deque(maxlen=8)
 
     # --- per hop -----------------------------------------------------------------------------
@@ -211,6 +212,16 @@ class BeatTracker(TempoEstimation):
         self._pending.append((self._last_beat, self.beat_count - 1))
         return True
 
+    def sound_at_start(self) -> None:
+        """The stream's first hops already hold sound: it joined the music, or the music
+        starts at its first sample. The next frame is then where the music started (the start
+        prior's beat). FeatureExtractor passes those hops in as silence, because the analysis
+        window rising out of its zero start is no hit. That spike is 5-30x a real hit; it led
+        the tempo and the grid for the 12 s it stays in the history, from wherever the stream
+        joined."""
+        if self._music_start < 0:
+            self._start_next = True
+
     def _bar_features(self, fb: float, p: float) -> tuple[float, float, float, float]:
         """Kick, snare, cymbal strength around beat frame fb (-20..+50 ms) and the mean onset
         value between it and the next beat (fills)."""
@@ -236,10 +247,11 @@ class BeatTracker(TempoEstimation):
         self._odf[self._pos] = v
         self._pos = (self._pos + 1) & (self._n_hist - 1)
         t = self._frame
-        if v > self._active_level:
+        if v > self._active_level or self._start_next:
             if self._since_active > self._silence_frames:
                 self._music_start = t  # the first onset after silence (or ever)
             self._since_active = 0
+            self._start_next = False
         else:
             self._since_active += 1
         self._frame = t + 1
