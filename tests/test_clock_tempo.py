@@ -48,9 +48,8 @@ def test_priority_order_and_fall_through():
     t = _clock_ticks(clock, 126.0, 48, T0 + 700_000_000)
     st, name = arb.current(t)
     assert name == "midi_clock" and st.bpm == pytest.approx(126.0, rel=1e-3)
-    assert (
-        tempo_hud_text(arb, t) == "tempo: midi_clock 126.0 BPM (link off, tap 120.0, tracker 119.0)"
-    )
+    hud = tempo_hud_text(arb, t)  # 47 ticks after the first: the clock's second beat
+    assert hud == "tempo: midi_clock 126.0 BPM, beat 2/4 (link off, tap 120.0, tracker 119.0)"
     clock.feed([STOP], t + 1)
     assert arb.current(t + 2)[1] == "tap"
     assert "midi_clock stopped" in tempo_hud_text(arb, t + 2)

@@ -90,9 +90,9 @@ def cmd_tempo_monitor(args: argparse.Namespace) -> int:
                 where = (
                     ""
                     if st is None
+                    # the HUD line has the beat of the bar
                     else (
-                        f"  bar {st.beat_count // st.beats_per_bar + 1} "
-                        f"beat {int(st.bar_position) + 1} phase {st.beat_phase:.2f}"
+                        f"  bar {st.beat_count // st.beats_per_bar + 1} phase {st.beat_phase:.2f}"
                     )
                 )
                 print(tempo_hud_text(arb, t) + where, flush=True)

@@ -35,14 +35,17 @@ def _inactive_word(src: TempoSource) -> str:
 
 
 def tempo_hud_text(arbiter: TempoArbiter, t_ns: int | None = None) -> str:
-    """One HUD line, e.g. 'tempo: midi_clock 120.0 BPM (link off, tap idle, tracker 119.8)'.
+    """One HUD line, e.g. 'tempo: midi_clock 120.0 BPM, beat 3/4 (link off, tap idle, tracker
+    119.8)'.
 
-    The active source (the first with a state) comes first with its BPM; the others follow in
-    priority order with their BPM when they would also have an answer, else why not.
+    The active source (the first with a state) comes first with its BPM and the beat of the
+    bar it is on (what the `downbeat` key corrects); the others follow in priority order with
+    their BPM when they would also have an answer, else why not.
     """
     t = now_ns() if t_ns is None else t_ns
     active = "none"
     bpm = 0.0
+    beat = ""
     others: list[str] = []
     # TempoArbiter has no public list of its sources yet; its list is replaced, never mutated
     sources = getattr(arbiter, "sources", None) or arbiter._sources
@@ -50,9 +53,10 @@ def tempo_hud_text(arbiter: TempoArbiter, t_ns: int | None = None) -> str:
         st = src.state(t)
         if st is not None and active == "none":
             active, bpm = src.name, st.bpm
+            beat = f", beat {int(st.bar_position) % st.beats_per_bar + 1}/{st.beats_per_bar}"
         elif st is not None:
             others.append(f"{src.name} {st.bpm:.1f}")
         else:
             others.append(f"{src.name} {_inactive_word(src)}")
-    head = "tempo: none" if active == "none" else f"tempo: {active} {bpm:.1f} BPM"
+    head = "tempo: none" if active == "none" else f"tempo: {active} {bpm:.1f} BPM{beat}"
     return f"{head} ({', '.join(others)})" if others else head
