@@ -38,7 +38,7 @@ class BeatTracker(TempoEstimation):
         active_level: float = 0.05,
         silence_s: float = 2.0,
         accent_weight: float = 4.0,
-        phase_ratio: float = 1.15,
+        phase_ratio: float = 1.10,  # a jump / early phase check moves when this much better
         phase_evidence: float = 0.4,
         phase_decay: float = 0.85,
         phase_beats: int = 8,
