@@ -59,6 +59,13 @@ def test_joining_mid_song_shifts_and_drops_annotations():
     assert np.allclose(out[4]["KD"], [0.5])
 
 
+def test_silence_first_shifts_every_annotation_later():
+    ref = np.array([0.0, 1.5])
+    out = bench_audio._from(-2.0, ref, {"low": np.array([1.5])}, None, None, {})
+    assert np.allclose(out[0], [2.0, 3.5]) and np.allclose(out[1]["low"], [3.5])
+    assert out[2] is None
+
+
 def test_bad_start_is_a_clear_error(tmp_path, capsys):
-    assert bench_audio.main([str(tmp_path), "--start", "-1"]) == 2
-    assert "--start -1.0: must be 0..20 seconds" in capsys.readouterr().err
+    assert bench_audio.main([str(tmp_path), "--start", "-11"]) == 2
+    assert "--start -11.0: must be -10..20 seconds" in capsys.readouterr().err

@@ -16,7 +16,8 @@ and the beat grid take to follow the change. Onset recall is shown per drum clas
 annotations scaled with it): the stems at ×0.68 or ×1.5 are real playing at 75 or 165 BPM, where
 the tracker's choice of metrical level (the beat or its half / double) is what is measured.
 `--start` drops every file's first seconds (annotations shifted with it): a live input joins a
-song anywhere, and the bar phase can no longer lean on the music starting on the one.
+song anywhere, and the bar phase can no longer lean on the music starting on the one. A negative
+`--start` puts that much silence first instead (vj listening before the music starts).
 `--press-one S` simulates the player's downbeat key (the `downbeat` trigger) on the first
 annotated downbeat after S s, 40 ms late, and scores the Show's bar (FeatureTempo) after it.
 """
@@ -563,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         "--start",
         type=float,
         default=0.0,
-        help="drop each file's first seconds (0..20; annotations shifted): join mid-song",
+        help="drop each file's first seconds (0..20; annotations shifted): join mid-song; "
+        "negative: that much silence first (-10..0)",
     )
     ap.add_argument(
         "--press-one",
@@ -585,8 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.press_one != -1.0 and not 0.0 <= args.press_one <= 60.0:
         print(f"--press-one {args.press_one}: must be 0..60 seconds", file=sys.stderr)
         return 2
-    if not 0.0 <= args.start <= 20.0:
-        print(f"--start {args.start}: must be 0..20 seconds", file=sys.stderr)
+    if not -10.0 <= args.start <= 20.0:
+        print(f"--start {args.start}: must be -10..20 seconds", file=sys.stderr)
         return 2
     if args.timing:
         timing(args.hop)
@@ -655,7 +657,12 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             ref, classes, beats, downbeats, raw = _scaled(
                 _stretch(args.speed), ref, classes, beats, downbeats, raw
             )
-        if args.start > 0:
+        if args.start < 0:  # silence first: vj started before the music
+            x = np.concatenate([np.zeros(int(round(-args.start * sr)), x.dtype), x])
+            ref, classes, beats, downbeats, raw = _from(
+                args.start, ref, classes, beats, downbeats, raw
+            )
+        elif args.start > 0:
             x = x[int(round(args.start * sr)) :]
             ref, classes, beats, downbeats, raw = _from(
                 args.start, ref, classes, beats, downbeats, raw
@@ -726,6 +733,7 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
         + (f", resampled to {args.resample} Hz" if args.resample else "")
         + (f", played ×{args.speed:g}" if args.speed != 1.0 else "")
         + (f", from {args.start:g} s" if args.start > 0 else "")
+        + (f", after {-args.start:g} s of silence" if args.start < 0 else "")
         + (f", downbeat pressed after {args.press_one:g} s" if args.press_one >= 0 else "")
         + ")"
     )

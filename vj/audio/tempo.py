@@ -249,6 +249,8 @@ class BeatTracker(TempoEstimation):
         t = self._frame
         if v > self._active_level or self._start_next:
             if self._since_active > self._silence_frames:
+                if self._music_start < 0:  # the stream's first music: nothing before is
+                    self._hist_from = t  # this music's (vj started before the music did)
                 self._music_start = t  # the first onset after silence (or ever)
             self._since_active = 0
             self._start_next = False
