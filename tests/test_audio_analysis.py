@@ -295,7 +295,7 @@ def test_no_mid_event_while_the_first_frame_fills():
     x = 0.1 * rng.standard_normal(sr) + 0.3 * np.sin(2 * np.pi * 261.6 * t)
     fx, events, _ = stream(x.astype(np.float32), sr, hop)
     assert not [k for k, _ in events if k == "mid"]
-    assert fx.hops > fx._mid_fill
+    assert fx.hops > fx._fill_hops
 
 
 def test_published_features_are_in_field_order():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.audio_helpers import kick_snare
+from tests.audio_helpers import kick_snare, stream
 from vj.audio.source import demo_track
 from vj.audio.stream import FeatureExtractor
 
@@ -15,12 +15,9 @@ SR = 44100
 
 
 def _beats(x: np.ndarray) -> tuple[np.ndarray, list]:
-    fx = FeatureExtractor(SR, hop=256)
-    beats, feats = [], []
-    for k in range(len(x) // 256):
-        feats.append(fx.process(x[k * 256 : (k + 1) * 256], int(round((k + 1) * 256 * 1e9 / SR))))
-        beats += [t / 1e9 for kind, t in fx.drain_events() if kind == "beat"]
-    return np.array(beats), feats
+    """(beat times s, [AudioFeatures]) of x through the product's analysis, hop 256."""
+    _, events, feats = stream(x, SR, 256)
+    return np.array([t / 1e9 for kind, t in events if kind == "beat"]), feats
 
 
 @pytest.mark.parametrize("bpm,offset", [(124.0, 0.13), (124.0, 1.13), (96.0, 0.13), (96.0, 1.13)])

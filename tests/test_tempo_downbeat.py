@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.audio_helpers import kick_snare
+from tests.audio_helpers import kick_snare, stream
 from vj.audio.features import AudioFeatures
-from vj.audio.stream import FeatureExtractor
 from vj.tempo import FeatureTempo, TapTempo
 
 S = 1_000_000_000
@@ -17,11 +16,7 @@ def _analysed(seconds: float = 14.0, bpm: float = 120.0):
     """Kick/snare bars through the real analysis: [AudioFeatures] per 256-sample block."""
     sr = 44100
     x, _ = kick_snare(sr, bpm, seconds, 0)
-    fx = FeatureExtractor(sr, hop=256)
-    return [
-        fx.process(x[k * 256 : (k + 1) * 256], int(round((k + 1) * 256 * 1e9 / sr)))
-        for k in range(len(x) // 256)
-    ]
+    return stream(x, sr, 256)[2]
 
 
 def _wrap(d: float) -> float:

@@ -657,13 +657,9 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             ref, classes, beats, downbeats, raw = _scaled(
                 _stretch(args.speed), ref, classes, beats, downbeats, raw
             )
-        if args.start < 0:  # silence first: vj started before the music
-            x = np.concatenate([np.zeros(int(round(-args.start * sr)), x.dtype), x])
-            ref, classes, beats, downbeats, raw = _from(
-                args.start, ref, classes, beats, downbeats, raw
-            )
-        elif args.start > 0:
-            x = x[int(round(args.start * sr)) :]
+        if args.start:  # > 0: join mid-song; < 0: silence first (vj listening before the music)
+            n = int(round(abs(args.start) * sr))
+            x = x[n:] if args.start > 0 else np.concatenate([np.zeros(n, x.dtype), x])
             ref, classes, beats, downbeats, raw = _from(
                 args.start, ref, classes, beats, downbeats, raw
             )

@@ -100,13 +100,12 @@ class FeatureExtractor:
         self._high_mean_a = time_constant_coef(MID_NOISE_MEAN_S, rate)
         self._mid_wait = False  # fired on the last hop, its noise not there yet
         self._high_rose = False  # the high band rose on the last hop
-        # no mid event while the analysis frame still fills with the stream's first samples
-        # (n_fft / hop hops, then flux_lag more for the older frame): the frame rising out of
-        # its zero start is no hit (every file's first hop fired the mid band)
+        # no mid event and no tracker input (BeatTracker.sound_at_start) while the analysis
+        # frame still fills with the stream's first samples (n_fft / hop hops, then flux_lag
+        # more for the older frame): the frame rising out of its zero start is no hit (every
+        # file's first hop fired the mid band)
         an = self.analyzer
-        self._mid_fill = -(-an.n_fft // hop) + an.flux_lag
-        # ... nor a tracker input (BeatTracker.sound_at_start: the stream began inside sound)
-        self._heard_at_start = False
+        self._fill_hops = -(-an.n_fft // hop) + an.flux_lag
         self.arbiter = arbiter if arbiter is not None else TempoArbiter()
         self.arbiter.add(self.tracker)  # lowest priority: tap / MIDI clock / Link override it
         # band levels live in Python floats: 8 values cost less as a loop than ~10 ufunc calls
@@ -267,7 +266,8 @@ class FeatureExtractor:
                 mid = True
             else:
                 self._mid_wait = True
-        if mid and self.hops <= self._mid_fill:
+        filling = self.hops <= self._fill_hops
+        if mid and filling:
             mid = False
         # kicks are picked on the held low band (analysis.LOW_HOLD_S: a bass line's beating
         # partials swell the one-frame flux every few hops)
@@ -295,9 +295,8 @@ class FeatureExtractor:
         # count while it is the active source; tap / MIDI clock / Link beats come in _publish.
         # Its phase cue is the high band: hats and cymbals sit on the beat in every annotated
         # file (kick + snare do not: syncopated kicks, off-beat snares)
-        if self.hops <= self._mid_fill:  # the window still fills: no hit, but maybe sound
-            if an.rms > AGC_FLOOR and not self._heard_at_start:
-                self._heard_at_start = True
+        if filling:  # no hit, but maybe sound: the tracker keeps the first call
+            if an.rms > AGC_FLOOR:
                 self.tracker.sound_at_start()
             v_all = v_high = v_low = v_mid = 0.0
         beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid)  # low/mid: bar phase
