@@ -102,9 +102,12 @@ def _overrun_run(seconds: float) -> None:
     # spike (a garbage-collector pass, a cold tempo update) is allowed once per 2000 blocks
     assert thread.analysis_overruns <= max(1, stats["callbacks"] // 2000), stats
     assert stats["cpu_us_p99"] < 0.5 * BLOCK / SR * 1e6, stats
-    # device overflows come from the machine's scheduling when it is shared (a loaded 2-core
-    # runner drops a few dozen a minute); this only catches a stream that does not keep up
-    assert thread.overruns <= stats["callbacks"] // 100, stats
+    # device overflows (JACK xruns) come from the machine's scheduling when it is shared: an
+    # idle 2-core runner drops a few a minute, a loaded CI runner dropped 719 in 60 s while
+    # this callback's own CPU time stayed at p99 0.7 ms of the 5.3 ms block (its share is
+    # the analysis_overruns above). This bound only catches a stream that does not keep up
+    # at all: a callback busy 6 or 8 ms per 5.3 ms block overflowed on 40 % / 51 % of blocks
+    assert thread.overruns <= stats["callbacks"] // 4, stats
     assert thread.errors == 0, thread.last_error
     feats = slot.take()
     assert feats.onset_count > seconds * 124 / 60 * 0.8  # the kicks at least

@@ -18,6 +18,7 @@ from vj.control.clock_sync import (
     MidiClock,
     fit_tick_period,
     fit_tick_period_reference,
+    same_period,
 )
 
 T0 = 10**12
@@ -34,6 +35,22 @@ def _ticks(
         t = int(t0 + i * period + rng.uniform(0, jitter_ns))
         clock.feed([CLOCK], t)
     return t
+
+
+def _stalled(times: np.ndarray, stalls: list[tuple[float, float]]) -> np.ndarray:
+    """Arrival times [n] when delivery stalls: a tick due inside a stall (start ns, length ms)
+    arrives at its end, the way a loaded machine's late JACK cycle bunches them."""
+    out = times.astype(np.int64).copy()
+    for start, ms in stalls:
+        inside = (out >= start) & (out < start + ms * 1e6)
+        out[inside] = int(start + ms * 1e6)
+    return out
+
+
+def _feed_all(clock: MidiClock, times: np.ndarray) -> int:
+    for t in times:
+        clock.feed([CLOCK], int(t))
+    return int(times[-1])
 
 
 def test_fit_matches_reference_without_outliers():
@@ -201,3 +218,56 @@ def test_resume_at_a_new_tempo_follows_it():
     c.feed([CONTINUE], t + 1_000_000_000)
     t = _ticks(c, 100.0, 14, t + 1_000_000_001)
     assert c.state(t).bpm == pytest.approx(100.0, rel=1e-3)
+
+
+P120 = 60e9 / (120 * 24)  # ns per tick at 120 BPM
+
+
+def test_a_stalled_delivery_is_not_a_tempo_change():
+    # four 35 ms stalls, each bunching two ticks: the tempo did not change, keep the series
+    c = MidiClock()
+    c.feed([START], T0 - 1)
+    due = T0 + np.arange(300) * P120
+    _feed_all(c, _stalled(due, [(T0 + s * 1e9, 35.0) for s in (1.01, 2.03, 3.52, 5.0)]))
+    assert c.tempo_resets == 0
+    assert c.bpm() == pytest.approx(120.0, rel=2e-3)
+
+
+def test_resume_after_a_short_pause_whose_last_tick_came_late():
+    # Stop 50 ms after the last tick was sent, but that tick arrived 25 ms late: the gap
+    # before the next one looks like one tick period. The sender sent nothing while
+    # stopped, so it was a pause all the same (CI saw 108.8 BPM here over real JACK MIDI)
+    c = MidiClock()
+    c.feed([START], T0 - 1)
+    due = T0 + np.arange(80) * P120
+    t = _feed_all(c, _stalled(due, [(due[-1] - 10e6, 35.0)]))
+    c.feed([STOP], t + 1)
+    t_resume = int(due[-1] + 50e6)
+    c.feed([SONG_POSITION, 32, 0], t_resume)
+    c.feed([CONTINUE], t_resume + 1)
+    t = _feed_all(c, t_resume + 200_000 + np.arange(15) * P120)
+    st = c.state(t)
+    assert st.beat_count == 8 and st.bpm == pytest.approx(120.0, rel=2e-3)
+
+
+def test_resume_whose_first_ticks_came_bunched():
+    # after Continue the first three ticks stall 45 ms: a line fit through the short series
+    # reads ~132 BPM, the established tempo must hold
+    c = MidiClock()
+    c.feed([START], T0 - 1)
+    t = _feed_all(c, T0 + np.arange(80) * P120)
+    c.feed([STOP], t + 1)
+    t_resume = t + 500_000_000
+    c.feed([CONTINUE], t_resume - 1)
+    due = t_resume + np.arange(14) * P120
+    t = _feed_all(c, _stalled(due, [(due[0], 45.0)]))
+    assert c.state(t).bpm == pytest.approx(120.0, rel=2e-3)
+
+
+def test_same_period_tells_jitter_from_a_new_tempo():
+    rng = np.random.default_rng(3)
+    jittered = T0 + np.arange(14) * P120 + rng.uniform(0, 5.33e6, 14)
+    assert same_period(jittered, P120)
+    assert same_period(_stalled(T0 + np.arange(14) * P120, [(T0, 30.0)]), P120)
+    assert not same_period(T0 + np.arange(14) * (60e9 / (100 * 24)), P120)
+    assert not same_period(T0 + np.arange(14) * (60e9 / (126 * 24)), P120)  # 5 %, clean

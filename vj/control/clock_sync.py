@@ -17,6 +17,7 @@ PPQN = 24  # MIDI clock ticks per quarter note
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 TICKS_PER_SPP_UNIT = 6  # a song-position "MIDI beat" is a sixteenth note
 REFIT_EVERY = 4  # full robust refit every this many ticks; in between, follow the line
+CONFIRM_TICKS = 4  # ticks in a row that must show a tempo change before the old ones go
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,24 @@ def fit_tick_period(times_ns: np.ndarray) -> tuple[float, float]:
             break
         keep = new_keep
     return slope, float(times_ns[-1]) + intercept
+
+
+def same_period(times_ns: np.ndarray, ref_ns: float) -> bool:
+    """Do these tick times [k] fit the period ref_ns (ns per tick) within their own noise?
+
+    Theil–Sen slope (median of pairwise slopes): a stalled delivery that bunches a few ticks
+    moves it much less than a least-squares line. The tolerance is 3 % or three standard
+    errors of a slope fitted through ticks this scattered, whichever is wider, so a short,
+    jittery series (a loaded machine) is not taken for a new tempo.
+    """
+    k = len(times_ns)
+    t = times_ns.astype(np.float64) - float(times_ns[0])  # [k]
+    i, j = np.triu_indices(k, 1)
+    slope = float(np.median((t[j] - t[i]) / (j - i)))
+    resid = t - slope * np.arange(k)  # [k]
+    sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    se = sigma * math.sqrt(12.0 / (k * (k * k - 1)))  # std error of a k-point slope
+    return abs(slope - ref_ns) < max(0.03 * ref_ns, 3.0 * se)
 
 
 def fit_tick_period_reference(times_ns: np.ndarray) -> float:
@@ -104,6 +123,8 @@ class MidiClock:
         self._running = True  # free-running until a transport message says otherwise
         self._pending = False  # transport message seen, no tick since
         self._ref_period: float | None = None  # period before a pause, to resume from
+        self._quiet_stop = False  # stopped and no tick since: the sender went quiet
+        self._change_streak = 0  # ticks in a row that looked like a tempo change
         self._fit: _Fit | None = None  # replaced whole, so readers need no lock
         self.tempo_resets = 0  # counters, for the HUD and tests
         self.messages = 0
@@ -118,6 +139,8 @@ class MidiClock:
             if status == CLOCK:
                 self._tick(int(t_ns))
             elif status in (START, CONTINUE, STOP):
+                if status == STOP and self._running:
+                    self._quiet_stop = True
                 self._running = status != STOP
                 if status == START:
                     self._next_pos = 0
@@ -148,17 +171,23 @@ class MidiClock:
                 return
             gap = t_ns - prev
             f = self._fit
+            paused = self._pending and f is not None
             if gap > self._timeout_ns or (
-                self._pending and f is not None and gap > 1.5 * f.period_ns
+                paused and (gap > 1.5 * f.period_ns or (self._running and self._quiet_stop))
             ):
                 # the clock paused (senders that go quiet while stopped): the interval
-                # across the pause is not a tick period, so start a new series
+                # across the pause is not a tick period, so start a new series. A sender
+                # that sent no tick while stopped paused whatever the gap looks like: a
+                # late delivery of the last tick before Stop can make a short pause look
+                # like one tick period
                 self._n = 0
+                self._change_streak = 0
                 self._ref_period = None if f is None else f.period_ns
                 if self._running and gap > self._timeout_ns and not self._pending:
                     self._fit = None  # died while running: the old tempo is stale
                     self._ref_period = None
         self._pending = False
+        self._quiet_stop = False
         self._times[self._n % cap] = t_ns
         self._n += 1
         if self._running:
@@ -172,6 +201,9 @@ class MidiClock:
 
         Compares the mean interval of the newest 12 ticks with that of the older ones; 8 %
         is well above what one JACK period (5.3 ms) of delivery jitter can fake at 180 BPM.
+        One late tick (a stalled delivery on a loaded machine) can fake it, as the newest
+        tick and again 12 ticks later as the middle one, so the change must hold for
+        CONFIRM_TICKS ticks in a row; the series then restarts at the first of them.
         """
         cap = len(self._times)
         k = min(self._n, cap)
@@ -183,8 +215,15 @@ class MidiClock:
         t_old = self._times[(self._n - k) % cap]
         mean_recent = (t_new - t_mid) / recent
         mean_old = (t_mid - t_old) / (k - 1 - recent)
-        if mean_old > 0 and abs(mean_recent / mean_old - 1.0) > 0.08:
-            keep = recent // 2 + 1  # the newest half: past the change point
+        if not (mean_old > 0 and abs(mean_recent / mean_old - 1.0) > 0.08):
+            self._change_streak = 0
+            return
+        self._change_streak += 1
+        if self._change_streak >= CONFIRM_TICKS:
+            # the first tick of the streak was already past the change point; keep the
+            # tick before it too, the interval between them is of the new tempo
+            keep = self._change_streak + 1
+            self._change_streak = 0
             tail = [int(self._times[(self._n - keep + j) % cap]) for j in range(keep)]
             self._times[:keep] = tail
             self._n = keep
@@ -223,15 +262,16 @@ class MidiClock:
             if not (period > 0 and math.isfinite(period)):
                 return
             ref = self._ref_period
-            if ref is not None:
-                if k < len(self._times) // 2 and abs(period / ref - 1.0) < 0.03:
-                    # resumed after a pause at what looks like the same tempo: a short new
-                    # series is noisier than the long one before the pause, so keep its period
-                    # and only re-anchor the phase (median: robust to late deliveries)
-                    back = np.arange(k - 1, -1, -1, dtype=np.float64) * ref  # [k]
-                    period, t_last = ref, float(np.median(times + back))
-                else:
-                    self._ref_period = None
+            if ref is not None and k >= len(self._times) // 2:
+                self._ref_period = None  # long enough to trust its own fit
+            elif ref is not None and same_period(times, ref):
+                # resumed after a pause at what looks like the same tempo: a short new
+                # series is noisier than the long one before the pause, so keep its period
+                # and only re-anchor the phase (median: robust to late deliveries). Asked
+                # again on every tick until the series is long: one noisy early fit does
+                # not throw the old tempo away
+                back = np.arange(k - 1, -1, -1, dtype=np.float64) * ref  # [k]
+                period, t_last = ref, float(np.median(times + back))
             last = int(times[-1])
         elif old is not None:
             period = old.period_ns
