@@ -19,6 +19,7 @@ from vj.control.clock_sync import (
     fit_tick_period,
     fit_tick_period_reference,
     same_period,
+    unbunched,
 )
 
 T0 = 10**12
@@ -271,3 +272,24 @@ def test_same_period_tells_jitter_from_a_new_tempo():
     assert same_period(_stalled(T0 + np.arange(14) * P120, [(T0, 30.0)]), P120)
     assert not same_period(T0 + np.arange(14) * (60e9 / (100 * 24)), P120)
     assert not same_period(T0 + np.arange(14) * (60e9 / (126 * 24)), P120)  # 5 %, clean
+
+
+def test_a_long_stall_that_bunches_five_ticks_moves_neither_tempo_nor_series():
+    # a 100 ms stall (a loaded machine's MIDI thread) hands five ticks over at once; their
+    # arrival times carry no tempo, and the 8 % change they fake is not a tempo change
+    c = MidiClock()
+    c.feed([START], T0 - 1)
+    due = T0 + np.arange(80) * P120
+    _feed_all(c, _stalled(due, [(due[60] - 1e6, 100.0)]))
+    assert c.tempo_resets == 0
+    assert c.bpm() == pytest.approx(120.0, rel=2e-3)
+
+
+def test_unbunched_marks_the_ticks_of_one_late_delivery():
+    due = (T0 + np.arange(20) * P120).astype(np.int64)
+    assert unbunched(due).all()
+    late = _stalled(due, [(due[8] - 1e6, 45.0)])  # ticks 8, 9, 10 arrive together
+    assert np.flatnonzero(~unbunched(late)).tolist() == [8, 9, 10]
+    # on a clean clock the fit is the plain least-squares line
+    slope, _ = fit_tick_period(due)
+    assert slope == pytest.approx(fit_tick_period_reference(due), rel=1e-9)

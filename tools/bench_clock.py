@@ -8,6 +8,8 @@ Deliveries are rounded up to a 5.33 ms JACK period and stall at random (Poisson,
 exponential length, at most 35 ms): a tick due inside a stall arrives at its end. Prints, per
 load, how many runs miss the true BPM by more than 1 % with `vj.control.clock_sync.MidiClock`
 and with the reference in the same run: a plain least-squares fit over the resumed ticks.
+The "steady" rows read the clock after the 77 ticks, with no Stop (the reference then fits
+all 77).
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ def one_run(rng, rate: float, mean_ms: float, bpm2: float, n2: int) -> tuple[flo
     return (st.bpm if st is not None else 0.0), ref
 
 
+def steady_run(rng, rate: float, mean_ms: float) -> tuple[float, float]:
+    """(MidiClock's BPM, reference BPM) after 77 ticks at 120 BPM, no transport change."""
+    clock = MidiClock()
+    clock.feed([START], T0 - 1)
+    arrived = delivered(T0 + np.arange(77) * 60e9 / (120.0 * PPQN), rng, rate, mean_ms)
+    for t in arrived:
+        clock.feed([CLOCK], int(t))
+    return clock.bpm(), 60e9 / (fit_tick_period_reference(arrived) * PPQN)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=300, help="runs per load")
@@ -83,13 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     print(f"runs missing the BPM by > 1 % (of {args.runs}), {args.resume_ticks} ticks resumed")
     print("resume at   stalls/s  mean ms   MidiClock  least-squares reference")
-    for bpm2 in (120.0, 100.0, 126.0):
+    for bpm2 in (0.0, 120.0, 100.0, 126.0):  # 0: steady
         for rate, mean_ms in LOADS:
             miss = np.zeros(2, int)
             for _ in range(args.runs):
-                got = one_run(rng, rate, mean_ms, bpm2, args.resume_ticks)
-                miss += [abs(b / bpm2 - 1.0) > 0.01 for b in got]
-            print(f"{bpm2:5.0f} BPM   {rate:8.0f}  {mean_ms:7.0f}   {miss[0]:9d}  {miss[1]:9d}")
+                if bpm2:
+                    got = one_run(rng, rate, mean_ms, bpm2, args.resume_ticks)
+                else:
+                    got = steady_run(rng, rate, mean_ms)
+                miss += [abs(b / (bpm2 or 120.0) - 1.0) > 0.01 for b in got]
+            what = f"{bpm2:5.0f} BPM" if bpm2 else "steady   "
+            print(f"{what}   {rate:8.0f}  {mean_ms:7.0f}   {miss[0]:9d}  {miss[1]:9d}")
     return 0
 
 

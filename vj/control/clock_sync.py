@@ -32,16 +32,39 @@ class _Fit:
     pending: bool  # a transport message came and no tick since: hold the position
 
 
-def fit_tick_period(times_ns: np.ndarray) -> tuple[float, float]:
+BUNCH_FRACTION = 0.25  # two ticks closer than this many periods came in one late delivery
+
+
+def unbunched(times_ns: np.ndarray) -> np.ndarray:
+    """[n] bool: ticks that did not arrive in a bunch. A sender never spaces two ticks a
+    quarter period apart (300 BPM is still 8.3 ms per tick), so two that close were held up
+    and handed over together (a stalled MIDI thread or JACK cycle on a loaded machine): both
+    came late, by an unknown amount, and their times say nothing of the tempo."""
+    n = len(times_ns)
+    ok = np.ones(n, bool)
+    if n < 3:
+        return ok
+    d = np.diff(times_ns.astype(np.float64))  # [n - 1]
+    close = d < BUNCH_FRACTION * float(np.median(d))
+    ok[1:] &= ~close
+    ok[:-1] &= ~close
+    return ok
+
+
+def fit_tick_period(times_ns: np.ndarray, bunches: bool = True) -> tuple[float, float]:
     """Robust line fit of tick times [n] against tick index → (ns per tick, fitted last time).
 
-    Least squares, then once more without ticks whose residual exceeds 3 × MAD (late or
-    bunched deliveries); jitter-tolerant because every tick in the window contributes.
+    Least squares over the ticks that did not arrive in a bunch (`unbunched`; all of them
+    when fewer than half did), then once more without ticks whose residual exceeds 3 × MAD
+    (late or bunched deliveries); jitter-tolerant because every tick in the window contributes.
     """
     n = len(times_ns)
     t = times_ns.astype(np.float64) - float(times_ns[-1])  # [n], relative for precision
     i = np.arange(n, dtype=np.float64) - (n - 1)  # [n], newest tick at index 0
-    keep = np.ones(n, bool)
+    first = unbunched(times_ns) if bunches else np.ones(n, bool)
+    if first.sum() < max(3, n // 2):
+        first[:] = True
+    keep = first.copy()
     slope = intercept = 0.0
     for _ in range(2):
         ii, tt = i[keep], t[keep]
@@ -53,7 +76,7 @@ def fit_tick_period(times_ns: np.ndarray) -> tuple[float, float]:
         intercept = float(tm - slope * im)
         resid = t - (intercept + slope * i)
         mad = float(np.median(np.abs(resid - np.median(resid))))
-        new_keep = np.abs(resid) <= max(3.0 * 1.4826 * mad, 1e-3 * abs(slope))
+        new_keep = first & (np.abs(resid) <= max(3.0 * 1.4826 * mad, 1e-3 * abs(slope)))
         if new_keep.sum() < max(3, n // 2) or np.array_equal(new_keep, keep):
             break
         keep = new_keep
@@ -68,11 +91,14 @@ def same_period(times_ns: np.ndarray, ref_ns: float) -> bool:
     errors of a slope fitted through ticks this scattered, whichever is wider, so a short,
     jittery series (a loaded machine) is not taken for a new tempo.
     """
-    k = len(times_ns)
-    t = times_ns.astype(np.float64) - float(times_ns[0])  # [k]
+    idx = np.flatnonzero(unbunched(times_ns))  # tick numbers of the on-time ones
+    if len(idx) < max(3, len(times_ns) // 2):
+        idx = np.arange(len(times_ns))
+    k = len(idx)
+    t = times_ns[idx].astype(np.float64) - float(times_ns[0])  # [k]
     i, j = np.triu_indices(k, 1)
-    slope = float(np.median((t[j] - t[i]) / (j - i)))
-    resid = t - slope * np.arange(k)  # [k]
+    slope = float(np.median((t[j] - t[i]) / (idx[j] - idx[i])))
+    resid = t - slope * idx  # [k]
     sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     se = sigma * math.sqrt(12.0 / (k * (k * k - 1)))  # std error of a k-point slope
     return abs(slope - ref_ns) < max(0.03 * ref_ns, 3.0 * se)
@@ -220,6 +246,16 @@ class MidiClock:
             return
         self._change_streak += 1
         if self._change_streak >= CONFIRM_TICKS:
+            # a run of stalls can still hold the mean off for 4 ticks: the robust line fits
+            # of both parts (late, bunched ticks left out) must agree that it changed
+            start = (self._n - k) % cap
+            times = self._scratch[:k]
+            np.take(self._times, np.arange(start, start + k) % cap, out=times)
+            p_new, _ = fit_tick_period(times[k - 1 - recent :])
+            p_old, _ = fit_tick_period(times[: k - recent])
+            if not (p_old > 0 and abs(p_new / p_old - 1.0) > 0.08):
+                self._change_streak = 0
+                return
             # the first tick of the streak was already past the change point; keep the
             # tick before it too, the interval between them is of the new tempo
             keep = self._change_streak + 1
