@@ -290,6 +290,11 @@ def test_unbunched_marks_the_ticks_of_one_late_delivery():
     assert unbunched(due).all()
     late = _stalled(due, [(due[8] - 1e6, 45.0)])  # ticks 8, 9, 10 arrive together
     assert np.flatnonzero(~unbunched(late)).tolist() == [8, 9, 10]
+    # two ticks to a JACK period with no gap before them are the delivery's rhythm (1024
+    # frames = 21.3 ms against 17.9 ms per tick at 140 BPM), not a stall
+    cycle = 1024 / 48000 * 1e9
+    quantised = (np.ceil((T0 + np.arange(96) * 60e9 / (140 * 24)) / cycle) * cycle).astype(np.int64)
+    assert (np.diff(quantised) == 0).any() and unbunched(quantised).all()
     # on a clean clock the fit is the plain least-squares line
     slope, _ = fit_tick_period(due)
     assert slope == pytest.approx(fit_tick_period_reference(due), rel=1e-9)
