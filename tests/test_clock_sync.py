@@ -298,3 +298,15 @@ def test_unbunched_marks_the_ticks_of_one_late_delivery():
     # on a clean clock the fit is the plain least-squares line
     slope, _ = fit_tick_period(due)
     assert slope == pytest.approx(fit_tick_period_reference(due), rel=1e-9)
+
+
+def test_a_long_jack_period_is_no_tempo_change():
+    # a 2048-frame JACK period (42.7 ms) hands 127 BPM ticks over three or four at a time;
+    # their 12-tick means swing past 8 %, which the delivery's own jitter explains
+    cycle = 2048 / 48000 * 1e9
+    c = MidiClock()
+    c.feed([START], T0 - 1)
+    due = T0 + np.arange(96) * 60e9 / (127 * 24)
+    _feed_all(c, (np.ceil(due / cycle) * cycle).astype(np.int64))
+    assert c.tempo_resets == 0
+    assert c.bpm() == pytest.approx(127.0, rel=2e-3)

@@ -18,6 +18,11 @@ CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 TICKS_PER_SPP_UNIT = 6  # a song-position "MIDI beat" is a sixteenth note
 REFIT_EVERY = 4  # full robust refit every this many ticks; in between, follow the line
 CONFIRM_TICKS = 4  # ticks in a row that must show a tempo change before the old ones go
+CHANGE_MIN = 0.08  # smallest relative change of the 12-tick mean taken for a tempo change
+# ... and at least this many times the delivery's jitter (1.4826 MAD of a long fit's
+# residuals) over the period: arrivals late by up to one delivery period c move a 12-tick
+# mean by up to c / 12 ticks, and uniform lateness over c has a spread of 0.37 c
+CHANGE_JITTER = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,7 @@ class MidiClock:
         self._ref_period: float | None = None  # period before a pause, to resume from
         self._quiet_stop = False  # stopped and no tick since: the sender went quiet
         self._change_streak = 0  # ticks in a row that looked like a tempo change
+        self._change_tol = CHANGE_MIN  # relative change taken for a tempo change
         self._fit: _Fit | None = None  # replaced whole, so readers need no lock
         self.tempo_resets = 0  # counters, for the HUD and tests
         self.messages = 0
@@ -249,7 +255,7 @@ class MidiClock:
         t_old = self._times[(self._n - k) % cap]
         mean_recent = (t_new - t_mid) / recent
         mean_old = (t_mid - t_old) / (k - 1 - recent)
-        if not (mean_old > 0 and abs(mean_recent / mean_old - 1.0) > 0.08):
+        if not (mean_old > 0 and abs(mean_recent / mean_old - 1.0) > self._change_tol):
             self._change_streak = 0
             return
         self._change_streak += 1
@@ -261,7 +267,7 @@ class MidiClock:
             np.take(self._times, np.arange(start, start + k) % cap, out=times)
             p_new, _ = fit_tick_period(times[k - 1 - recent :])
             p_old, _ = fit_tick_period(times[: k - recent])
-            if not (p_old > 0 and abs(p_new / p_old - 1.0) > 0.08):
+            if not (p_old > 0 and abs(p_new / p_old - 1.0) > self._change_tol):
                 self._change_streak = 0
                 return
             # the first tick of the streak was already past the change point; keep the
@@ -305,6 +311,13 @@ class MidiClock:
             period, t_last = fit_tick_period(times)
             if not (period > 0 and math.isfinite(period)):
                 return
+            if k >= 2 * self._min_ticks and not self._change_streak:
+                # the delivery's jitter, from a long steady series (one JACK period of
+                # lateness at 1024 frames fakes an 8.5 % change of a 12-tick mean at 120 BPM)
+                back = np.arange(k - 1, -1, -1, dtype=np.float64) * period  # [k]
+                resid = times - (t_last - back)  # [k]
+                spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+                self._change_tol = max(CHANGE_MIN, CHANGE_JITTER * spread / period)
             ref = self._ref_period
             if ref is not None and k >= len(self._times) // 2:
                 self._ref_period = None  # long enough to trust its own fit
