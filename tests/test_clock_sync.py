@@ -48,6 +48,13 @@ def _stalled(times: np.ndarray, stalls: list[tuple[float, float]]) -> np.ndarray
     return out
 
 
+def _on_periods(due: np.ndarray, frames: int) -> np.ndarray:
+    """Arrival times [n] of ticks due at `due` [n], handed over at the end of each JACK
+    period of `frames` at 48 kHz."""
+    cycle = frames / 48000 * 1e9
+    return (np.ceil(due / cycle) * cycle).astype(np.int64)
+
+
 def _feed_all(clock: MidiClock, times: np.ndarray) -> int:
     for t in times:
         clock.feed([CLOCK], int(t))
@@ -292,8 +299,7 @@ def test_unbunched_marks_the_ticks_of_one_late_delivery():
     assert np.flatnonzero(~unbunched(late)).tolist() == [8, 9, 10]
     # two ticks to a JACK period with no gap before them are the delivery's rhythm (1024
     # frames = 21.3 ms against 17.9 ms per tick at 140 BPM), not a stall
-    cycle = 1024 / 48000 * 1e9
-    quantised = (np.ceil((T0 + np.arange(96) * 60e9 / (140 * 24)) / cycle) * cycle).astype(np.int64)
+    quantised = _on_periods(T0 + np.arange(96) * 60e9 / (140 * 24), 1024)
     assert (np.diff(quantised) == 0).any() and unbunched(quantised).all()
     # on a clean clock the fit is the plain least-squares line
     slope, _ = fit_tick_period(due)
@@ -303,10 +309,8 @@ def test_unbunched_marks_the_ticks_of_one_late_delivery():
 def test_a_long_jack_period_is_no_tempo_change():
     # a 2048-frame JACK period (42.7 ms) hands 127 BPM ticks over three or four at a time;
     # their 12-tick means swing past 8 %, which the delivery's own jitter explains
-    cycle = 2048 / 48000 * 1e9
     c = MidiClock()
     c.feed([START], T0 - 1)
-    due = T0 + np.arange(96) * 60e9 / (127 * 24)
-    _feed_all(c, (np.ceil(due / cycle) * cycle).astype(np.int64))
+    _feed_all(c, _on_periods(T0 + np.arange(96) * 60e9 / (127 * 24), 2048))
     assert c.tempo_resets == 0
     assert c.bpm() == pytest.approx(127.0, rel=2e-3)

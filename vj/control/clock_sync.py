@@ -40,11 +40,17 @@ class _Fit:
 BUNCH_FRACTION = 0.25  # two ticks closer than this many periods came in one late delivery
 
 
+def _spread(x: np.ndarray) -> float:
+    """Robust standard deviation: 1.4826 × the median absolute deviation."""
+    return 1.4826 * float(np.median(np.abs(x - np.median(x))))
+
+
 def unbunched(times_ns: np.ndarray) -> np.ndarray:
-    """[n] bool: ticks that did not arrive in a bunch. A sender never spaces two ticks a
-    quarter period apart (300 BPM is still 8.3 ms per tick), so two that close were held up
-    and handed over together (a stalled MIDI thread or JACK cycle on a loaded machine): both
-    came late, by an unknown amount, and their times say nothing of the tempo."""
+    """[n] bool: ticks that did not arrive in a bunch (all of them when fewer than half did:
+    then the bunching is the delivery itself). A sender never spaces two ticks a quarter
+    period apart (300 BPM is still 8.3 ms per tick), so two that close were held up and
+    handed over together (a stalled MIDI thread or JACK cycle on a loaded machine): both came
+    late, by an unknown amount, and their times say nothing of the tempo."""
     n = len(times_ns)
     ok = np.ones(n, bool)
     if n < 3:
@@ -61,24 +67,30 @@ def unbunched(times_ns: np.ndarray) -> np.ndarray:
             while j < len(d) and close[j]:
                 ok[j] = ok[j + 1] = False
                 j += 1
+    if ok.sum() < max(3, n // 2):
+        ok[:] = True
     return ok
 
 
-def fit_tick_period(times_ns: np.ndarray, bunches: bool = True) -> tuple[float, float]:
-    """Robust line fit of tick times [n] against tick index → (ns per tick, fitted last time).
+def fit_tick_period(times_ns: np.ndarray) -> tuple[float, float]:
+    """Robust line fit of tick times [n] against tick index → (ns per tick, fitted last time)."""
+    slope, t_last, _ = fit_tick_line(times_ns)
+    return slope, t_last
 
-    Least squares over the ticks that did not arrive in a bunch (`unbunched`; all of them
-    when fewer than half did), then once more without ticks whose residual exceeds 3 × MAD
-    (late or bunched deliveries); jitter-tolerant because every tick in the window contributes.
+
+def fit_tick_line(times_ns: np.ndarray) -> tuple[float, float, float]:
+    """`fit_tick_period` and the robust spread (ns) of the ticks about the fitted line.
+
+    Least squares over the ticks that did not arrive in a bunch (`unbunched`), then once more
+    without ticks whose residual exceeds 3 × MAD (late or bunched deliveries); jitter-tolerant
+    because every tick in the window contributes.
     """
     n = len(times_ns)
     t = times_ns.astype(np.float64) - float(times_ns[-1])  # [n], relative for precision
     i = np.arange(n, dtype=np.float64) - (n - 1)  # [n], newest tick at index 0
-    first = unbunched(times_ns) if bunches else np.ones(n, bool)
-    if first.sum() < max(3, n // 2):
-        first[:] = True
+    first = unbunched(times_ns)
     keep = first.copy()
-    slope = intercept = 0.0
+    slope = intercept = spread = 0.0
     for _ in range(2):
         ii, tt = i[keep], t[keep]
         im, tm = ii.mean(), tt.mean()
@@ -87,13 +99,13 @@ def fit_tick_period(times_ns: np.ndarray, bunches: bool = True) -> tuple[float, 
             break
         slope = float(((ii - im) * (tt - tm)).sum() / var)
         intercept = float(tm - slope * im)
-        resid = t - (intercept + slope * i)
-        mad = float(np.median(np.abs(resid - np.median(resid))))
-        new_keep = first & (np.abs(resid) <= max(3.0 * 1.4826 * mad, 1e-3 * abs(slope)))
+        resid = t - (intercept + slope * i)  # [n], about the line just fitted
+        spread = _spread(resid)
+        new_keep = first & (np.abs(resid) <= max(3.0 * spread, 1e-3 * abs(slope)))
         if new_keep.sum() < max(3, n // 2) or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return slope, float(times_ns[-1]) + intercept
+    return slope, float(times_ns[-1]) + intercept, spread
 
 
 def same_period(times_ns: np.ndarray, ref_ns: float) -> bool:
@@ -105,15 +117,12 @@ def same_period(times_ns: np.ndarray, ref_ns: float) -> bool:
     jittery series (a loaded machine) is not taken for a new tempo.
     """
     idx = np.flatnonzero(unbunched(times_ns))  # tick numbers of the on-time ones
-    if len(idx) < max(3, len(times_ns) // 2):
-        idx = np.arange(len(times_ns))
     k = len(idx)
     t = times_ns[idx].astype(np.float64) - float(times_ns[0])  # [k]
     i, j = np.triu_indices(k, 1)
     slope = float(np.median((t[j] - t[i]) / (idx[j] - idx[i])))
-    resid = t - slope * idx  # [k]
-    sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
-    se = sigma * math.sqrt(12.0 / (k * (k * k - 1)))  # std error of a k-point slope
+    # standard error of a k-point slope through ticks this scattered
+    se = _spread(t - slope * idx) * math.sqrt(12.0 / (k * (k * k - 1)))
     return abs(slope - ref_ns) < max(0.03 * ref_ns, 3.0 * se)
 
 
@@ -236,11 +245,20 @@ class MidiClock:
         self._maybe_forget_old_tempo()
         self._republish(tick=True)
 
+    def _ordered(self, k: int) -> np.ndarray:
+        """The newest k tick times [k], oldest first, in the scratch buffer."""
+        cap = len(self._times)
+        start = (self._n - k) % cap
+        times = self._scratch[:k]
+        np.take(self._times, np.arange(start, start + k) % cap, out=times)
+        return times
+
     def _maybe_forget_old_tempo(self) -> None:
         """After a tempo change, drop ticks of the old tempo so the fit follows within a beat.
 
         Compares the mean interval of the newest 12 ticks with that of the older ones; 8 %
-        is well above what one JACK period (5.3 ms) of delivery jitter can fake at 180 BPM.
+        (CHANGE_MIN; more on a coarser delivery, `_change_tol`) is well above what one JACK
+        period (5.3 ms) of delivery jitter can fake at 180 BPM.
         One late tick (a stalled delivery on a loaded machine) can fake it, as the newest
         tick and again 12 ticks later as the middle one, so the change must hold for
         CONFIRM_TICKS ticks in a row; the series then restarts at the first of them.
@@ -262,9 +280,7 @@ class MidiClock:
         if self._change_streak >= CONFIRM_TICKS:
             # a run of stalls can still hold the mean off for 4 ticks: the robust line fits
             # of both parts (late, bunched ticks left out) must agree that it changed
-            start = (self._n - k) % cap
-            times = self._scratch[:k]
-            np.take(self._times, np.arange(start, start + k) % cap, out=times)
+            times = self._ordered(k)
             p_new, _ = fit_tick_period(times[k - 1 - recent :])
             p_old, _ = fit_tick_period(times[: k - recent])
             if not (p_old > 0 and abs(p_new / p_old - 1.0) > self._change_tol):
@@ -305,18 +321,13 @@ class MidiClock:
             self._fit = _Fit(t_last, self._pos, old.period_ns, last, True, False)
             return
         if k >= self._min_ticks:
-            start = (self._n - k) % cap
-            times = self._scratch[:k]
-            np.take(self._times, np.arange(start, start + k) % cap, out=times)
-            period, t_last = fit_tick_period(times)
+            times = self._ordered(k)
+            period, t_last, spread = fit_tick_line(times)
             if not (period > 0 and math.isfinite(period)):
                 return
             if k >= 2 * self._min_ticks and not self._change_streak:
                 # the delivery's jitter, from a long steady series (one JACK period of
                 # lateness at 1024 frames fakes an 8.5 % change of a 12-tick mean at 120 BPM)
-                back = np.arange(k - 1, -1, -1, dtype=np.float64) * period  # [k]
-                resid = times - (t_last - back)  # [k]
-                spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
                 self._change_tol = max(CHANGE_MIN, CHANGE_JITTER * spread / period)
             ref = self._ref_period
             if ref is not None and k >= len(self._times) // 2:
