@@ -69,3 +69,35 @@ def test_silence_first_shifts_every_annotation_later():
 def test_bad_start_is_a_clear_error(tmp_path, capsys):
     assert bench_audio.main([str(tmp_path), "--start", "-11"]) == 2
     assert "--start -11.0: must be -10..20 seconds" in capsys.readouterr().err
+
+
+def test_a_bad_file_is_skipped_with_its_name_and_the_rest_is_scored(tmp_path, capsys):
+    pytest.importorskip("mir_eval")
+    import soundfile as sf
+
+    d = tmp_path / "set"
+    d.mkdir()
+    x = np.zeros(3 * SR, np.float32)
+    hits = [0.5, 1.0, 1.5, 2.0, 2.5]
+    for t in hits:  # short noise bursts: onsets any detector finds
+        i = int(t * SR)
+        x[i : i + 2000] = np.random.default_rng(int(t * 10)).uniform(-0.5, 0.5, 2000)
+    sf.write(d / "good.wav", x, SR)
+    (d / "good.drums.txt").write_text("".join(f"{t} SD\n" for t in hits))
+    sf.write(d / "noann.wav", x, SR)
+    sf.write(d / "badline.wav", x, SR)
+    (d / "badline.drums.txt").write_text("0.5 SD\nhalf-past KD\n")
+    (d / "broken.wav").write_bytes(b"not audio at all")
+    sf.write(d / "badbeats.wav", x, SR)
+    (d / "badbeats.onsets").write_text("0.5\n")
+    (d / "badbeats.beats").write_text("nan 1\n")
+    assert bench_audio.main([str(tmp_path), "--no-aubio"]) == 2
+    cap = capsys.readouterr()
+    assert "badline.drums.txt:2: 'half-past KD' is not 'TIME CLASS'" in cap.err
+    assert "noann.wav: no noann.drums.txt or .onsets beside it" in cap.err
+    assert "broken.wav: cannot decode audio" in cap.err
+    assert "badbeats.beats: no finite times in it" in cap.err
+    assert "4 file(s) could not be scored" in cap.err
+    assert "set/ (1 files" in cap.out  # good.wav was still scored
+    row = next(line for line in cap.out.splitlines() if line.startswith("| vj |"))
+    assert float(row.split("|")[2]) == 1.0  # its five bursts all found

@@ -59,10 +59,15 @@ def load_refs(wav: str):
     if os.path.exists(base + ".drums.txt"):
         times = []
         with open(base + ".drums.txt") as f:
-            for line in f:
+            for n, line in enumerate(f, 1):
                 parts = line.split()
                 if len(parts) >= 2:
-                    times.append(float(parts[0]))
+                    try:
+                        times.append(float(parts[0]))
+                    except ValueError:
+                        raise BadFile(
+                            f"{base}.drums.txt:{n}: {line.strip()!r} is not 'TIME CLASS'"
+                        ) from None
                     name = parts[1].upper()
                     c = CLASS_OF.get(name)
                     if c:
@@ -70,14 +75,13 @@ def load_refs(wav: str):
                     if name in raw:
                         raw[name].append(float(parts[0]))
         onsets = np.array(times)
+    elif os.path.exists(base + ".onsets"):
+        onsets = _column(base + ".onsets")[:, 0]
     else:
-        onsets = np.loadtxt(base + ".onsets", usecols=0, ndmin=1)
+        raise BadFile(f"{wav}: no {os.path.basename(base)}.drums.txt or .onsets beside it")
     beats = downbeats = None
     if os.path.exists(base + ".beats"):
-        try:
-            bb = np.loadtxt(base + ".beats", ndmin=2)
-        except ValueError:  # a comment or text column: times only
-            bb = np.loadtxt(base + ".beats", usecols=0, ndmin=2)
+        bb = _column(base + ".beats")
         beats = bb[:, 0]
         if bb.shape[1] >= 2:
             downbeats = bb[bb[:, 1] == 1, 0]
@@ -89,6 +93,24 @@ def load_refs(wav: str):
         downbeats,
         raw_a,
     )
+
+
+class BadFile(Exception):
+    """A file of the data folder that cannot be scored: skipped with this message."""
+
+
+def _column(path: str) -> np.ndarray:
+    """[n, 1 or 2] numbers of an annotation file (time, and beat-in-bar where given)."""
+    try:
+        try:
+            bb = np.loadtxt(path, ndmin=2)
+        except ValueError:  # a comment or text column: times only
+            bb = np.loadtxt(path, usecols=0, ndmin=2)
+    except (ValueError, OSError) as exc:
+        raise BadFile(f"{path}: not a column of times ({exc})") from None
+    if bb.size == 0 or not np.all(np.isfinite(bb[:, 0])):
+        raise BadFile(f"{path}: no finite times in it")
+    return bb[:, :2]
 
 
 def class_recall(raw: np.ndarray, est: np.ndarray, window: float = 0.05) -> tuple[int, int]:
@@ -323,11 +345,15 @@ def tempo_changes(data_dir: str, sr_want: int = 44100):
 
     def load(rel: str, speed: float = 1.0):
         path = os.path.join(data_dir, rel)
-        if not os.path.exists(path):
+        if not os.path.exists(path) or not os.path.exists(path[:-4] + ".beats"):
             return None
-        x, sr = read_audio(path)
+        try:
+            x, sr = read_audio(path)
+            beats = _column(path[:-4] + ".beats")[:, 0]
+        except (BadFile, ValueError, OSError) as exc:
+            print(f"  skipped: {exc}", file=sys.stderr)
+            return None
         x = x.mean(axis=1)
-        beats = np.loadtxt(path[:-4] + ".beats", usecols=0, ndmin=1)
         if speed != 1.0:
             x = _speed(x, sr, speed)
             beats = beats * _stretch(speed)
@@ -625,10 +651,14 @@ def main(argv: list[str] | None = None) -> int:
         if not folders and not (args.tempo_changes or args.tracker_ref):
             print(f"{args.data_dir}: no sub-folders with audio", file=sys.stderr)
             return 2
+        args.skipped = 0
         for folder in folders:
             bench_folder(folder, args, have_aubio)
     if args.tempo_changes:
         bench_tempo_changes(args.data_dir, args.hop, args.resample)
+    if args.skipped:
+        print(f"{args.skipped} file(s) could not be scored (see above)", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -645,13 +675,18 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
     keys = ("f50", "f25", "delay", "us", "beatF", "beatF_all", "lock", "low", "mid", "high", "n")
     keys += ("downF", "recall")
     for wav in wavs:
-        x, sr = read_audio(wav)
+        try:
+            x, sr = read_audio(wav)
+            ref, classes, beats, downbeats, raw = load_refs(wav)
+        except (BadFile, ValueError, OSError) as exc:  # the folder's other files still count
+            print(f"  skipped: {exc}", file=sys.stderr)
+            args.skipped += 1
+            continue
         x = x.mean(axis=1) * gain
         if args.resample and args.resample != sr:
             g = math.gcd(args.resample, sr)
             x = resample_poly(x, args.resample // g, sr // g).astype(np.float32)
             sr = args.resample
-        ref, classes, beats, downbeats, raw = load_refs(wav)
         if args.speed != 1.0:
             x = _speed(x, sr, args.speed)
             ref, classes, beats, downbeats, raw = _scaled(
@@ -724,7 +759,7 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
     if not rows:
         return
     print(
-        f"\n{os.path.basename(folder)}/ ({len(wavs)} files, hop {args.hop}, "
+        f"\n{os.path.basename(folder)}/ ({len(rows['vj']['n'])} files, hop {args.hop}, "
         f"gain {args.gain_db:+.0f} dB"
         + (f", resampled to {args.resample} Hz" if args.resample else "")
         + (f", played ×{args.speed:g}" if args.speed != 1.0 else "")
