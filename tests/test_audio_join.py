@@ -73,3 +73,53 @@ def test_silence_before_the_first_music_is_not_tempo_history():
     assert tr._music_start > first  # the second piece was a new start...
     assert tr._hist_from < tr._music_start  # ...whose history was kept
     assert abs(tr.bpm / 124.0 - 1.0) <= 0.02
+
+
+def _with_cymbal(x: np.ndarray, times: list[float], seconds: float, gain: float) -> np.ndarray:
+    """x with a cymbal-like ring (noise above 6 kHz, decaying over `seconds`) at each time."""
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng(7)
+    t = np.arange(int(2.5 * SR)) / SR
+    ring = sosfilt(butter(4, 6000, "highpass", fs=SR, output="sos"), rng.standard_normal(len(t)))
+    ring *= gain * np.exp(-t / seconds) * (1 - np.exp(-t / 0.001))
+    y = x.astype(np.float64).copy()
+    for s in times:
+        i = int(s * SR)
+        m = max(0, min(len(t), len(y) - i))
+        y[i : i + m] += ring[:m]
+    return y.astype(np.float32)
+
+
+def _downbeat_positions(x: np.ndarray, first_down: float, bpm: float, after: float) -> np.ndarray:
+    """Published downbeats after `after` s, in beats from the pattern's first true one, mod 4."""
+    _, feats = _beats(x)
+    downs = np.array(
+        [
+            nxt.t_capture_ns / 1e9
+            for f, nxt in zip(feats, feats[1:], strict=False)
+            if nxt.beat_count > f.beat_count and nxt.bar_position < 1.0
+        ]
+    )
+    pos = (downs[downs > after] - first_down) * bpm / 60.0
+    assert len(pos) >= 3 and np.all(np.abs(pos - np.round(pos)) < 0.2), pos
+    return np.round(pos) % 4
+
+
+def test_a_crash_on_the_one_settles_one_against_three():
+    """Music that starts on beat 3 (or a stream that joins there) puts the bar's start prior on
+    3, and kick-on-1-and-3 / snare-on-2-and-4 cannot say which of the two is the one. A crash
+    ringing over the beat on the one of every fourth bar (bars.CRASH_RING_DB) can: without the
+    crashes the bar stays on 3, with them it moves to 1. A shorter ring on the one of every bar
+    (an open hat in the groove) is that slot's usual ring (bars.CRASH_NEW_DB) and moves
+    nothing."""
+    bpm = 120.0
+    p = 60.0 / bpm
+    x, first_down = kick_snare(SR, bpm, 40.0, 2)  # starts on beat 3
+    assert set(_downbeat_positions(x, first_down, bpm, 25.0)) == {2.0}  # the prior: beat 3
+    crashes = [first_down + 16 * p * k for k in range(1, 9)]  # the one, every 4 bars
+    y = _with_cymbal(x, crashes, 1.5, 0.4)
+    assert set(_downbeat_positions(y, first_down, bpm, 25.0)) == {0.0}
+    hats = [first_down + 4 * p * k for k in range(19)]  # the one of every bar
+    z = _with_cymbal(x, hats, 0.4, 0.4)
+    assert set(_downbeat_positions(z, first_down, bpm, 25.0)) == {2.0}

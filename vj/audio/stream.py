@@ -20,6 +20,7 @@ from vj.audio.analysis import (
     PeakPicker,
     time_constant_coef,
 )
+from vj.audio.bars import LEVEL_FLOOR
 from vj.audio.features import AudioFeatures
 from vj.audio.tempo import BeatTracker
 from vj.clock import now_ns
@@ -299,10 +300,6 @@ class FeatureExtractor:
             if an.rms > AGC_FLOOR:
                 self.tracker.sound_at_start()
             v_all = v_high = v_low = v_mid = 0.0
-        beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid)  # low/mid: bar phase
-        if beat and self._src in ("tracker", "none"):
-            self.beat_count += 1
-            self.events.append(("beat", t_ns))
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB
         # (0 = that far below the peak, 1 = at the peak), then peak-hold envelope.
         g = an.gain
@@ -324,6 +321,12 @@ class FeatureExtractor:
             v = val[i] * dec
             val[i] = norm if norm > v else v
             i += 1
+        # the top band's level in dB (lv is the last band's, in BAND_RANGE_DB units): bar phase
+        top = LEVEL_FLOOR if filling else max(lv * BAND_RANGE_DB, LEVEL_FLOOR)
+        beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid, top)  # low/mid: bar phase
+        if beat and self._src in ("tracker", "none"):
+            self.beat_count += 1
+            self.events.append(("beat", t_ns))
         r = min(1.0, max(0.0, 1.0 + 20.0 * math.log10(an.rms_norm + 1e-9) / BAND_RANGE_DB))
         d = r - self._rms
         self._rms += d * (self._rms_att if d > 0 else self._rms_rel)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from vj.audio.bars import BarTracker
+from vj.audio.bars import LEVEL_FLOOR, BarTracker
 from vj.audio.tempo_estimate import NEVER, TempoEstimation
 from vj.tempo import TempoState
 
@@ -154,21 +154,30 @@ class BeatTracker(TempoEstimation):
         self._low = np.zeros(self._n_hist, np.float32)
         self._mid = np.zeros(self._n_hist, np.float32)
         self._high = np.zeros(self._n_hist, np.float32)
+        self._lvl = np.full(self._n_hist, LEVEL_FLOOR, np.float32)  # top band, dB
         self._acc_l = self._acc_m = self._acc_h = 0.0
+        self._acc_v = LEVEL_FLOOR
         self._music_start = -1  # frame of the first onset after silence
         self._start_next = False  # the next frame is a music start (sound_at_start)
         self._pending: collections.deque[tuple[float, int]] = collections.deque(maxlen=8)
 
     # --- per hop -----------------------------------------------------------------------------
     def process(
-        self, value: float, t_ns: int, accent: float = 0.0, low: float = 0.0, mid: float = 0.0
+        self,
+        value: float,
+        t_ns: int,
+        accent: float = 0.0,
+        low: float = 0.0,
+        mid: float = 0.0,
+        level: float = LEVEL_FLOOR,
     ) -> bool:
         """One onset-strength value per hop; t_ns is the hop's end. True when a beat fires.
 
         `accent` is the high band's (hats, cymbals) onset strength: the tracker follows
         value + accent_weight × accent, which puts the grid on the beat, not between beats,
         where the kick and snare play syncopated figures. `low` / `mid` (kick / snare band
-        onset strength) feed the bar phase only.
+        onset strength) and `level` (the top band's level in dB under the overall level,
+        floored at bars.LEVEL_FLOOR: a crash's ring) feed the bar phase only.
         """
         u = value + self._wacc * accent
         if u > self._acc:
@@ -179,6 +188,8 @@ class BeatTracker(TempoEstimation):
             self._acc_m = mid
         if accent > self._acc_h:
             self._acc_h = accent
+        if level > self._acc_v:
+            self._acc_v = level
         h = self._hop
         self._hop = h + 1
         self._sub -= 1
@@ -188,7 +199,9 @@ class BeatTracker(TempoEstimation):
             self._low[i] = self._acc_l
             self._mid[i] = self._acc_m
             self._high[i] = self._acc_h
+            self._lvl[i] = self._acc_v
             self._acc_l = self._acc_m = self._acc_h = 0.0
+            self._acc_v = LEVEL_FLOOR
             self._frame_step(self._acc)
             self._acc = 0.0
         if self._fire_hop > h:  # the common case: no beat due in this hop
@@ -222,9 +235,9 @@ class BeatTracker(TempoEstimation):
         if self._music_start < 0:
             self._start_next = True
 
-    def _bar_features(self, fb: float, p: float) -> tuple[float, float, float, float]:
-        """Kick, snare, cymbal strength around beat frame fb (-20..+50 ms) and the mean onset
-        value between it and the next beat (fills)."""
+    def _bar_features(self, fb: float, p: float) -> tuple[float, float, float, float, float]:
+        """Kick, snare, cymbal strength around beat frame fb (-20..+50 ms), the mean onset
+        value between it and the next beat (fills), and the ring in dB (bars.CRASH_RING_DB)."""
         m = self._n_hist - 1
         c = int(round(fb))
         lo, hi = c - max(1, round(0.02 * self.fr)), c + max(2, round(0.05 * self.fr))
@@ -234,7 +247,11 @@ class BeatTracker(TempoEstimation):
         h = float(self._high[idx].max())
         dj = np.arange(hi + 1, max(hi + 2, int(fb + p) - 2)) & m
         d = float(self._odf[dj].mean())
-        return k, s, h, d
+        # the top band's level over the late half of this beat against the half beat before it
+        half = max(1, int(round(0.5 * p)))
+        late = float(self._lvl[np.arange(c + half, c + 2 * half) & m].mean())
+        before = float(self._lvl[np.arange(c - half, c - 1) & m].mean()) if half > 1 else late
+        return k, s, h, d, late - before
 
     # --- per frame ---------------------------------------------------------------------------
     @property
