@@ -63,17 +63,18 @@ def load_refs(wav: str):
                 parts = line.split()
                 if len(parts) >= 2:
                     try:
-                        times.append(float(parts[0]))
+                        t = float(parts[0])
                     except ValueError:
                         raise BadFile(
                             f"{base}.drums.txt:{n}: {line.strip()!r} is not 'TIME CLASS'"
                         ) from None
+                    times.append(t)
                     name = parts[1].upper()
                     c = CLASS_OF.get(name)
                     if c:
-                        classes[c].append(float(parts[0]))
+                        classes[c].append(t)
                     if name in raw:
-                        raw[name].append(float(parts[0]))
+                        raw[name].append(t)
         onsets = np.array(times)
     elif os.path.exists(base + ".onsets"):
         onsets = _column(base + ".onsets")[:, 0]
@@ -651,18 +652,17 @@ def main(argv: list[str] | None = None) -> int:
         if not folders and not (args.tempo_changes or args.tracker_ref):
             print(f"{args.data_dir}: no sub-folders with audio", file=sys.stderr)
             return 2
-        args.skipped = 0
-        for folder in folders:
-            bench_folder(folder, args, have_aubio)
+        skipped = sum(bench_folder(folder, args, have_aubio) for folder in folders)
     if args.tempo_changes:
         bench_tempo_changes(args.data_dir, args.hop, args.resample)
-    if args.skipped:
-        print(f"{args.skipped} file(s) could not be scored (see above)", file=sys.stderr)
+    if skipped:
+        print(f"{skipped} file(s) could not be scored (see above)", file=sys.stderr)
         return 2
     return 0
 
 
-def bench_folder(folder: str, args, have_aubio: bool) -> None:
+def bench_folder(folder: str, args, have_aubio: bool) -> int:
+    """Score every WAV of `folder` and print its table; returns how many could not be scored."""
     import mir_eval
 
     from vj.audio.source import read_audio
@@ -670,7 +670,8 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
     gain = 10 ** (args.gain_db / 20)
     wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
     if not wavs:
-        return
+        return 0
+    skipped = 0
     rows: dict[str, dict[str, list]] = {}
     keys = ("f50", "f25", "delay", "us", "beatF", "beatF_all", "lock", "low", "mid", "high", "n")
     keys += ("downF", "recall")
@@ -680,7 +681,7 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             ref, classes, beats, downbeats, raw = load_refs(wav)
         except (BadFile, ValueError, OSError) as exc:  # the folder's other files still count
             print(f"  skipped: {exc}", file=sys.stderr)
-            args.skipped += 1
+            skipped += 1
             continue
         x = x.mean(axis=1) * gain
         if args.resample and args.resample != sr:
@@ -757,7 +758,7 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
                     f"downF {down:.3f} | {rec}"
                 )
     if not rows:
-        return
+        return skipped
     print(
         f"\n{os.path.basename(folder)}/ ({len(rows['vj']['n'])} files, hop {args.hop}, "
         f"gain {args.gain_db:+.0f} dB"
@@ -797,6 +798,7 @@ def bench_folder(folder: str, args, have_aubio: bool) -> None:
             f"{np.mean(r['us']):.0f} | {bf} | {bfa} | {lock} | {cls} | {down} | "
             f"{' / '.join(rec)} |"
         )
+    return skipped
 
 
 if __name__ == "__main__":

@@ -69,11 +69,10 @@ class BarTracker:
         self._prior = [0.0] * beats_per_bar
         self._crash = [0.0] * beats_per_bar  # crash votes per slot, decaying
         self._ring = [0.0] * beats_per_bar  # each slot's usual ring (dB), a running mean
-        self._ring_n = [0] * beats_per_bar
+        self._ring_n = [0] * beats_per_bar  # ... and how many bars it has heard
         self._beat_decay = self._decay ** (1.0 / beats_per_bar)
         self._crash_ring_db, self._crash_new_db = crash_ring_db, crash_new_db
         self._crash_vote = crash_vote  # bars' worth; in template units below
-        self.crashes = 0  # beats that voted as a crash on the one
         self._drum_parity = 0  # the slot parity (mod 2) the drums alone favour
         self.offset = 0
         self._cand_n = 0
@@ -133,23 +132,20 @@ class BarTracker:
         for r in range(bpb):
             cr[r] *= bd
         if len(feats) > N_FEAT:
-            ring = feats[N_FEAT]
-            usual = self._ring[si] if self._ring_n[si] else 0.0
+            ring, usual, heard = feats[N_FEAT], self._ring[si], self._ring_n[si]
             # the crash settles 1 against 3, never the kick/snare parity: it votes only for a
             # slot of the parity the drums alone favour (not the prior's: a stream that joins
-            # on beat 2 starts with the wrong one)
-            known = self._ring_n[si] >= 3  # this slot's usual ring heard in three bars
-            same_parity = bpb % 2 == 0 and si % 2 == self._drum_parity
+            # on beat 2 starts with the wrong one), once its usual ring is known (three bars)
             if (
-                known
-                and same_parity
+                heard >= 3
+                and bpb % 2 == 0
+                and si % 2 == self._drum_parity
                 and ring >= self._crash_ring_db
                 and ring - usual >= self._crash_new_db
             ):
                 cr[si] += self._crash_vote
-                self.crashes += 1
-            self._ring[si] = usual + 0.5 * (ring - usual) if self._ring_n[si] else ring
-            self._ring_n[si] += 1
+            self._ring[si] = usual + 0.5 * (ring - usual) if heard else ring
+            self._ring_n[si] = heard + 1
         # score of "slot r is beat 1": sum over slots and features of template × profile
         tpl, prof = self._tpl, self._prof
         sc = self.scores

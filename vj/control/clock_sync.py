@@ -23,6 +23,7 @@ CHANGE_MIN = 0.08  # smallest relative change of the 12-tick mean taken for a te
 # residuals) over the period: arrivals late by up to one delivery period c move a 12-tick
 # mean by up to c / 12 ticks, and uniform lateness over c has a spread of 0.37 c
 CHANGE_JITTER = 0.3
+BUNCH_FRACTION = 0.25  # two ticks closer than this many periods came in one late delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,6 @@ class _Fit:
     last_tick_ns: int  # arrival time of the newest tick, for the timeout
     running: bool  # transport running (or free-running clock with no transport seen)
     pending: bool  # a transport message came and no tick since: hold the position
-
-
-BUNCH_FRACTION = 0.25  # two ticks closer than this many periods came in one late delivery
 
 
 def _spread(x: np.ndarray) -> float:
