@@ -113,6 +113,7 @@ class FeatureExtractor:
         self._mid_ago = 1 << 20  # hops since the mid picker last fired
         self._low_wait = 0  # hops a snare-shared kick pick may still wait for its low share
         self._mid_share = 0.0  # the low share on the hop the last mid pick fired
+        self._kick_now = False  # a kick (low) event on this hop: the bar tracker's kick cue
         self._high_rose = False  # the high band rose on the last hop
         # no mid event and no tracker input (BeatTracker.sound_at_start) while the analysis
         # frame still fills with the stream's first samples (n_fft / hop hops, then flux_lag
@@ -255,6 +256,7 @@ class FeatureExtractor:
     def _kick(self, t_ns: int, share: float, v_on: float, hit: bool) -> bool:
         """Publish a kick (low) event; returns whether this hop is an onset (LOW_ONSET_SHARE)."""
         self._low_picker.counted = True  # its peak joins the kick picker's median
+        self._kick_now = True
         self.band_onset_counts[0] += 1
         self.events.append(("low", t_ns))
         if not hit and v_on >= LOW_ONSET_FLUX * self._onset_picker.mean:
@@ -357,7 +359,11 @@ class FeatureExtractor:
             i += 1
         # the top band's level in dB (lv is the last band's, in BAND_RANGE_DB units): bar phase
         top = LEVEL_FLOOR if filling else max(lv * BAND_RANGE_DB, LEVEL_FLOOR)
-        beat = self.tracker.process(v_all, t_ns, v_high, v_low, v_mid, top)  # low/mid: bar phase
+        # the bar's kick cue: the low flux only where a kick was published (KICK_SHARE), so a
+        # snare's body no longer counts as a kick on 2 and 4 (docs/audio.md, "Kicks near snares")
+        kick = v_low if self._kick_now else 0.0
+        self._kick_now = False
+        beat = self.tracker.process(v_all, t_ns, v_high, kick, v_mid, top)  # low/mid: bar phase
         if beat and self._src in ("tracker", "none"):
             self.beat_count += 1
             self.events.append(("beat", t_ns))
