@@ -56,14 +56,15 @@ MID_NOISE_MEAN_S = 2.0
 LOW_ONSET_SHARE = 3.0
 LOW_ONSET_FLUX = 1.0
 # A snare's body (180-250 Hz) reaches the low band's filters, so a snare fires the kick picker
-# too. A kick pick within SNARE_NEAR_HOPS of a mid pick is a kick only where the low filters
+# too. A kick pick within SNARE_NEAR_S of a mid pick is a kick only where the low filters
 # stand KICK_SHARE times over the mean of the filters under 2.5 kHz (`low_share`) on its hop
-# or, waiting, on one of the next SNARE_NEAR_HOPS: on the drum stems such shared picks read
-# 9.1 (median) on kicks, with or without the snare, and 2.5 on snares alone (AUC 0.98). A
-# dropped pick's peak stays out of the kick picker's median, which snares' low ends lifted
-# over softer kicks. Kick picks with no snare pick near are published at once, as before.
+# or the mid pick's first, or, waiting, on a hop up to SNARE_NEAR_S later: on the drum stems
+# such shared picks read 9.1 (median) on kicks, with or without the snare, and 2.5 on snares
+# alone (AUC 0.98). A dropped pick's peak stays out of the kick picker's median, which
+# snares' low ends lifted over softer kicks. Kick picks with no snare pick near are published
+# at once, as before.
 KICK_SHARE = 4.5
-SNARE_NEAR_HOPS = 2
+SNARE_NEAR_S = 0.012  # 2 hops of 256 at 44.1 kHz
 BAND_RANGE_DB = 40.0  # band and RMS outputs span this many dB below their running peak
 EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drains it)
 
@@ -110,6 +111,7 @@ class FeatureExtractor:
         self._high_mean_a = time_constant_coef(MID_NOISE_MEAN_S, rate)
         self._mid_wait = False  # fired on the last hop, its noise not there yet
         self._low_picker = self.pickers[1]
+        self._near_hops = max(1, round(SNARE_NEAR_S * rate))
         self._mid_ago = 1 << 20  # hops since the mid picker last fired
         self._low_wait = 0  # hops a snare-shared kick pick may still wait for its low share
         self._mid_share = 0.0  # the low share on the hop the last mid pick fired
@@ -304,10 +306,10 @@ class FeatureExtractor:
         if pick_low(an.low_held):  # the picker runs every hop: its state stays whole
             share = an.low_share()
             self._low_wait = 0
-            if self._mid_ago <= SNARE_NEAR_HOPS:  # a snare pick is near: kick only if low
+            if self._mid_ago <= self._near_hops:  # a snare pick is near: kick only if low
                 # filters stand out, on this hop or the snare pick's first
                 if max(share, self._mid_share) < KICK_SHARE:
-                    self._low_wait = SNARE_NEAR_HOPS  # or a kick still coming in: wait
+                    self._low_wait = self._near_hops  # or a kick still coming in: wait
                     self._low_picker.counted = False  # not yet part of the kicks' median
             if not self._low_wait:
                 hit = self._kick(t_ns, share, v_on, hit)
