@@ -66,18 +66,8 @@ def test_soft_hats_sit_about_20_db_under_kick_and_snare():
     assert level_db("hat", -6.5) - hat > 3.0
 
 
-# the isolated snares of the eval drum stems (synth_drums.SNARE_SHAPE): dB against the RMS of
-# the hit's first 30 ms in 100-400 Hz, 0.4-1.2, 1.2-5 and 7-17 kHz over 0-30 / 50-100 /
-# 100-150 / 150-200 ms
-REAL_SNARE_DB = [
-    [-4.8, -14.2, -21.8, -26.2],
-    [-5.9, -16.7, -23.3, -29.2],
-    [-11.0, -17.9, -24.9, -30.1],
-    [-22.7, -25.1, -33.9, -39.1],
-]
-
-
 def _snare_shape_db(kit, sr: int) -> np.ndarray:
+    """The kit's dry snare measured as synth_drums.STEMS_SNARE_DB is: [band, window] dB."""
     from scipy.signal import butter, sosfilt
 
     bands = [(100, 400), (400, 1200), (1200, 5000), (7000, 17000)]
@@ -96,7 +86,7 @@ def _snare_shape_db(kit, sr: int) -> np.ndarray:
 
 def test_the_snare_is_shaped_like_the_stems_snares_and_the_old_burst_was_not():
     sr = synth_drums.SR
-    real = np.array(REAL_SNARE_DB)
+    real = np.array(synth_drums.STEMS_SNARE_DB)
     d = _snare_shape_db(synth_drums.Kit(np.random.default_rng(0)), sr) - real
     assert np.sqrt(np.mean(d**2)) < 3.0 and np.max(np.abs(d)) < 5.0, np.round(d, 1)
     old = _snare_shape_db(synth_drums.Kit(np.random.default_rng(0), snare="burst"), sr) - real

@@ -7,9 +7,8 @@ hats 20 dB under kick and snare, ghost notes, brushes, tom fills).
 writes OUT_DIR/STYLE.wav, STYLE.drums.txt (time s, class KD/SD/HH/CY/TT) and STYLE.beats
 (time s, beat in bar), the layout of the eval folders. Everything is synthesised here (no
 samples): a pitch-swept sine kick, a snare of two modes, shell and wire noise shaped on real
-snares (SNARE_SHAPE), metallic
-cymbals from ~60 inharmonic partials and shaped noise with multi-second decays that pile up
-into a wash, a small room added to everything.
+snares (SNARE_SHAPE), metallic cymbals from ~60 inharmonic partials and shaped noise with
+multi-second decays that pile up into a wash, a small room added to everything.
 """
 
 from __future__ import annotations
@@ -30,17 +29,18 @@ SR = 44100
 RIDE_NOISE = 0.15
 # SNARE_SHAPE: the snare is fitted to the isolated snares (no other hit 150 ms before or 210 ms
 # after) of six of the eval drum stems: per-file medians, then the median over files, of the
-# level in four bands over 0-30 / 50-100 / 100-150 / 150-200 ms after the hit, in dB against
-# the whole signal's RMS over 0-30 ms; "this" and "old" measured the same way on the rock and
-# toms pieces, seeds 0-2:
-#   band         real                      this                      old
-#   100-400 Hz   -4.8 -14.2 -21.8 -26.2    -2.5  -9.7 -17.3 -24.2   -12.5 -20.2 -27.5 -34.3
-#   0.4-1.2 kHz  -5.9 -16.7 -23.3 -29.2    -6.0 -14.4 -21.4 -28.3   -17.4 -21.7 -25.2 -29.0
-#   1.2-5 kHz   -11.0 -17.9 -24.9 -30.1   -11.3 -18.5 -24.7 -30.3    -3.8  -8.1 -11.5 -15.2
-#   7-17 kHz    -22.7 -25.1 -33.9 -39.1   -16.0 -25.1 -31.8 -35.8    -5.3  -9.6 -13.2 -16.9
+# level in 100-400 Hz / 0.4-1.2 / 1.2-5 / 7-17 kHz (rows) over 0-30 / 50-100 / 100-150 /
+# 150-200 ms after the hit (columns), in dB against the whole signal's RMS over 0-30 ms
+# (STEMS_SNARE_DB; this snare and the old one side by side in docs/audio.md, "Soft hats").
 # The old snare (until 2026-12-04, Kit(snare="burst")) was a noise burst (1.2-9 kHz, 120 ms) over
 # two modes: 17 dB too bright at the attack and 20 dB too loud above 7 kHz at 100-150 ms, where it
 # buried the soft 16th hat after each backbeat. SNARE_GAIN keeps the level over the first 30 ms.
+STEMS_SNARE_DB = (
+    (-4.8, -14.2, -21.8, -26.2),
+    (-5.9, -16.7, -23.3, -29.2),
+    (-11.0, -17.9, -24.9, -30.1),
+    (-22.7, -25.1, -33.9, -39.1),
+)
 SNARE_GAIN = 2.14
 SNARES = ("stems", "burst")  # Kit(snare=...): fitted as above (the set's), or the old burst
 STYLES = ("rock", "ride", "crash", "softhats", "brushes", "toms")
