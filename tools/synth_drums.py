@@ -7,8 +7,9 @@ hats 20 dB under kick and snare, ghost notes, brushes, tom fills).
 writes OUT_DIR/STYLE.wav, STYLE.drums.txt (time s, class KD/SD/HH/CY/TT) and STYLE.beats
 (time s, beat in bar), the layout of the eval folders. Everything is synthesised here (no
 samples): a pitch-swept sine kick, a snare of two modes, shell and wire noise shaped on real
-snares (SNARE_SHAPE), metallic cymbals from ~60 inharmonic partials and shaped noise with
-multi-second decays that pile up into a wash, a small room added to everything.
+snares (SNARE_SHAPE), metallic cymbals from ~60 inharmonic partials and shaped noise whose
+decays pile up into a wash (the ride's fitted on real rides, RIDE_TAU), a small room added to
+everything.
 """
 
 from __future__ import annotations
@@ -25,8 +26,27 @@ SR = 44100
 # A ride's wash is noise-like too, not only its ~64 partials: with partials alone, the frame-to-
 # frame flicker of its high filters (|median log rise| p90 between strokes) was 0.038, against
 # 0.052 on the crash-led Punk stem and 0.062 for the synthetic crash; with this much shaped
-# noise (decaying over 3 s) it is 0.049. A smooth wash made soft strokes on it too easy to find.
+# noise (then decaying over 3 s) it is 0.049. A smooth wash made soft strokes on it too easy to
+# find. With RIDE_TAU's decays the same statistic on log filter energies reads 0.082 for this
+# ride, 0.089-0.094 for the real rides of RIDE_TAU overlaid in its pattern, 0.128 on Punk.
 RIDE_NOISE = 0.15
+# RIDE_TAU: (s, exponent, noise s). A partial at f Hz decays with the time constant
+# 0.6 s * (2200 / f) ** 0.8 (0.6 s at 2.2 kHz, 0.16 s at 11 kHz), the shaped noise over 0.3 s.
+# Fitted to two ride-cymbal one-shots of public sample sets, measured here and not kept in the
+# repo: the mean level in 1-2.5 / 2.5-5 / 5-8 / 8-16 kHz (rows) over 0-30 / 30-80 / 100-150 /
+# 200-250 / 500-550 / 1000-1050 ms after the stroke (columns), in dB against the whole
+# signal's power over 0-30 ms (REAL_RIDE_DB; the two differ from each other by 5.6 dB RMS).
+# One stroke of this ride sits 1.9 dB RMS from them. Until 2026-12-04 the partials decayed over
+# 4.5 s * (2200 / f) ** 0.5 and the noise over 3 s: 8 dB too loud at 200 ms above 8 kHz, 34 dB
+# at 1 s (11.9 dB RMS), so each stroke lifted the pile-up of the last few seconds by ~2 dB
+# above 8 kHz, where a real ride's strokes, overlaid in the same pattern, rise 12-15 dB.
+RIDE_TAU = (0.6, 0.8, 0.3)
+REAL_RIDE_DB = (
+    (-17.5, -20.8, -21.1, -23.2, -28.2, -32.9),
+    (-9.9, -11.7, -15.0, -18.5, -25.9, -34.9),
+    (-7.4, -12.0, -15.7, -18.8, -28.3, -41.6),
+    (-2.5, -6.8, -12.2, -18.2, -32.7, -47.8),
+)
 # SNARE_SHAPE: the snare is fitted to the isolated snares (no other hit 150 ms before or 210 ms
 # after) of six of the eval drum stems: per-file medians, then the median over files, of the
 # level in 100-400 Hz / 0.4-1.2 / 1.2-5 / 7-17 kHz (rows) over 0-30 / 50-100 / 100-150 /
@@ -76,7 +96,8 @@ class Kit:
         # cymbals: inharmonic partials, high ones decaying faster (the wash darkens)
         self.ride_f = np.sort(rng.uniform(2200, 13000, 64))
         self.ride_a = rng.uniform(0.3, 1.0, 64) / np.sqrt(64)
-        self.ride_tau = 4.5 * (2200 / self.ride_f) ** 0.5 * rng.uniform(0.7, 1.3, 64)
+        ride_spread = rng.uniform(0.7, 1.3, 64)
+        self.ride_tau = RIDE_TAU[0] * (2200 / self.ride_f) ** RIDE_TAU[1] * ride_spread
         self.crash_f = np.sort(rng.uniform(1800, 15000, 96))
         self.crash_a = rng.uniform(0.3, 1.0, 96) / np.sqrt(96)
         self.crash_tau = 2.2 * (1800 / self.crash_f) ** 0.5 * rng.uniform(0.7, 1.3, 96)
@@ -160,7 +181,7 @@ class Kit:
         out += sosfilt(self.bp_stick, stick)
         # the modes above a few kHz are too dense to resolve: shaped noise with the wash's
         # envelope stands in for them (a crash is noisier than a ride, see RIDE_NOISE)
-        gain, tau_n = (0.5, 1.2) if kind == "crash" else (RIDE_NOISE, 3.0)
+        gain, tau_n = (0.5, 1.2) if kind == "crash" else (RIDE_NOISE, RIDE_TAU[2])
         env = lfilter([1.0], [1.0, -math.exp(-1.0 / (tau_n * self.sr))], imp)
         out += gain * sosfilt(self.hp_hat, self._noise(n)) * env
         return out
