@@ -134,3 +134,21 @@ def test_unknown_device_lists_inputs(jack_session):
         LiveSource(lambda b, t: None, device=99)
     src = LiveSource(lambda b, t: None, device="syst")  # name substring
     assert src.device_name == "system"
+
+
+def test_vj_live_tells_the_analysis_a_sound_card_joins_mid_song(jack_session, tmp_path):
+    # `vj live` on a sound card (here JACK's) builds FeatureExtractor(live=True): its first
+    # sound is no beat 1; a file played as the input starts where its music does
+    import argparse
+
+    from vj.cli import build_audio, load_preset_or_default
+    from vj.params import default_registry
+
+    preset = load_preset_or_default("default", default_registry())
+    base = dict(block_size=BLOCK, input_device=None, sample_rate=None, channel=None, demo=False)
+    card = build_audio(argparse.Namespace(file=None, **base), preset, None)
+    assert card.extractor.live
+    wav = tmp_path / "clicks.wav"
+    sf.write(wav, click_track([0.3], 1.0)[0], SR, subtype="FLOAT")
+    played = build_audio(argparse.Namespace(file=str(wav), **base), preset, None)
+    assert not played.extractor.live

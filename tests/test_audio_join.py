@@ -1,6 +1,6 @@
 """A stream that starts inside the music (vj started while a set plays, or a file cut on the
-one): the analysis window filling at the start is no hit for the beat tracker, and the music
-start for the bar is still the first sample."""
+one): the analysis window filling at the start is no hit for the beat tracker; the music start
+for the bar is the first sample of a file, but not of a live input that joined the song."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from vj.audio.stream import FeatureExtractor
 SR = 44100
 
 
-def _beats(x: np.ndarray) -> tuple[np.ndarray, list]:
+def _beats(x: np.ndarray, live: bool = False) -> tuple[np.ndarray, list]:
     """(beat times s, [AudioFeatures]) of x through the product's analysis, hop 256."""
-    _, events, feats = stream(x, SR, 256)
+    _, events, feats = stream(x, SR, 256, live=live)
     return np.array([t / 1e9 for kind, t in events if kind == "beat"]), feats
 
 
@@ -91,9 +91,23 @@ def _with_cymbal(x: np.ndarray, times: list[float], seconds: float, gain: float)
     return y.astype(np.float32)
 
 
-def _downbeat_positions(x: np.ndarray, first_down: float, bpm: float, after: float) -> np.ndarray:
+def _downbeats(x: np.ndarray, live: bool = False) -> np.ndarray:
+    """Times (s) of the beats after which the published bar is in beat 1."""
+    _, feats = _beats(x, live)
+    return np.array(
+        [
+            nxt.t_capture_ns / 1e9
+            for f, nxt in zip(feats, feats[1:], strict=False)
+            if nxt.beat_count > f.beat_count and nxt.bar_position < 1.0
+        ]
+    )
+
+
+def _downbeat_positions(
+    x: np.ndarray, first_down: float, bpm: float, after: float, live: bool = False
+) -> np.ndarray:
     """Published downbeats after `after` s, in beats from the pattern's first true one, mod 4."""
-    _, feats = _beats(x)
+    _, feats = _beats(x, live)
     downs = np.array(
         [
             nxt.t_capture_ns / 1e9
@@ -123,3 +137,28 @@ def test_a_crash_on_the_one_settles_one_against_three():
     hats = [first_down + 4 * p * k for k in range(19)]  # the one of every bar
     z = _with_cymbal(x, hats, 0.4, 0.4)
     assert set(_downbeat_positions(z, first_down, bpm, 25.0)) == {2.0}
+
+
+def test_a_live_input_that_joins_mid_song_takes_no_start_prior():
+    """A sound card joins whatever is playing (FeatureExtractor(live=True)): the beat it joined
+    on is no beat 1, so the bar waits for the drums and crashes. Joined at four points of a
+    groove with a crash on the one every 4 bars, the live bar is on the one from 0-14 s (mean
+    4.6); read as a file cut there (the start prior on the joined beat), from 6-16 s (mean
+    12.8). Music that starts after silence still gets the prior on a live input."""
+    bpm = 120.0
+    p = 60.0 / bpm
+    x, first_down = kick_snare(SR, bpm, 40.0, 0)
+    y = _with_cymbal(x, [first_down + 16 * p * k for k in range(10)], 1.5, 0.4)
+    settled = {False: [], True: []}
+    for beats_in in (2, 3, 6, 7):
+        j = first_down + beats_in * p + 0.13  # mid-beat: sound is playing
+        z = y[int(j * SR) :]
+        for live in (False, True):
+            downs = _downbeats(z, live)
+            wrong = downs[np.round((downs + j - first_down) / p) % 4 != 0]
+            settled[live].append(wrong[-1] if len(wrong) else 0.0)  # on the one after this
+    assert all(a <= b for a, b in zip(settled[True], settled[False], strict=True)), settled
+    assert np.mean(settled[True]) < np.mean(settled[False]) - 4.0, settled
+    # starting after silence on beat 3, a live input keeps the prior there, as a file does
+    x3, first3 = kick_snare(SR, bpm, 40.0, 2)
+    assert set(_downbeat_positions(x3, first3, bpm, 25.0, live=True)) == {2.0}

@@ -138,14 +138,15 @@ def score_onsets(ref: np.ndarray, est: np.ndarray, window: float = 0.05):
     return f, delays
 
 
-def run_vj(x: np.ndarray, sr: int, hop: int, press_s: float | None = None):
+def run_vj(x: np.ndarray, sr: int, hop: int, press_s: float | None = None, live: bool = False):
     """Stream x through the product's FeatureExtractor: (events {kind: times s}, BPM per hop,
     µs per hop). With `press_s`, a player presses the downbeat key at that time and the
-    "downbeat" events are the Show's tracker source's (FeatureTempo) from the press on."""
+    "downbeat" events are the Show's tracker source's (FeatureTempo) from the press on.
+    `live`: x is what a sound card hears after joining the song (FeatureExtractor's `live`)."""
     from vj.audio.stream import FeatureExtractor
     from vj.tempo import FeatureTempo
 
-    fx = FeatureExtractor(sr, hop=hop)
+    fx = FeatureExtractor(sr, hop=hop, live=live)
     show_tempo = FeatureTempo()
     press_ns = None if press_s is None else int(press_s * 1e9)
     n = len(x) // hop
@@ -706,7 +707,9 @@ def bench_folder(folder: str, args, have_aubio: bool) -> int:
         press = None  # --press-one: the first annotated downbeat from then, pressed 40 ms late
         if args.press_one >= 0 and downbeats is not None and np.any(downbeats >= args.press_one):
             press = float(downbeats[downbeats >= args.press_one][0]) + PRESS_LATE_S
-        ev, bpm_track, us = run_vj(x, sr, args.hop, press)
+        # --start S > 0 is a live input joining mid-song: the analysis is told so, as `vj live`
+        # on a sound card tells it (no start prior for the sound it joined)
+        ev, bpm_track, us = run_vj(x, sr, args.hop, press, live=args.start > 0)
         dets = {"vj": (ev["onset"], ev["beat"], us)}
         if have_aubio:
             on, be, aus = run_aubio(x, sr, args.hop)

@@ -70,7 +70,12 @@ EVENT_LOG = 4096  # recent onset/beat times kept for readers (`vj analyze` drain
 
 
 class FeatureExtractor:
-    """Blocks of any length in, `AudioFeatures` out; all state inside, one analyser per hop."""
+    """Blocks of any length in, `AudioFeatures` out; all state inside, one analyser per hop.
+
+    `live`: the input is a sound card, which joins whatever is already playing, so sound in
+    its first hops is no beat 1 (the bar's start prior waits for music that starts after
+    silence). A file or the demo track starts where its music does (`live` False).
+    """
 
     def __init__(
         self,
@@ -80,6 +85,7 @@ class FeatureExtractor:
         channel: int | None = None,
         arbiter: TempoArbiter | None = None,
         mid_noise_ratio: float = MID_NOISE_RATIO,
+        live: bool = False,
     ) -> None:
         if not 8000 <= sample_rate <= 192000:
             raise ValueError(f"sample_rate {sample_rate} outside 8000..192000 Hz")
@@ -91,6 +97,7 @@ class FeatureExtractor:
         self.hop = hop
         self.n_bands = n_bands
         self.channel = channel
+        self.live = live
         self.hop_ns = hop * 1e9 / sample_rate
         self.analyzer = HopAnalyzer(sample_rate, hop, n_bands)
         rate = sample_rate / hop
@@ -336,7 +343,7 @@ class FeatureExtractor:
         # file (kick + snare do not: syncopated kicks, off-beat snares)
         if filling:  # no hit, but maybe sound: the tracker keeps the first call
             if an.rms > AGC_FLOOR:
-                self.tracker.sound_at_start()
+                self.tracker.sound_at_start(joined=self.live)
             v_all = v_high = v_low = v_mid = 0.0
         # bands: level against each band's slowly falling peak, in units of BAND_RANGE_DB
         # (0 = that far below the peak, 1 = at the peak), then peak-hold envelope.

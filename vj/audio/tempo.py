@@ -159,6 +159,10 @@ class BeatTracker(TempoEstimation):
         self._acc_v = LEVEL_FLOOR
         self._music_start = -1  # frame of the first onset after silence
         self._start_next = False  # the next frame is a music start (sound_at_start)
+        # whether the current music start is where the piece began (the start prior's beat):
+        # not when a live input joined sound already playing (sound_at_start(joined=True))
+        self._start_known = True
+        self._joined = False
         self._pending: collections.deque[tuple[float, int]] = collections.deque(maxlen=8)
 
     # --- per hop -----------------------------------------------------------------------------
@@ -215,7 +219,7 @@ class BeatTracker(TempoEstimation):
             self.bars.reset()  # the first beat, or after a pause: a new piece may start
             self._pending.clear()
         ms = self._music_start
-        if ms >= 0 and self._last_beat - ms < 12.0 * self.fr:
+        if ms >= 0 and self._start_known and self._last_beat - ms < 12.0 * self.fr:
             # the beat the music started on, counted back with today's period: the first beats
             # and periods are the least reliable, so this is redone on every beat for 12 s
             n = round((self._last_beat - ms) / self.period)
@@ -225,15 +229,17 @@ class BeatTracker(TempoEstimation):
         self._pending.append((self._last_beat, self.beat_count - 1))
         return True
 
-    def sound_at_start(self) -> None:
+    def sound_at_start(self, joined: bool = False) -> None:
         """The stream's first hops already hold sound: it joined the music, or the music
         starts at its first sample. The next frame is then where the music started (the start
         prior's beat). FeatureExtractor passes those hops in as silence, because the analysis
         window rising out of its zero start is no hit. That spike is 5-30x a real hit; it led
         the tempo and the grid for the 12 s it stays in the history, from wherever the stream
-        joined."""
+        joined. `joined`: a live input, which joins whatever is playing: its first hop is no
+        beat 1, so this piece gets no start prior (one that starts after silence does)."""
         if self._music_start < 0:
             self._start_next = True
+            self._joined = joined
 
     def _bar_features(self, fb: float, p: float) -> tuple[float, float, float, float, float]:
         """Kick, snare, cymbal strength around beat frame fb (-20..+50 ms), the mean onset
@@ -269,6 +275,7 @@ class BeatTracker(TempoEstimation):
                 if self._music_start < 0:  # the stream's first music: nothing before is
                     self._hist_from = t  # this music's (vj started before the music did)
                 self._music_start = t  # the first onset after silence (or ever)
+                self._start_known = not (self._start_next and self._joined)
             self._since_active = 0
             self._start_next = False
         else:
