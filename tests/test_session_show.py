@@ -156,3 +156,46 @@ def test_recorded_session_rerenders_the_same_decisions(tmp_path, ckpt):
     assert {d[1] for d in d_live} >= {0, 1} and d_live[-1][2] == "c"
     assert d_live[-1][3] == "tap"
     assert not show.drain_errors()
+
+
+@pytest.mark.parametrize("live_input", [True, False])
+def test_a_session_from_a_sound_card_is_replayed_as_live_input(
+    tmp_path, ckpt, monkeypatch, live_input
+):
+    # a sound card joins a song (FeatureExtractor(live=True): no start prior for the sound it
+    # joined); `vj render --session` must analyse that audio the same way, or the replayed
+    # bar can differ from the one the show played
+    import vj.offline
+    from vj.audio.stream import FeatureExtractor
+    from vj.cli import _finish_session, _start_session, main
+    from vj.live import AudioInput, LiveApp, LiveOptions
+    from vj.preset import apply_preset, builtin_preset_path, load_preset
+
+    reg = default_registry()
+    preset = load_preset(builtin_preset_path("default"), reg)
+    apply_preset(preset, reg)
+    blocks: list = []
+    fx = FeatureExtractor(SR, live=live_input)
+    opts = LiveOptions(headless=True, gen_threads=None, decks_every=(1,), seed=3, checkpoint=ckpt)
+    app = LiveApp(
+        reg, AudioInput(lambda cb: blocks.append(cb) or _Source(), fx), opts, preset=preset
+    )
+    writer = _start_session(
+        argparse.Namespace(record_session=str(tmp_path / "s")), app, reg, preset, opts
+    )
+    app.audio.start()
+    audio = demo_track(SR, seconds=1.0, bpm=124.0)
+    for k in range(0, len(audio) - BLOCK, BLOCK):
+        blocks[0](audio[k : k + BLOCK], T0 + (k + BLOCK) * S // SR)
+    app.audio.stop()
+    app.bridge.close()
+    _finish_session(writer, app, reg)
+
+    jobs = []
+    monkeypatch.setattr(vj.offline, "render", lambda job, registry: jobs.append(job) or job.out)
+    main(
+        ["render", "--session", str(tmp_path / "s"), "-o", str(tmp_path / "r.mp4"), "--no-progress"]
+    )
+    assert len(jobs) == 1 and jobs[0].live_input is live_input
+    show, _ = vj.offline.build_offline(jobs[0], default_registry())
+    assert show.extractor.live is live_input

@@ -343,6 +343,7 @@ def _render_session(args) -> int:
         args.deck_b = m["deck_b"]
     if len(sess.audio) == 0:
         raise UserError(f"{args.session}: the session has no audio")
+    args.live_input = bool(m.get("live_input", False))
     # the log goes through the Show on the offline clock: keyframe jumps, cues and preset
     # morphs are decided again at the same beats, not only the parameter values
     events = sess.offline_events()
@@ -411,6 +412,7 @@ def _render(args, audio, sr, registry=None, preset=None, events=None) -> int:
         deck_b=getattr(args, "deck_b", None),
         preset=preset,
         engine=engine_spec(args, preset, threads=args.threads),
+        live_input=getattr(args, "live_input", False),
     )
     from vj.render.record import RecordingError
 
@@ -642,6 +644,8 @@ def _start_session(args, app, registry, preset, options):
         "fps": options.fps,
         "device": options.device,
         "params_at_start": registry.snapshot(),
+        # a sound card joined a song: the replay analyses its audio as live too (no start prior)
+        "live_input": bool(getattr(getattr(app.show, "extractor", None), "live", False)),
     }
     sr = app.audio.sample_rate if app.audio is not None else 48000
     try:

@@ -52,6 +52,7 @@ class RenderJob:
     crf: int = 20  # H.264 quality (0 = lossless: exactness tests, shards compared frame by frame)
     engine: object | None = None  # vj.gan.options.EngineSpec; None: auto (the GPU when present)
     probe: bool = False  # draw the latency probe's marker (as `vj profile` does live)
+    live_input: bool = False  # the audio joined a song on a sound card (a live session's)
 
 
 def n_frames(job: RenderJob) -> int:
@@ -159,6 +160,7 @@ def build_offline(job: RenderJob, registry: ParamRegistry, descriptions: list | 
         # a switch to a preset naming another checkpoint builds its engine at once: the same
         # render every time (live builds it off the render thread instead)
         models=model_bank(specs, gens, engines, lambda G: one_engine(G)[0], background=False),
+        live=job.live_input,
     )
     show.probe = job.probe
     return show, engines

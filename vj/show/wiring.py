@@ -120,6 +120,7 @@ def build_show(
     resolve_preset: Callable[[str], object] | None = None,
     chains: Mapping[str, Sequence[str]] | None = None,
     models=None,
+    live: bool = False,
 ) -> Show:
     """A Show for `preset` with one deck per generator (deck A, then B).
 
@@ -130,7 +131,8 @@ def build_show(
     `chains`: the effect chains ({"A": ..., "B": ..., "master": ...}; default: the preset's
     `effects:`), `effect` first on the master where they leave it out. `models`: a
     vj.show.models.ModelBank, so preset switches can change a deck's checkpoint (None: they
-    cannot; seeds still change).
+    cannot; seeds still change). `live`: the audio is what a sound card heard after joining a
+    song (FeatureExtractor's `live`; a session recorded from one is replayed so).
     """
     from vj.audio.stream import FeatureExtractor
     from vj.render.shaders import default_shader_dir, list_effects
@@ -150,6 +152,7 @@ def build_show(
         hop=getattr(audio, "hop", 256),
         n_bands=getattr(audio, "n_bands", 8),
         channel=channel,
+        live=live,
     )  # its own arbiter holds only the beat tracker: tap / clock / Link are the Show's
     path = getattr(preset, "path", None)
     from vj.show.modulate import build_routing
