@@ -718,7 +718,7 @@ def build_audio(args, preset, arbiter):
     channel = args.channel if args.channel is not None else cfg.channel
 
     factory = None
-    live = False  # a sound card, not a file or the demo track
+    card = False  # a sound card, not a file or the demo track
     if args.file:
         try:
             samples, file_sr = src.read_audio(args.file)
@@ -735,7 +735,7 @@ def build_audio(args, preset, arbiter):
                 )
                 sr = live.sample_rate
                 factory = _live(src, device, sr, block)
-                live = True
+                card = True
             except src.AudioDeviceError as exc:
                 if args.input_device is not None:
                     raise UserError(str(exc)) from exc
@@ -754,7 +754,7 @@ def build_audio(args, preset, arbiter):
     # the analysis' own arbiter holds only the beat tracker: tap, MIDI clock and Link are the
     # Show's (they reach it as events), so live and offline analyse alike
     # a sound card joins whatever is playing: its first sound is no beat 1 (`live`)
-    extractor = FeatureExtractor(sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel, live=live)
+    extractor = FeatureExtractor(sr, hop=cfg.hop, n_bands=cfg.n_bands, channel=channel, live=card)
     del arbiter
     return AudioInput(factory, extractor)
 
