@@ -122,7 +122,6 @@ class FeatureExtractor:
         self._mid_ago = 1 << 20  # hops since the mid picker last fired
         self._low_wait = 0  # hops a snare-shared kick pick may still wait for its low share
         self._mid_share = 0.0  # the low share on the hop the last mid pick fired
-        self._kick_now = False  # a kick (low) event on this hop: the bar tracker's kick cue
         self._high_rose = False  # the high band rose on the last hop
         # no mid event and no tracker input (BeatTracker.sound_at_start) while the analysis
         # frame still fills with the stream's first samples (n_fft / hop hops, then flux_lag
@@ -265,7 +264,6 @@ class FeatureExtractor:
     def _kick(self, t_ns: int, share: float, v_on: float, hit: bool) -> bool:
         """Publish a kick (low) event; returns whether this hop is an onset (LOW_ONSET_SHARE)."""
         self._low_picker.counted = True  # its peak joins the kick picker's median
-        self._kick_now = True
         self.band_onset_counts[0] += 1
         self.events.append(("low", t_ns))
         if not hit and v_on >= LOW_ONSET_FLUX * self._onset_picker.mean:
@@ -310,6 +308,7 @@ class FeatureExtractor:
             self._mid_ago = 0  # a snare's pick (its wires heard), or one waiting for them
         # kicks are picked on the held low band (analysis.LOW_HOLD_S: a bass line's beating
         # partials swell the one-frame flux every few hops)
+        kicked = False  # a kick (low) event on this hop: the bar tracker's kick cue
         if pick_low(an.low_held):  # the picker runs every hop: its state stays whole
             share = an.low_share()
             self._low_wait = 0
@@ -319,13 +318,13 @@ class FeatureExtractor:
                     self._low_wait = self._near_hops  # or a kick still coming in: wait
                     self._low_picker.counted = False  # not yet part of the kicks' median
             if not self._low_wait:
-                hit = self._kick(t_ns, share, v_on, hit)
+                hit, kicked = self._kick(t_ns, share, v_on, hit), True
         elif self._low_wait:
             self._low_wait -= 1
             share = an.low_share()
             if share >= KICK_SHARE:
                 self._low_wait = 0
-                hit = self._kick(t_ns, share, v_on, hit)
+                hit, kicked = self._kick(t_ns, share, v_on, hit), True
         if mid:
             self.band_onset_counts[1] += 1
             self.events.append(("mid", t_ns))
@@ -370,8 +369,7 @@ class FeatureExtractor:
         top = LEVEL_FLOOR if filling else max(lv * BAND_RANGE_DB, LEVEL_FLOOR)
         # the bar's kick cue: the low flux only where a kick was published (KICK_SHARE), so a
         # snare's body no longer counts as a kick on 2 and 4 (docs/audio.md, "Kicks near snares")
-        kick = v_low if self._kick_now else 0.0
-        self._kick_now = False
+        kick = v_low if kicked else 0.0
         beat = self.tracker.process(v_all, t_ns, v_high, kick, v_mid, top)  # low/mid: bar phase
         if beat and self._src in ("tracker", "none"):
             self.beat_count += 1
